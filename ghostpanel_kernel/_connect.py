@@ -1,0 +1,69 @@
+"""``connect``: the one call that turns a URL or an environment name into an Environment."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import httpx
+
+from .engine import Environment, SyncBridge, SyncProxy, TLSConfig
+
+__all__ = ["connect", "connect_sync"]
+
+_SCHEMES = ("unix://", "tcp://", "http://", "https://")
+
+
+def connect(target: str | None = None, *, name: str | None = None,
+            tls: TLSConfig | None = None, labels: Mapping[str, str] | None = None,
+            transport: httpx.AsyncBaseTransport | None = None,
+            timeout: float | None = None) -> Environment:
+    """Open an environment by URL or by registered name.
+
+    Parameters
+    ----------
+    target
+        An engine URL (``unix:///run/podman/podman.sock``, ``tcp://host:2375``,
+        ``https://host:2376``), the name of a registered environment, or None for the
+        default one (chosen with ``ghostpanel env use``, else the auto-detected ``local``).
+    name
+        Name for an environment opened by URL (default ``"local"``).
+    tls, labels, transport, timeout
+        As :class:`Environment` takes them; ``tls``/``labels`` default to the registered
+        ones when ``target`` is a name.
+
+    Raises
+    ------
+    EnvironmentNotFound
+        ``target`` is neither a URL nor a registered name, or there is no default and no
+        engine socket answers.
+
+    Examples
+    --------
+    >>> env = connect("unix:///run/podman/podman.sock")   # doctest: +SKIP
+    >>> env = connect("us-east-1")                        # doctest: +SKIP
+    """
+    extra: dict[str, Any] = {}
+    if timeout is not None:
+        extra["timeout"] = timeout
+    if target is not None and target.startswith(_SCHEMES):
+        return Environment(target, name=name or "local", tls=tls, labels=labels,
+                           transport=transport, **extra)
+    # Only a name needs the registry (SQLAlchemy): a URL never pays for importing it.
+    from .environments import EnvironmentRegistry
+
+    spec = EnvironmentRegistry().resolve(target)
+    return Environment(spec.url, name=name or spec.name, tls=tls or spec.tls,
+                       labels=labels if labels is not None else spec.labels,
+                       transport=transport, **extra)
+
+
+def connect_sync(target: str | None = None, **options: Any) -> SyncProxy:
+    """Like :func:`connect`, for scripts without an event loop: every call blocks.
+
+    Examples
+    --------
+    >>> env = connect_sync()                                    # doctest: +SKIP
+    >>> print([c.name for c in env.containers.list(all=True)])  # doctest: +SKIP
+    """
+    return SyncProxy(connect(target, **options), SyncBridge())

@@ -1,0 +1,305 @@
+"""The low layer: one engine, HTTP only. Models and collections sit on top of it.
+
+Only :meth:`EngineClient._request` sends HTTP; every transport or engine failure is
+mapped to GhostPanel's errors in :func:`map_transport_errors` and :func:`raise_for_status`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import json
+from collections.abc import AsyncIterator, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any, Final, Literal
+from urllib.parse import quote, urlencode
+
+import httpx
+
+from ._endpoint import Endpoint, TLSConfig
+from ._errors import EngineConnectionError, EngineTimeout, api_error_for
+from ._transport import BODY_EXTENSION, STREAM_EXTENSION, EngineTransport
+
+__all__ = ["DEFAULT_TIMEOUT", "MAX_API_VERSION", "EngineClient", "EngineVersion", "body_of"]
+
+#: Highest Engine API version GhostPanel speaks (Bolt's compat server claims 1.43).
+MAX_API_VERSION: Final = "1.43"
+#: Oldest one it accepts; Podman 4 serves 1.41.
+MIN_API_VERSION: Final = "1.40"
+#: Seconds a non-streaming request may wait for its answer.
+DEFAULT_TIMEOUT: Final = 60.0
+
+EngineKind = Literal["podman", "docker", "bolt", "unknown"]
+Params = Mapping[str, str | int | float | bool | None]
+
+
+def _version_tuple(version: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in version.split("."))
+
+
+@dataclass(frozen=True)
+class EngineVersion:
+    """What ``GET /version`` told about the engine.
+
+    Attributes
+    ----------
+    kind
+        ``"podman"``, ``"docker"``, ``"bolt"`` (Bolt's compat server) or ``"unknown"``.
+    version
+        The engine's own version (``4.3.1``).
+    api_version
+        The Engine API version used for every request (the lower of the engine's and
+        GhostPanel's).
+    os, arch
+        The host's platform.
+    attrs
+        The raw ``/version`` answer.
+    """
+
+    kind: EngineKind
+    version: str
+    api_version: str
+    os: str
+    arch: str
+    attrs: Mapping[str, Any]
+
+    @classmethod
+    def from_attrs(cls, attrs: Mapping[str, Any]) -> EngineVersion:
+        """Read the engine kind and negotiate the API version from ``/version``."""
+        names = " ".join([str(attrs.get("Platform", {}).get("Name", ""))]
+                         + [str(c.get("Name", "")) for c in attrs.get("Components") or []])
+        lowered = names.lower()
+        kind: EngineKind
+        if "bolt" in lowered:
+            kind = "bolt"
+        elif "podman" in lowered:
+            kind = "podman"
+        elif "docker" in lowered or "engine" in lowered:
+            kind = "docker"
+        else:
+            kind = "unknown"
+        server_api = str(attrs.get("ApiVersion") or MIN_API_VERSION)
+        try:
+            api = min(server_api, MAX_API_VERSION, key=_version_tuple)
+        except ValueError:
+            api = MIN_API_VERSION
+        return cls(kind=kind, version=str(attrs.get("Version", "")), api_version=api,
+                   os=str(attrs.get("Os", "")), arch=str(attrs.get("Arch", "")),
+                   attrs=attrs)
+
+
+@functools.lru_cache(maxsize=512)
+def _url(text: str) -> httpx.URL:
+    # Parsing a URL is most of the cost of building a request (20 of 26 µs); an engine
+    # client sends the same few paths over and over.
+    return httpx.URL(text)
+
+
+def body_of(response: httpx.Response) -> bytes:
+    """The body of a response that :meth:`EngineClient._request` returned read."""
+    body = response.extensions.get(BODY_EXTENSION)
+    return body if body is not None else response.content
+
+
+def raise_for_status(response: httpx.Response, body: bytes) -> None:
+    """Raise the :class:`EngineAPIError` subclass for an error ``response``.
+
+    The message is the engine's own (its JSON ``message``), falling back to the body
+    text and then to the HTTP reason phrase, so an operator reads what the engine said.
+    """
+    if response.status_code < 400:
+        return
+    message = ""
+    try:
+        payload = json.loads(body) if body else None
+    except ValueError:
+        payload = None
+    if isinstance(payload, dict):
+        message = str(payload.get("message") or payload.get("cause") or "")
+    if not message:
+        message = body.decode("utf-8", "replace").strip() or response.reason_phrase
+    request = response.request
+    raise api_error_for(response.status_code, message, method=request.method,
+                        path=request.url.raw_path.decode("ascii").split("?", 1)[0])
+
+
+@contextlib.contextmanager
+def map_transport_errors(endpoint: str) -> Iterator[None]:
+    """Map every httpx transport error to :class:`EngineConnectionError` (one place)."""
+    try:
+        yield
+    except httpx.TimeoutException as exc:
+        raise EngineTimeout(str(exc) or "the engine did not answer in time",
+                            endpoint=endpoint) from exc
+    except httpx.RemoteProtocolError as exc:
+        raise EngineConnectionError(
+            f"connection lost mid-stream: {exc}" if str(exc) else "connection lost mid-stream",
+            endpoint=endpoint) from exc
+    except httpx.TransportError as exc:
+        raise EngineConnectionError(str(exc) or type(exc).__name__,
+                                    endpoint=endpoint) from exc
+
+
+def quote_id(value: str) -> str:
+    """Quote a container/image/volume id or name for use as one path segment."""
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"expected a non-empty id or name, got {value!r}")
+    return quote(value, safe=":@")
+
+
+def encode_filters(filters: Mapping[str, Any] | None) -> str | None:
+    """Encode a ``filters`` mapping the way the Engine API expects (JSON of lists)."""
+    if not filters:
+        return None
+    encoded: dict[str, list[str]] = {}
+    for key, value in filters.items():
+        if isinstance(value, (list, tuple, set, frozenset)):
+            encoded[key] = [str(v) for v in value]
+        elif isinstance(value, bool):
+            encoded[key] = ["true" if value else "false"]
+        else:
+            encoded[key] = [str(value)]
+    return json.dumps(encoded)
+
+
+class EngineClient:
+    """HTTP access to one engine: version negotiation, requests, streams, errors.
+
+    Parameters
+    ----------
+    url
+        The engine endpoint (``unix:///run/podman/podman.sock``, ``tcp://host:2375``,
+        ``https://host:2376``).
+    tls
+        Certificates for ``https://`` endpoints.
+    transport
+        Replaces the socket transport, e.g. :class:`httpx.MockTransport` in unit tests.
+    timeout
+        Seconds a non-streaming request may take. Streams (logs, events, stats) have no
+        read timeout: Podman sends a stats sample only every 5 s.
+    connect_timeout
+        Seconds to wait for the engine to accept a connection.
+    """
+
+    def __init__(self, url: str, *, tls: TLSConfig | None = None,
+                 transport: httpx.AsyncBaseTransport | None = None,
+                 timeout: float = DEFAULT_TIMEOUT, connect_timeout: float = 5.0) -> None:
+        self.endpoint = Endpoint.parse(url, tls=tls)
+        self.url = url
+        self._transport = transport or EngineTransport(self.endpoint,
+                                                       connect_timeout=connect_timeout)
+        self._timeout = {"connect": connect_timeout, "read": timeout, "write": timeout,
+                         "pool": timeout}
+        self._stream_timeout = {"connect": connect_timeout, "read": None, "write": timeout,
+                                "pool": timeout}
+        self._base = ("https://" if self.endpoint.scheme == "https" else "http://") \
+            + self.endpoint.host_header
+        self._host_header = self.endpoint.host_header
+        self._version: EngineVersion | None = None
+        self._negotiating: asyncio.Future[EngineVersion] | None = None
+        self._closed = False
+
+    # -- version ---------------------------------------------------------------------
+
+    async def version(self) -> EngineVersion:
+        """Negotiate once (``GET /version``) and return the engine's version facts."""
+        if self._version is not None:
+            return self._version
+        if self._negotiating is None:
+            self._negotiating = asyncio.ensure_future(self._negotiate())
+        try:
+            return await asyncio.shield(self._negotiating)
+        except BaseException:
+            if self._negotiating.done():
+                self._negotiating = None  # a failed negotiation is retried next time
+            raise
+
+    async def _negotiate(self) -> EngineVersion:
+        response = await self._request("GET", "/version", versioned=False)
+        self._version = EngineVersion.from_attrs(json.loads(body_of(response)))
+        return self._version
+
+    # -- requests --------------------------------------------------------------------
+
+    async def _request(self, method: str, path: str, *, params: Params | None = None,
+                       json_body: Any = None, content: bytes | AsyncIterator[bytes] | None = None,
+                       headers: Mapping[str, str] | None = None, stream: bool = False,
+                       timeout: float | None = None, versioned: bool = True) -> httpx.Response:
+        """Send one request to the engine; the only method here that touches HTTP.
+
+        Returns the response with its body read, or, with ``stream=True``, a response
+        whose body is read by :meth:`iter_body`. Error statuses raise the matching
+        :class:`EngineAPIError`; transport failures raise :class:`EngineConnectionError`.
+        """
+        if self._closed:
+            raise RuntimeError("this engine client has been closed; connect again")
+        if versioned:
+            version = self._version or await self.version()
+            path = f"/v{version.api_version}{path}"
+        url = self._base + path
+        if params:
+            query = urlencode({k: _param(v) for k, v in params.items() if v is not None})
+            if query:
+                url += "?" + query
+        request_headers = {"Host": self._host_header}
+        body: bytes | AsyncIterator[bytes] | None = content
+        if json_body is not None:
+            body = json.dumps(json_body).encode()
+            request_headers["Content-Type"] = "application/json"
+        if headers:
+            request_headers.update(headers)
+        extensions: dict[str, Any] = {
+            "timeout": self._stream_timeout if stream else (
+                self._timeout if timeout is None else
+                {**self._timeout, "read": timeout})}
+        if stream:
+            extensions[STREAM_EXTENSION] = True
+        request = httpx.Request(method, _url(url), headers=request_headers, content=body,
+                                extensions=extensions)
+        with map_transport_errors(self.url):
+            response = await self._transport.handle_async_request(request)
+            if stream and response.status_code < 400:
+                return response
+            raw = response.extensions.get(BODY_EXTENSION)
+            if raw is None:
+                raw = await response.aread()
+        raise_for_status(response, raw)
+        return response
+
+    async def iter_body(self, response: httpx.Response) -> AsyncIterator[bytes]:
+        """Iterate a streamed response body, mapping a broken connection to our errors."""
+        with map_transport_errors(self.url):
+            try:
+                async for piece in response.aiter_raw():
+                    yield piece
+            finally:
+                await response.aclose()
+
+    async def get_json(self, path: str, *, params: Params | None = None) -> Any:
+        """``GET`` a path and decode its JSON body."""
+        body = body_of(await self._request("GET", path, params=params))
+        return json.loads(body) if body else None
+
+    async def post_json(self, path: str, *, params: Params | None = None, body: Any = None,
+                        timeout: float | None = None) -> Any:
+        """``POST`` (with an optional JSON body) and decode the JSON answer, if any."""
+        answer = body_of(await self._request("POST", path, params=params, json_body=body,
+                                             timeout=timeout))
+        return json.loads(answer) if answer else None
+
+    async def aclose(self) -> None:
+        """Close the connections; the client refuses further requests."""
+        self._closed = True
+        await self._transport.aclose()
+
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`aclose` has been called."""
+        return self._closed
+
+
+def _param(value: str | int | float | bool) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)

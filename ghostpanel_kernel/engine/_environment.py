@@ -1,0 +1,94 @@
+"""An environment: one named engine endpoint with its collections."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+from types import TracebackType
+from typing import Any
+
+import httpx
+
+from ._client import DEFAULT_TIMEOUT, EngineClient, EngineVersion
+from ._containers import ContainerCollection
+from ._endpoint import TLSConfig
+from ._images import ImageCollection
+from ._networks import NetworkCollection
+from ._system import Event, SystemAPI, Timestamp
+from ._volumes import VolumeCollection
+
+__all__ = ["Environment"]
+
+
+class Environment:
+    """A named engine (a Bolt host) and everything on it.
+
+    Parameters
+    ----------
+    url
+        Engine endpoint: ``unix:///run/podman/podman.sock``, ``tcp://host:2375`` or
+        ``https://host:2376``.
+    name
+        The environment's name, carried by every object it returns.
+    tls
+        Certificates for TLS endpoints.
+    labels
+        Free labels such as ``{"region": "us-east"}``.
+    transport
+        An httpx transport to use instead of the socket one (tests).
+    timeout, connect_timeout
+        Seconds for a non-streaming request and for connecting.
+
+    Examples
+    --------
+    >>> env = Environment("unix:///run/podman/podman.sock", name="laptop")  # doctest: +SKIP
+    >>> [c.name for c in await env.containers.list()]                      # doctest: +SKIP
+    """
+
+    _sync_wrap = True
+
+    def __init__(self, url: str, *, name: str = "local", tls: TLSConfig | None = None,
+                 labels: Mapping[str, str] | None = None,
+                 transport: httpx.AsyncBaseTransport | None = None,
+                 timeout: float = DEFAULT_TIMEOUT, connect_timeout: float = 5.0) -> None:
+        self.name = name
+        self.labels: dict[str, str] = dict(labels or {})
+        self.client = EngineClient(url, tls=tls, transport=transport, timeout=timeout,
+                                   connect_timeout=connect_timeout)
+        self.containers = ContainerCollection(self.client, environment=name)
+        self.images = ImageCollection(self.client, environment=name)
+        self.volumes = VolumeCollection(self.client, environment=name)
+        self.networks = NetworkCollection(self.client, environment=name)
+        self.system = SystemAPI(self.client, environment=name)
+
+    @property
+    def url(self) -> str:
+        """The engine endpoint."""
+        return self.client.url
+
+    async def ping(self) -> bool:
+        """True when the engine answers; raises :class:`EngineConnectionError` if not."""
+        return await self.system.ping()
+
+    async def version(self) -> EngineVersion:
+        """Engine kind and versions (negotiated once)."""
+        return await self.client.version()
+
+    def events(self, *, filters: Mapping[str, Any] | None = None,
+               since: Timestamp | None = None,
+               until: Timestamp | None = None) -> AsyncIterator[Event]:
+        """Engine events as an async iterator (see :meth:`SystemAPI.events`)."""
+        return self.system.events(filters=filters, since=since, until=until)
+
+    async def aclose(self) -> None:
+        """Close the engine connections."""
+        await self.client.aclose()
+
+    async def __aenter__(self) -> Environment:
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None,
+                        exc: BaseException | None, tb: TracebackType | None) -> None:
+        await self.aclose()
+
+    def __repr__(self) -> str:
+        return f"<Environment {self.name} {self.url}>"

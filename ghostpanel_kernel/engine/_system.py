@@ -1,0 +1,121 @@
+"""Engine-wide calls: ping, version, info, disk usage, and the events stream."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from ._client import EngineVersion, body_of, encode_filters
+from ._streams import iter_json_lines
+
+if TYPE_CHECKING:
+    from ._client import EngineClient
+
+__all__ = ["Event", "SystemAPI"]
+
+Timestamp = int | float | str | datetime
+
+
+def _timestamp(value: Timestamp | None) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return f"{value.timestamp():.9f}"
+    return str(value)
+
+
+@dataclass(frozen=True)
+class Event:
+    """One engine event (``container start``, ``image pull``...).
+
+    Attributes
+    ----------
+    type
+        What kind of object: ``container``, ``image``, ``volume``, ``network``...
+    action
+        What happened: ``create``, ``start``, ``died``, ``remove``...
+    actor_id
+        The object's id.
+    attributes
+        The object's attributes at the time (``name``, ``image``, labels...).
+    time
+        Seconds since the epoch, with the engine's nanosecond precision.
+    environment
+        The environment the event came from.
+    attrs
+        The raw JSON.
+    """
+
+    type: str
+    action: str
+    actor_id: str
+    attributes: Mapping[str, str]
+    time: float
+    environment: str = ""
+    attrs: Mapping[str, Any] = field(default_factory=dict, repr=False)
+
+    @property
+    def name(self) -> str:
+        """The object's name when the engine gave one, else its id."""
+        return str(self.attributes.get("name") or self.actor_id)
+
+    @classmethod
+    def from_attrs(cls, attrs: Mapping[str, Any], *, environment: str = "") -> Event:
+        """Read one line of ``GET /events``."""
+        actor = attrs.get("Actor") or {}
+        nanos = attrs.get("timeNano")
+        when = int(nanos) / 1e9 if nanos else float(attrs.get("time") or 0)
+        return cls(type=str(attrs.get("Type") or attrs.get("type") or ""),
+                   action=str(attrs.get("Action") or attrs.get("status") or ""),
+                   actor_id=str(actor.get("ID") or attrs.get("id") or ""),
+                   attributes=dict(actor.get("Attributes") or {}), time=when,
+                   environment=environment, attrs=attrs)
+
+
+class SystemAPI:
+    """Engine-wide calls (``env.system``)."""
+
+    _sync_wrap = True
+
+    def __init__(self, client: EngineClient, *, environment: str = "") -> None:
+        self._client = client
+        self._environment = environment
+
+    async def ping(self) -> bool:
+        """True when the engine answers ``/_ping``; raises when it cannot be reached."""
+        response = await self._client._request("GET", "/_ping", versioned=False)
+        return body_of(response).strip() == b"OK"
+
+    async def version(self) -> EngineVersion:
+        """Engine kind, versions and the negotiated API version."""
+        return await self._client.version()
+
+    async def info(self) -> dict[str, Any]:
+        """``GET /info``: host, storage driver, counts, runtimes..."""
+        result: dict[str, Any] = await self._client.get_json("/info")
+        return result
+
+    async def df(self) -> dict[str, Any]:
+        """Disk usage of images, containers, volumes and build cache."""
+        result: dict[str, Any] = await self._client.get_json("/system/df")
+        return result
+
+    async def events(self, *, filters: Mapping[str, Any] | None = None,
+                     since: Timestamp | None = None,
+                     until: Timestamp | None = None) -> AsyncIterator[Event]:
+        """Engine events as they happen (or the past window ``since``..``until``).
+
+        Without ``until`` the stream is live and never ends by itself; break out of the
+        loop (or cancel the task) to stop. ``filters`` as the engine takes them, e.g.
+        ``{"type": "container", "event": ["start", "die"]}``.
+        """
+        client = self._client
+        response = await client._request(
+            "GET", "/events",
+            params={"filters": encode_filters(filters), "since": _timestamp(since),
+                    "until": _timestamp(until)},
+            stream=True)
+        async for line in iter_json_lines(client.iter_body(response)):
+            yield Event.from_attrs(line, environment=self._environment)

@@ -93,7 +93,7 @@ class Container(Model):
     @property
     def name(self) -> str:
         """The container's name, without Docker's leading slash."""
-        if "Name" in self.attrs and self.attrs["Name"]:
+        if self.attrs.get("Name"):
             return str(self.attrs["Name"]).lstrip("/")
         names = self.attrs.get("Names") or []
         return str(names[0]).lstrip("/") if names else self.short_id

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import AsyncIterator, Generator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -234,12 +235,12 @@ class ImageCollection:
                                      method="POST", path=response.request.url.path)
         return await self.get(reference)
 
-    async def load(self, source: bytes | str | Path) -> list[str]:
+    async def load(self, source: bytes | str | Path) -> builtins.list[str]:
         """Load images from a ``docker save`` tarball; return the names loaded."""
         response = await self._client._request(
             "POST", "/images/load", content=_read_tarball(source),
             headers={"Content-Type": "application/x-tar"}, timeout=600.0)
-        loaded: list[str] = []
+        loaded: builtins.list[str] = []
         for line in body_of(response).decode(errors="replace").splitlines():
             for prefix in ("Loaded image: ", "Loaded image(s): ", "Loaded image ID: "):
                 if prefix in line:

@@ -26,7 +26,7 @@ def _online_cpus(stats: Mapping[str, Any]) -> int:
 def cpu_percent(current: Mapping[str, Any], previous: Mapping[str, Any] | None = None) -> float:
     """CPU use in percent of one CPU, as ``docker stats`` computes it.
 
-    ``(container CPU delta / system CPU delta) × online CPUs × 100``, the deltas taken
+    ``(container CPU delta / system CPU delta) * online CPUs * 100``, the deltas taken
     against ``previous`` when given, else against the sample's own ``precpu_stats``.
     Returns 0.0 when there is no earlier reading to compare with (Podman's one-shot
     samples carry an empty ``precpu_stats``).
@@ -67,7 +67,7 @@ class StatsSample:
     memory_usage, memory_limit
         Bytes in use (page cache excluded, as ``docker stats`` shows it) and the limit.
     memory_percent
-        ``memory_usage / memory_limit × 100``.
+        ``memory_usage / memory_limit * 100``.
     net_rx, net_tx
         Bytes received and sent, summed over the container's networks.
     block_read, block_write

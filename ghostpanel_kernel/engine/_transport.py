@@ -131,16 +131,18 @@ def _socket_errors(endpoint: Endpoint, *, connecting: bool) -> Iterator[None]:
     except ssl.SSLError as exc:
         raise httpx.ConnectError(f"TLS handshake with {where} failed: {exc}") from exc
     except TimeoutError as exc:
-        kind = httpx.ConnectTimeout if connecting else httpx.ReadTimeout
-        raise kind(f"no answer from {where} in time") from exc
+        if connecting:
+            raise httpx.ConnectTimeout(f"no answer from {where} in time") from exc
+        raise httpx.ReadTimeout(f"no answer from {where} in time") from exc
     except asyncio.IncompleteReadError as exc:
         raise httpx.RemoteProtocolError(
             f"{where} closed the connection mid-response") from exc
     except asyncio.LimitOverrunError as exc:
         raise httpx.RemoteProtocolError(f"{where} sent an oversized header") from exc
     except OSError as exc:
-        kind = httpx.ConnectError if connecting else httpx.ReadError
-        raise kind(f"{where}: {exc.strerror or exc}") from exc
+        if connecting:
+            raise httpx.ConnectError(f"{where}: {exc.strerror or exc}") from exc
+        raise httpx.ReadError(f"{where}: {exc.strerror or exc}") from exc
 
 
 class _BodyStream(httpx.AsyncByteStream):

@@ -102,7 +102,8 @@ def body_of(response: httpx.Response) -> bytes:
     return body if body is not None else response.content
 
 
-def raise_for_status(response: httpx.Response, body: bytes) -> None:
+def raise_for_status(response: httpx.Response, body: bytes, *, method: str, path: str
+                     ) -> None:
     """Raise the :class:`EngineAPIError` subclass for an error ``response``.
 
     The message is the engine's own (its JSON ``message``), falling back to the body
@@ -119,9 +120,7 @@ def raise_for_status(response: httpx.Response, body: bytes) -> None:
         message = str(payload.get("message") or payload.get("cause") or "")
     if not message:
         message = body.decode("utf-8", "replace").strip() or response.reason_phrase
-    request = response.request
-    raise api_error_for(response.status_code, message, method=request.method,
-                        path=request.url.raw_path.decode("ascii").split("?", 1)[0])
+    raise api_error_for(response.status_code, message, method=method, path=path)
 
 
 @contextlib.contextmanager
@@ -264,7 +263,7 @@ class EngineClient:
             raw = response.extensions.get(BODY_EXTENSION)
             if raw is None:
                 raw = await response.aread()
-        raise_for_status(response, raw)
+        raise_for_status(response, raw, method=method, path=path)
         return response
 
     async def iter_body(self, response: httpx.Response) -> AsyncIterator[bytes]:

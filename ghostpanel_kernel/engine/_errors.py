@@ -108,14 +108,30 @@ class Conflict(EngineAPIError):
 class EnvironmentNotFound(GhostPanelError, LookupError):
     """No environment of this name is registered (see ``ghostpanel env ls``)."""
 
-    def __init__(self, name: str, *, known: list[str] | None = None) -> None:
+    def __init__(self, name: str | None, *, known: list[str] | None = None,
+                 hint: str | None = None) -> None:
         self.name = name
         self.known = sorted(known or [])
-        hint = f"; known: {', '.join(self.known)}" if self.known else ""
-        super().__init__(f"no environment named {name!r}{hint}")
+        self.hint = hint
+        # name None: the operator named nothing and no default could be found.
+        message = "no environment selected" if name is None else \
+            f"no environment named {name!r}"
+        if self.known:
+            message += f"; known: {', '.join(self.known)}"
+        if hint:
+            message += f". {hint}"
+        super().__init__(message)
 
     def __str__(self) -> str:
         return str(self.args[0])
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (_rebuild_not_found_env, (self.name, self.known, self.hint))
+
+
+def _rebuild_not_found_env(name: str | None, known: list[str], hint: str | None
+                           ) -> EnvironmentNotFound:
+    return EnvironmentNotFound(name, known=known, hint=hint)
 
 
 class BoltfileError(GhostPanelError):

@@ -90,12 +90,13 @@ class ImagePull:
         response = await client._request("POST", "/images/create",
                                          params={"fromImage": repo, "tag": tag or None},
                                          stream=True)
+        path = f"/v{(await client.version()).api_version}/images/create"
         async for line in iter_json_lines(client.iter_body(response)):
             if line.get("error") or line.get("errorDetail"):
                 message = line.get("error") or (line.get("errorDetail") or {}).get(
                     "message", "unknown error")
                 raise ImagePullError(response.status_code, str(message),
-                                     method="POST", path=response.request.url.path)
+                                     method="POST", path=path)
             yield PullEvent.from_attrs(line)
 
     def __aiter__(self) -> AsyncIterator[PullEvent]:
@@ -231,8 +232,9 @@ class ImageCollection:
             timeout=600.0)
         for line in body_of(response).splitlines():
             if b'"error' in line:
+                version = await self._client.version()
                 raise ImagePullError(response.status_code, line.decode(errors="replace"),
-                                     method="POST", path=response.request.url.path)
+                                     method="POST", path=f"/v{version.api_version}/images/create")
         return await self.get(reference)
 
     async def load(self, source: bytes | str | Path) -> builtins.list[str]:

@@ -1,0 +1,352 @@
+"""The environment registry: named engine endpoints kept in GhostPanel's database."""
+
+from __future__ import annotations
+
+import builtins
+import os
+import re
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import replace
+
+from sqlalchemy import select as sql_select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from ..engine import Endpoint, EnvironmentNotFound, TLSConfig
+from ..store import EnvironmentRecord, SettingRecord, open_database
+from ._local import detect_local
+from ._spec import EnvironmentSpec
+
+__all__ = ["ALL", "LOCAL", "EnvironmentRegistry", "parse_labels"]
+
+#: The auto-detected environment's name; registering this name overrides detection.
+LOCAL = "local"
+#: In :meth:`EnvironmentRegistry.select`, every environment. Not a valid name.
+ALL = "all"
+
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+_NAME_MAX = 128  # the width of environments.name
+_DEFAULT_KEY = "default_environment"
+
+
+def parse_labels(items: Iterable[str]) -> dict[str, str]:
+    """Parse ``KEY=VALUE`` strings (as ``--label`` options give them) into a dict.
+
+    A later item wins over an earlier one with the same key; a value may be empty.
+
+    Raises
+    ------
+    ValueError
+        An item has no ``=`` or an empty key.
+
+    Examples
+    --------
+    >>> parse_labels(["region=us-east", "tier=gpu"])
+    {'region': 'us-east', 'tier': 'gpu'}
+    """
+    labels: dict[str, str] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"label {item!r} is not KEY=VALUE (e.g. region=us-east)")
+        labels[key.strip()] = value
+    return labels
+
+
+def _check_name(name: str) -> None:
+    if not isinstance(name, str):
+        raise TypeError(f"environment name must be a str, not {type(name).__name__}")
+    if name == ALL:
+        raise ValueError(f"{ALL!r} cannot name an environment: it selects every environment")
+    if not _NAME.fullmatch(name) or len(name) > _NAME_MAX:
+        raise ValueError(
+            f"invalid environment name {name!r}: use up to {_NAME_MAX} letters, digits, "
+            "'_', '.' and '-', starting with a letter or digit")
+
+
+def _check_labels(labels: Mapping[str, str]) -> dict[str, str]:
+    for key, value in labels.items():
+        if not isinstance(key, str) or not key or not isinstance(value, str):
+            raise ValueError(f"labels must map non-empty str keys to str values: {key!r}")
+    return dict(labels)
+
+
+def _absolute_tls(tls: TLSConfig) -> TLSConfig:
+    """``tls`` with absolute paths: the registry is read later, from other directories."""
+
+    def absolute(path: str | None) -> str | None:
+        return None if path is None else os.path.abspath(os.path.expanduser(path))
+
+    return replace(tls, ca_cert=absolute(tls.ca_cert), client_cert=absolute(tls.client_cert),
+                   client_key=absolute(tls.client_key))
+
+
+def _spec_of(record: EnvironmentRecord) -> EnvironmentSpec:
+    tls = None
+    if record.tls_verify is not None:  # NULL: registered without TLS settings
+        tls = TLSConfig(ca_cert=record.tls_ca_cert, client_cert=record.tls_client_cert,
+                        client_key=record.tls_client_key, verify=record.tls_verify)
+    return EnvironmentSpec(record.name, record.url, tls=tls, labels=dict(record.labels or {}))
+
+
+def _nothing_selected(known: list[str]) -> EnvironmentNotFound:
+    return EnvironmentNotFound(
+        None, known=known,
+        hint="No default is set and no local engine answered (Podman or Docker socket, "
+             "Bolt on 127.0.0.1:2375). Run `ghostpanel env add NAME URL` (then "
+             "`ghostpanel env use NAME`), or start an engine")
+
+
+class EnvironmentRegistry:
+    """Named engine endpoints, stored with SQLAlchemy (SQLite by default).
+
+    The database is ``$GHOSTPANEL_DATABASE_URL``, else ``ghostpanel.db`` in the data
+    directory (``$GHOSTPANEL_HOME`` moves it). Besides the registered environments there
+    is ``local``: the engine found on this machine (see :func:`detect_local`), unless an
+    environment registered under that name overrides it.
+
+    Parameters
+    ----------
+    database_url
+        A SQLAlchemy URL (``sqlite:///path.db``, ``postgresql+psycopg://host/db``); the
+        default database when None.
+    detect
+        Finds the local engine, or returns None; :func:`detect_local` by default. Pass
+        ``lambda: None`` to use registered environments only.
+
+    Examples
+    --------
+    >>> registry = EnvironmentRegistry()                                  # doctest: +SKIP
+    >>> registry.add("us-east-1", "tcp://10.0.0.5:2375", labels={"region": "us-east"})
+    ...                                                                   # doctest: +SKIP
+    >>> registry.use("us-east-1")                                         # doctest: +SKIP
+    >>> registry.resolve(None).url                                        # doctest: +SKIP
+    'tcp://10.0.0.5:2375'
+    """
+
+    def __init__(self, database_url: str | None = None, *,
+                 detect: Callable[[], EnvironmentSpec | None] = detect_local) -> None:
+        self._engine = open_database(database_url)
+        self._detect = detect
+
+    @contextmanager
+    def _transaction(self) -> Iterator[Session]:
+        with Session(self._engine) as session, session.begin():
+            yield session
+
+    # -- changes -------------------------------------------------------------------
+
+    def add(self, name: str, url: str, *, tls: TLSConfig | None = None,
+            labels: Mapping[str, str] | None = None) -> EnvironmentSpec:
+        """Register an environment.
+
+        Parameters
+        ----------
+        name
+            Letters, digits, ``_``, ``.`` and ``-``, starting with a letter or digit.
+            ``local`` overrides the auto-detected engine; ``all`` is reserved.
+        url
+            The engine endpoint, checked as :class:`Endpoint` parses it.
+        tls
+            Certificates for ``https://`` (or TLS ``tcp://``) endpoints; the paths are
+            stored absolute.
+        labels
+            Free labels, e.g. ``{"region": "us-east"}``.
+
+        Raises
+        ------
+        ValueError
+            A bad name, URL or label, TLS on a unix socket, or a name already in use.
+
+        Examples
+        --------
+        >>> registry.add("gpu-1", "https://10.0.0.9:2376",
+        ...              tls=TLSConfig(ca_cert="~/certs/ca.pem"))      # doctest: +SKIP
+        EnvironmentSpec(name='gpu-1', url='https://10.0.0.9:2376', ...)
+        """
+        _check_name(name)
+        endpoint = Endpoint.parse(url, tls=tls)  # ValueError says what is wrong with url
+        if tls is not None and endpoint.scheme == "unix":
+            raise ValueError(f"TLS settings apply to tcp:// and https:// endpoints, not {url!r}")
+        spec = EnvironmentSpec(name, url, tls=None if tls is None else _absolute_tls(tls),
+                               labels=_check_labels(labels or {}))
+        record = EnvironmentRecord(name=spec.name, url=spec.url, labels=spec.labels)
+        if spec.tls is not None:
+            record.tls_ca_cert = spec.tls.ca_cert
+            record.tls_client_cert = spec.tls.client_cert
+            record.tls_client_key = spec.tls.client_key
+            record.tls_verify = spec.tls.verify
+        duplicate = ValueError(f"environment {name!r} already exists; remove it first")
+        try:
+            with self._transaction() as session:
+                if session.get(EnvironmentRecord, name) is not None:
+                    raise duplicate
+                session.add(record)
+        except IntegrityError:  # another process added the same name meanwhile
+            raise duplicate from None
+        return spec
+
+    def remove(self, name: str) -> None:
+        """Unregister ``name``; if it was the default, no default remains.
+
+        Raises
+        ------
+        EnvironmentNotFound
+            No environment of that name is registered.
+
+        Examples
+        --------
+        >>> registry.remove("gpu-1")        # doctest: +SKIP
+        """
+        with self._transaction() as session:
+            record = session.get(EnvironmentRecord, name)
+            if record is None:
+                known = list(session.scalars(sql_select(EnvironmentRecord.name)))
+                raise EnvironmentNotFound(name, known=known)
+            session.delete(record)
+            default = session.get(SettingRecord, _DEFAULT_KEY)
+            if default is not None and default.value == name:
+                session.delete(default)
+
+    def use(self, name: str) -> None:
+        """Make ``name`` the default environment (what ``connect()`` opens).
+
+        Raises
+        ------
+        EnvironmentNotFound
+            ``name`` is neither registered nor the detected ``local``.
+
+        Examples
+        --------
+        >>> registry.use("us-east-1")       # doctest: +SKIP
+        """
+        self.get(name)
+        with self._transaction() as session:
+            session.merge(SettingRecord(key=_DEFAULT_KEY, value=name))
+
+    # -- queries -------------------------------------------------------------------
+
+    def list(self) -> list[EnvironmentSpec]:
+        """Every environment: the detected ``local`` first (unless a registered one
+        takes its name), then the registered ones by name.
+
+        Examples
+        --------
+        >>> [spec.name for spec in registry.list()]     # doctest: +SKIP
+        ['local', 'gpu-1', 'us-east-1']
+        """
+        with self._transaction() as session:
+            specs = [_spec_of(record) for record in session.scalars(
+                sql_select(EnvironmentRecord))]
+        # Sorted here, not in SQL: PostgreSQL's collation may order names differently.
+        specs.sort(key=lambda spec: spec.name)
+        if all(spec.name != LOCAL for spec in specs):
+            local = self._detect()
+            if local is not None:
+                specs.insert(0, local)
+        return specs
+
+    def get(self, name: str) -> EnvironmentSpec:
+        """The environment called ``name`` (``local`` may be the detected one).
+
+        Raises
+        ------
+        EnvironmentNotFound
+            No such environment; the error lists the registered names.
+
+        Examples
+        --------
+        >>> registry.get("us-east-1").region     # doctest: +SKIP
+        'us-east'
+        """
+        with self._transaction() as session:
+            record = session.get(EnvironmentRecord, name)
+            if record is not None:
+                return _spec_of(record)
+            known = list(session.scalars(sql_select(EnvironmentRecord.name)))
+        if name == LOCAL:
+            local = self._detect()
+            if local is not None:
+                return local
+        raise EnvironmentNotFound(name, known=known)
+
+    def default_name(self) -> str | None:
+        """The default environment's name, or None when none was chosen.
+
+        Examples
+        --------
+        >>> registry.default_name()         # doctest: +SKIP
+        'us-east-1'
+        """
+        with self._transaction() as session:
+            setting = session.get(SettingRecord, _DEFAULT_KEY)
+            return None if setting is None else setting.value
+
+    def resolve(self, target: str | None) -> EnvironmentSpec:
+        """The environment an operation without an explicit one should use.
+
+        ``target`` names it; None means the default (see :meth:`use`), else ``local``.
+
+        Raises
+        ------
+        EnvironmentNotFound
+            ``target`` is unknown, or it is None and there is neither a default nor a
+            local engine; the message says how to register one.
+
+        Examples
+        --------
+        >>> registry.resolve(None).name     # doctest: +SKIP
+        'local'
+        """
+        if target is not None:
+            return self.get(target)
+        default = self.default_name()
+        if default is not None:
+            return self.get(default)
+        try:
+            return self.get(LOCAL)
+        except EnvironmentNotFound as error:
+            raise _nothing_selected(error.known) from None
+
+    # builtins.list: inside this class body, ``list`` is the method above.
+    def select(self, names: Sequence[str] | None) -> builtins.list[EnvironmentSpec]:
+        """The environments an operation on several of them should run on.
+
+        Parameters
+        ----------
+        names
+            Environment names, where ``"all"`` stands for every environment; None or
+            empty means ``[resolve(None)]``. Each environment comes once, first
+            mention first.
+
+        Raises
+        ------
+        EnvironmentNotFound
+            A name is unknown, or nothing at all is there to select.
+
+        Examples
+        --------
+        >>> [spec.name for spec in registry.select(["all"])]   # doctest: +SKIP
+        ['local', 'gpu-1', 'us-east-1']
+        """
+        if not names:
+            return [self.resolve(None)]
+        selected: dict[str, EnvironmentSpec] = {}
+        for name in names:
+            if name == ALL:
+                specs = self.list()
+                if not specs:
+                    raise _nothing_selected([])
+            else:
+                specs = [self.get(name)]
+            for spec in specs:
+                selected.setdefault(spec.name, spec)
+        return list(selected.values())
+
+    def close(self) -> None:
+        """Release the database engine (no connection is held between calls anyway)."""
+        self._engine.dispose()
+
+    def __repr__(self) -> str:
+        return f"<EnvironmentRegistry {self._engine.url.render_as_string(hide_password=True)}>"

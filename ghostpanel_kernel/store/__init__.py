@@ -1,0 +1,17 @@
+"""GhostPanel's persistent state: the environment registry's database (SQLAlchemy).
+
+SQLite under the user's data directory by default (``$GHOSTPANEL_HOME`` moves it);
+``$GHOSTPANEL_DATABASE_URL`` points it at any SQLAlchemy database, PostgreSQL included.
+"""
+
+from ._database import data_dir, database_url, open_database
+from ._schema import Base, EnvironmentRecord, SettingRecord
+
+__all__ = [
+    "Base",
+    "EnvironmentRecord",
+    "SettingRecord",
+    "data_dir",
+    "database_url",
+    "open_database",
+]

@@ -1,0 +1,24 @@
+"""Boltfiles: load, edit, format and validate Bolt's TOML project files.
+
+>>> from ghostpanel_kernel.bolt import Boltfile, validate
+>>> bf = Boltfile.loads('project = "demo"\\n[services.web]\\nimage = "nginx"\\n')
+>>> validate(bf)
+[]
+"""
+
+from ghostpanel_kernel.bolt._boltfile import Boltfile, BoltfileService, PortMapping, VolumeMount
+from ghostpanel_kernel.bolt._diagnostics import Diagnostic, Severity
+from ghostpanel_kernel.bolt._validator import BOLTFILE_SCHEMA, Key, validate, validate_file
+
+__all__ = [
+    "BOLTFILE_SCHEMA",
+    "Boltfile",
+    "BoltfileService",
+    "Diagnostic",
+    "Key",
+    "PortMapping",
+    "Severity",
+    "VolumeMount",
+    "validate",
+    "validate_file",
+]

@@ -70,12 +70,17 @@ def entries_of_directory(archive: bytes, directory: str) -> list[FileEntry]:
     ``/etc``), so children are the members one level below that root.
     """
     entries: list[FileEntry] = []
+    root: list[str] | None = None
     with tarfile.open(fileobj=io.BytesIO(archive), mode="r:") as tar:
         for member in tar:
-            parts = member.name.strip("/").split("/")
-            if len(parts) != 2:
+            parts = [p for p in member.name.split("/") if p and p != "."]
+            if root is None:
+                # The first member is the directory itself: "etc" for /etc, "/" for /.
+                root = parts
                 continue
-            name = parts[1]
+            if len(parts) != len(root) + 1 or parts[:-1] != root:
+                continue
+            name = parts[-1]
             entries.append(FileEntry(
                 name=name, path=posixpath.join(directory, name),
                 size=member.size if member.isfile() else 0,

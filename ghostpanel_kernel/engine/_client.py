@@ -144,6 +144,8 @@ def quote_id(value: str) -> str:
     """Quote a container/image/volume id or name for use as one path segment."""
     if not isinstance(value, str) or not value:
         raise ValueError(f"expected a non-empty id or name, got {value!r}")
+    if value in (".", ".."):  # a dot segment would be resolved away, leaving the collection
+        raise ValueError(f"{value!r} is not an id or name")
     return quote(value, safe=":@")
 
 
@@ -270,8 +272,12 @@ class EngineClient:
         """Iterate a streamed response body, mapping a broken connection to our errors."""
         with map_transport_errors(self.url):
             try:
-                async for piece in response.aiter_raw():
-                    yield piece
+                if response.is_stream_consumed:  # a transport that read the body already
+                    if response.content:
+                        yield response.content
+                else:
+                    async for piece in response.aiter_raw():
+                        yield piece
             finally:
                 await response.aclose()
 

@@ -181,7 +181,7 @@ def build_create_body(
     if cpus is not None:
         if cpus <= 0:
             raise ValueError(f"cpus must be positive, got {cpus}")
-        host["NanoCpus"] = int(cpus * 1e9)
+        host["NanoCpus"] = round(cpus * 1e9)
     if memory is not None:
         host["Memory"] = parse_memory(memory)
     if privileged:

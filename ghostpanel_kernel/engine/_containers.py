@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import posixpath
-from collections.abc import AsyncIterator, Awaitable, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, overload
 
@@ -20,7 +21,7 @@ from ._client import body_of, encode_filters, quote_id
 from ._container_spec import PortSpec, VolumeSpec, build_create_body
 from ._models import Model
 from ._stats import StatsSample, has_precpu
-from ._streams import LogLine, iter_json_lines, iter_log_lines
+from ._streams import FrameDemuxer, LogLine, iter_json_lines, iter_log_lines
 
 if TYPE_CHECKING:
     from ._client import EngineClient
@@ -235,7 +236,7 @@ class Container(Model):
     async def _log_batches(self, *, follow: bool, tail: int | Literal["all"],
                            since: Timestamp | None, until: Timestamp | None,
                            timestamps: bool, stdout: bool, stderr: bool
-                           ) -> AsyncIterator[list[LogLine]]:
+                           ) -> AsyncGenerator[list[LogLine], None]:
         params = {"follow": follow, "stdout": stdout, "stderr": stderr, "tail": tail,
                   "since": since, "until": until, "timestamps": timestamps}
         response = await self._client._request("GET", f"{self._path}/logs", params=params,
@@ -249,9 +250,14 @@ class Container(Model):
                 await response.aclose()
                 raise
         body = self._client.iter_body(response)
-        async for batch in iter_log_lines(body, multiplexed=_is_multiplexed(content_type, tty),
-                                          timestamps=timestamps):
-            yield batch
+        try:
+            async with contextlib.aclosing(iter_log_lines(
+                    body, multiplexed=_is_multiplexed(content_type, tty),
+                    timestamps=timestamps)) as batches:
+                async for batch in batches:
+                    yield batch
+        finally:
+            await response.aclose()  # now, not when the generators are collected
 
     @overload
     def logs(self, *, follow: Literal[False] = False, tail: int | Literal["all"] = "all",
@@ -300,9 +306,10 @@ class Container(Model):
         return logs
 
     async def _follow_logs(self, options: dict[str, Any]) -> AsyncIterator[LogLine]:
-        async for batch in self._log_batches(follow=True, **options):
-            for line in batch:
-                yield line
+        async with contextlib.aclosing(self._log_batches(follow=True, **options)) as batches:
+            async for batch in batches:
+                for line in batch:
+                    yield line
 
     async def log_batches(self, *, follow: bool = False, tail: int | Literal["all"] = "all",
                           since: Timestamp | None = None, until: Timestamp | None = None,
@@ -389,16 +396,17 @@ class Container(Model):
         response = await self._client._request(
             "POST", f"{exec_path}/start", json_body={"Detach": False, "Tty": False},
             stream=True)
-        out: list[str] = []
-        err: list[str] = []
-        async for batch in iter_log_lines(self._client.iter_body(response), multiplexed=True,
-                                          timestamps=False):
-            for line in batch:
-                (err if line.stream == "stderr" else out).append(line.text + "\n")
+        out = bytearray()
+        err = bytearray()
+        demuxer = FrameDemuxer()
+        async for piece in self._client.iter_body(response):
+            for number, payload in demuxer.feed(piece):
+                (err if number == 2 else out).extend(payload)
         inspect = await self._client.get_json(f"{exec_path}/json")
         exit_code = inspect.get("ExitCode")
         return ExecResult(exit_code=-1 if exit_code is None else int(exit_code),
-                          stdout="".join(out), stderr="".join(err))
+                          stdout=out.decode("utf-8", "replace"),
+                          stderr=err.decode("utf-8", "replace"))
 
     # -- files -----------------------------------------------------------------------
 

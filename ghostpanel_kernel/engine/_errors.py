@@ -53,6 +53,14 @@ class EngineConnectionError(GhostPanelError):
     def __str__(self) -> str:
         return f"{self.message} (engine at {self.endpoint})"
 
+    def __reduce__(self) -> tuple[object, ...]:  # keyword-only endpoint survives pickling
+        return (_rebuild_connection_error, (type(self), self.message, self.endpoint))
+
+
+def _rebuild_connection_error(cls: type[EngineConnectionError], message: str,
+                              endpoint: str) -> EngineConnectionError:
+    return cls(message, endpoint=endpoint)
+
 
 class EngineTimeout(EngineConnectionError):
     """The engine did not answer within the configured timeout."""
@@ -162,6 +170,15 @@ class BoltfileError(GhostPanelError):
             if self.column is not None:
                 where += f":{self.column}"
         return f"{where}: {self.message}"
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (_rebuild_boltfile_error, (type(self), self.message, self.path, self.line,
+                                          self.column))
+
+
+def _rebuild_boltfile_error(cls: type[BoltfileError], message: str, path: str,
+                            line: int | None, column: int | None) -> BoltfileError:
+    return cls(message, path=path, line=line, column=column)
 
 
 _STATUS_CLASSES: dict[int, type[EngineAPIError]] = {404: NotFound, 409: Conflict}

@@ -54,13 +54,13 @@ class Network(Model):
     async def connect(self, container: str, *, aliases: Sequence[str] | None = None) -> None:
         """Attach ``container`` (id or name) to this network."""
         endpoint: dict[str, Any] = {"Aliases": list(aliases)} if aliases else {}
-        await self._client.post_json(f"{self._path}/connect",
-                                     body={"Container": container, "EndpointConfig": endpoint})
+        await self._client._request("POST", f"{self._path}/connect",
+                                    json_body={"Container": container, "EndpointConfig": endpoint})
 
     async def disconnect(self, container: str, *, force: bool = False) -> None:
         """Detach ``container`` from this network."""
-        await self._client.post_json(f"{self._path}/disconnect",
-                                     body={"Container": container, "Force": force})
+        await self._client._request("POST", f"{self._path}/disconnect",
+                                    json_body={"Container": container, "Force": force})
 
     async def remove(self) -> None:
         """Remove the network."""

@@ -8,7 +8,7 @@ by the longest line.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterable, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator
 from typing import Any, Final, Literal, NamedTuple
 
 __all__ = ["FrameDemuxer", "LogLine", "iter_json_lines", "iter_log_lines"]
@@ -75,36 +75,44 @@ class FrameDemuxer:
         return len(self._buffer)
 
 
+def _line(stream: StreamName, raw: bytes, timestamps: bool, crlf: bool) -> LogLine:
+    if crlf and raw[-1:] == b"\r":  # a TTY's ONLCR turned each "\n" into "\r\n"
+        raw = raw[:-1]
+    text = raw.decode("utf-8", "replace")
+    if timestamps:
+        stamp, _, text = text.partition(" ")
+        return LogLine(stream, text, stamp)
+    return LogLine(stream, text)
+
+
 def _split_payload(stream: StreamName, payload: bytes, timestamps: bool,
-                   partial: list[str]) -> list[LogLine]:
-    """Turn one payload into lines; an unterminated tail waits in ``partial``."""
-    text = payload.decode("utf-8", "replace")
+                   partial: list[bytes], crlf: bool = False) -> list[LogLine]:
+    """Turn one payload into lines; an unterminated tail waits in ``partial``.
+
+    Split as bytes, decode whole lines: a read may end inside a UTF-8 character.
+    """
     if partial:
-        text = partial.pop() + text
-    parts = text.split("\n")
+        payload = partial.pop() + payload
+    parts = payload.split(b"\n")
     tail = parts.pop()
     if tail:
         partial.append(tail)
-    if timestamps:
-        lines = []
-        for part in parts:
-            stamp, _, rest = part.partition(" ")
-            lines.append(LogLine(stream, rest, stamp))
-        return lines
-    return [LogLine(stream, part) for part in parts]
+    return [_line(stream, part, timestamps, crlf) for part in parts]
 
 
 async def iter_log_lines(body: AsyncIterable[bytes], *, multiplexed: bool,
-                         timestamps: bool) -> AsyncIterator[list[LogLine]]:
+                         timestamps: bool) -> AsyncGenerator[list[LogLine], None]:
     """Yield batches of :class:`LogLine` from a logs (or attach/exec) body.
 
     Batches follow the network reads, so a follow stream shows each line as it arrives
     and a bulk read pays the async machinery once per read, not once per line.
     """
-    partials: dict[StreamName, list[str]] = {"stdout": [], "stderr": [], "stdin": []}
+    partials: dict[StreamName, list[bytes]] = {"stdout": [], "stderr": [], "stdin": []}
     if not multiplexed:
         async for piece in body:
-            yield _split_payload("stdout", piece, timestamps, partials["stdout"])
+            lines = _split_payload("stdout", piece, timestamps, partials["stdout"], crlf=True)
+            if lines:
+                yield lines
     else:
         demuxer = FrameDemuxer()
         async for piece in body:
@@ -127,12 +135,7 @@ async def iter_log_lines(body: AsyncIterable[bytes], *, multiplexed: bool,
     # Output that ended without a newline is still output.
     for name, partial in partials.items():
         if partial:
-            text = partial.pop()
-            if timestamps:
-                stamp, _, text = text.partition(" ")
-                yield [LogLine(name, text, stamp)]
-            else:
-                yield [LogLine(name, text)]
+            yield [_line(name, partial.pop(), timestamps, not multiplexed)]
 
 
 async def iter_json_lines(body: AsyncIterable[bytes]) -> AsyncIterator[Any]:

@@ -31,6 +31,9 @@ class SyncBridge:
     def run(self, awaitable: Awaitable[T]) -> T:
         """Run ``awaitable`` on the bridge's loop and return its result."""
         if _running_loop_is(self._loop):
+            close = getattr(awaitable, "close", None)
+            if close is not None:
+                close()  # never awaited: close it rather than leave it to warn
             raise RuntimeError("the sync facade cannot be used from its own event loop")
 
         async def _await() -> T:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import ssl
 from collections.abc import AsyncIterator, Iterator
 from typing import Final
@@ -35,6 +36,7 @@ STREAM_EXTENSION: Final = "ghostpanel.stream"
 BODY_EXTENSION: Final = "ghostpanel.body"
 
 _READ_SIZE: Final = 256 * 1024
+_CHUNK_SIZE: Final = re.compile(rb"[0-9A-Fa-f]{1,16}")
 _NO_BODY_STATUS: Final = frozenset({204, 304})
 
 
@@ -78,11 +80,10 @@ class ChunkedDecoder:
             if eol < 0:
                 break
             size_field = buffer[pos:eol].split(b";", 1)[0].strip()
-            try:
-                size = int(size_field, 16)
-            except ValueError:
+            if not _CHUNK_SIZE.fullmatch(size_field):
                 raise httpx.RemoteProtocolError(
-                    f"malformed chunk size {size_field[:20]!r} in engine response") from None
+                    f"malformed chunk size {size_field[:20]!r} in engine response")
+            size = int(size_field, 16)
             pos = eol + 2
             if size == 0:
                 self.done = True  # trailers, if any, are ignored: engines send none

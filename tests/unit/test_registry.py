@@ -264,7 +264,8 @@ def test_resolve_none_without_anything_says_what_to_do(registry: EnvironmentRegi
     assert "start an engine" in message
 
     registry.add("a", "tcp://10.0.0.5:2375")
-    with pytest.raises(EnvironmentNotFound, match=r"known: a\. No default is set.*Run `ghostpanel env add"):
+    with pytest.raises(EnvironmentNotFound,
+                       match=r"known: a\. No default is set.*Run `ghostpanel env add"):
         registry.resolve(None)
 
 

@@ -1,0 +1,348 @@
+"""GhostPanel's exception tree, how errors show themselves, and how failures map to it.
+
+Engine answers are shaped like the real ones: Docker's ``{"message": ...}`` and Podman
+4.3's ``{"cause", "message", "response"}`` error bodies.
+"""
+
+from __future__ import annotations
+
+import pickle
+from collections.abc import AsyncIterator, Callable
+
+import httpx
+import pytest
+
+from ghostpanel_kernel.engine import (
+    BoltfileError,
+    Conflict,
+    Container,
+    EngineAPIError,
+    EngineConnectionError,
+    EngineTimeout,
+    Environment,
+    EnvironmentNotFound,
+    GhostPanelError,
+    ImagePullError,
+    NotFound,
+)
+
+URL = "unix:///run/podman/podman.sock"
+
+# GET /version of Docker 20.10 (Engine API 1.41, like Podman 4.3).
+DOCKER_VERSION = {
+    "Platform": {"Name": "Docker Engine - Community"},
+    "Components": [
+        {"Name": "Engine", "Version": "20.10.24",
+         "Details": {"ApiVersion": "1.41", "MinAPIVersion": "1.12", "Os": "linux"}},
+        {"Name": "containerd", "Version": "1.6.20"},
+        {"Name": "runc", "Version": "1.1.5"},
+        {"Name": "docker-init", "Version": "0.19.0"},
+    ],
+    "Version": "20.10.24", "ApiVersion": "1.41", "MinAPIVersion": "1.12", "Os": "linux",
+    "Arch": "amd64", "KernelVersion": "6.1.0-13-amd64",
+}
+
+Answer = Callable[[httpx.Request], httpx.Response]
+
+
+def environment(answer: Answer) -> Environment:
+    """An environment whose engine answers /version, then ``answer`` for the rest."""
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/version":
+            return httpx.Response(200, json=DOCKER_VERSION, request=request)
+        response = answer(request)
+        response.request = request
+        return response
+
+    return Environment(URL, transport=httpx.MockTransport(handler))
+
+
+# -- the tree ----------------------------------------------------------------------------
+
+
+def test_exception_tree() -> None:
+    assert issubclass(EngineConnectionError, GhostPanelError)
+    assert issubclass(EngineTimeout, EngineConnectionError)
+    assert issubclass(EngineAPIError, GhostPanelError)
+    assert issubclass(NotFound, EngineAPIError)
+    assert issubclass(Conflict, EngineAPIError)
+    assert issubclass(ImagePullError, EngineAPIError)
+    assert issubclass(EnvironmentNotFound, GhostPanelError)
+    assert issubclass(EnvironmentNotFound, LookupError)
+    assert issubclass(BoltfileError, GhostPanelError)
+    assert issubclass(GhostPanelError, Exception)
+    # Split by cause: a connection failure is never mistaken for an engine answer.
+    assert not issubclass(EngineConnectionError, EngineAPIError)
+    assert not issubclass(EngineAPIError, EngineConnectionError)
+    assert not issubclass(NotFound, Conflict)
+
+
+# -- how errors show themselves ----------------------------------------------------------
+
+
+def test_api_error_str_reads_status_message_and_request() -> None:
+    error = NotFound(404, "No such container: web", method="GET",
+                     path="/v1.41/containers/web/json")
+    assert str(error) == "[404] No such container: web (GET /v1.41/containers/web/json)"
+    assert (error.status_code, error.message, error.method, error.path) == (
+        404, "No such container: web", "GET", "/v1.41/containers/web/json")
+
+
+def test_connection_error_str_names_the_engine() -> None:
+    error = EngineConnectionError("connection refused", endpoint="tcp://10.0.0.5:2375")
+    assert str(error) == "connection refused (engine at tcp://10.0.0.5:2375)"
+    assert error.endpoint == "tcp://10.0.0.5:2375"
+    assert not hasattr(error, "status_code")  # no invented status for a socket failure
+
+
+def test_image_pull_error_str() -> None:
+    error = ImagePullError(200, "manifest unknown", method="POST", path="/v1.41/images/create")
+    assert str(error) == "pull failed: manifest unknown (POST /v1.41/images/create)"
+
+
+def test_environment_not_found_message() -> None:
+    error = EnvironmentNotFound("prod", known=["staging", "dev"])
+    assert str(error) == "no environment named 'prod'; known: dev, staging"
+    assert error.name == "prod"
+    assert error.known == ["dev", "staging"]
+    assert str(EnvironmentNotFound("prod")) == "no environment named 'prod'"
+    hinted = EnvironmentNotFound(None, hint="Choose one with `ghostpanel env use NAME`")
+    assert str(hinted) == "no environment selected. Choose one with `ghostpanel env use NAME`"
+    with pytest.raises(LookupError):
+        raise EnvironmentNotFound("prod")
+
+
+def test_boltfile_error_str_shows_position() -> None:
+    error = BoltfileError("project must not be empty", path="Boltfile", line=3, column=11)
+    assert str(error) == "Boltfile:3:11: project must not be empty"
+    assert str(BoltfileError("no services", path="Boltfile", line=7)) == (
+        "Boltfile:7: no services")
+    assert str(BoltfileError("unreadable", path="/srv/Boltfile")) == "/srv/Boltfile: unreadable"
+
+
+# -- status → class ----------------------------------------------------------------------
+
+
+async def test_docker_404_is_not_found_with_the_engines_words() -> None:
+    env = environment(lambda r: httpx.Response(404, json={"message": "No such container: web"}))
+    with pytest.raises(NotFound) as caught:
+        await env.containers.get("web")
+    assert str(caught.value) == "[404] No such container: web (GET /v1.41/containers/web/json)"
+    assert caught.value.status_code == 404
+    await env.aclose()
+
+
+async def test_podman_404_uses_message_not_cause() -> None:
+    body = {"cause": "no such container",
+            "message": 'no container with name or ID "web" found: no such container',
+            "response": 404}
+    env = environment(lambda r: httpx.Response(404, json=body))
+    with pytest.raises(NotFound) as caught:
+        await env.containers.get("web")
+    assert caught.value.message == body["message"]
+    await env.aclose()
+
+
+async def test_409_is_conflict() -> None:
+    message = 'Conflict. The container name "/web" is already in use by container "1df8c9".'
+    env = environment(lambda r: httpx.Response(409, json={"message": message}))
+    with pytest.raises(Conflict) as caught:
+        await env.containers.create(image="busybox", name="web")
+    assert str(caught.value) == f"[409] {message} (POST /v1.41/containers/create)"
+    await env.aclose()
+
+
+@pytest.mark.parametrize("status", [400, 401, 403, 406, 500, 501, 503])
+async def test_other_statuses_are_plain_engine_api_errors(status: int) -> None:
+    env = environment(lambda r: httpx.Response(status, json={"message": "it went wrong"}))
+    with pytest.raises(EngineAPIError) as caught:
+        await env.containers.get("abc123")
+    error = caught.value
+    assert type(error) is EngineAPIError
+    assert (error.status_code, error.message, error.method, error.path) == (
+        status, "it went wrong", "GET", "/v1.41/containers/abc123/json")
+    await env.aclose()
+
+
+async def test_error_path_has_no_query_string_and_keeps_the_method() -> None:
+    env = environment(lambda r: httpx.Response(409, json={
+        "message": "You cannot remove a running container 1df8. Stop the container before "
+                   "attempting removal or force remove"}))
+    container = _container(env)
+    with pytest.raises(Conflict) as caught:
+        await container.remove(volumes=True)
+    assert caught.value.method == "DELETE"
+    assert caught.value.path == "/v1.41/containers/1df8c92e931a39be"
+    await env.aclose()
+
+
+def _container(env: Environment) -> Container:
+    return Container(env.client, {"Id": "1df8c92e931a39be", "Names": ["/web"]})
+
+
+@pytest.mark.parametrize(
+    ("answer", "expected"),
+    [
+        (httpx.Response(404, json={"cause": "no such volume"}), "no such volume"),
+        (httpx.Response(500, text="runtime error: invalid memory address\n"),
+         "runtime error: invalid memory address"),
+        (httpx.Response(502, content=b"bad \xff gateway"), "bad \ufffd gateway"),
+        (httpx.Response(500, content=b""), "Internal Server Error"),
+        (httpx.Response(503, content=b"  \n"), "Service Unavailable"),
+        (httpx.Response(500, json={"message": ""}), '{"message":""}'),
+        (httpx.Response(500, json=["not", "an", "object"]), '["not","an","object"]'),
+    ],
+    ids=["cause", "text", "undecodable", "empty", "blank", "empty-message", "json-list"],
+)
+async def test_message_falls_back_to_body_text_then_reason(answer: httpx.Response,
+                                                         expected: str) -> None:
+    env = environment(lambda r: httpx.Response(answer.status_code, content=answer.content))
+    with pytest.raises(EngineAPIError) as caught:
+        await env.volumes.get("data")
+    assert caught.value.message == expected
+    assert caught.value.status_code == answer.status_code
+    await env.aclose()
+
+
+async def test_error_from_a_transport_that_does_not_set_response_request() -> None:
+    # httpx's transport contract does not require a transport to set Response.request
+    # (httpx.AsyncClient sets it; MockTransport handlers and AsyncHTTPTransport do not).
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/version":
+            return httpx.Response(200, json=DOCKER_VERSION)
+        return httpx.Response(404, json={"message": "No such container: web"})
+
+    env = Environment(URL, transport=httpx.MockTransport(handler))
+    with pytest.raises(NotFound) as caught:
+        await env.containers.get("web")
+    assert str(caught.value) == "[404] No such container: web (GET /v1.41/containers/web/json)"
+    await env.aclose()
+
+
+# -- transport errors → EngineConnectionError: the mapping is complete --------------------
+
+
+def _subclasses(cls: type[Exception]) -> list[type[Exception]]:
+    found: list[type[Exception]] = []
+    for sub in cls.__subclasses__():
+        if sub.__module__.split(".")[0] == "httpx":
+            found += [sub, *_subclasses(sub)]
+    return found
+
+
+TRANSPORT_ERRORS = [httpx.TransportError, *_subclasses(httpx.TransportError)]
+
+
+def test_the_list_of_transport_errors_is_the_real_one() -> None:
+    names = {cls.__name__ for cls in TRANSPORT_ERRORS}
+    assert names >= {
+        "ConnectError", "ConnectTimeout", "ReadTimeout", "WriteTimeout", "PoolTimeout",
+        "ReadError", "WriteError", "CloseError", "RemoteProtocolError", "LocalProtocolError",
+        "ProxyError", "UnsupportedProtocol", "NetworkError", "TimeoutException",
+        "ProtocolError"}
+
+
+def _check_mapped(error: BaseException, raised: Exception) -> None:
+    assert isinstance(error, EngineConnectionError)
+    assert isinstance(error, EngineTimeout) == isinstance(raised, httpx.TimeoutException)
+    assert error.__cause__ is raised
+    assert error.endpoint == URL
+    assert URL in str(error)
+    assert "boom on the socket" in str(error)
+
+
+@pytest.mark.parametrize("error_class", TRANSPORT_ERRORS, ids=lambda c: c.__name__)
+async def test_every_transport_error_is_mapped_on_request(error_class: type[Exception]) -> None:
+    raised = error_class("boom on the socket")
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        raise raised
+
+    env = Environment(URL, transport=httpx.MockTransport(handler))
+    with pytest.raises(EngineConnectionError) as caught:
+        await env.containers.list()
+    _check_mapped(caught.value, raised)
+    await env.aclose()
+
+
+class BreakingStream(httpx.AsyncByteStream):
+    """A body that delivers some bytes, then fails the way the socket did."""
+
+    def __init__(self, first: bytes, error: Exception) -> None:
+        self.first = first
+        self.error = error
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        yield self.first
+        raise self.error
+
+
+@pytest.mark.parametrize("error_class", TRANSPORT_ERRORS, ids=lambda c: c.__name__)
+async def test_every_transport_error_is_mapped_mid_stream(error_class: type[Exception]) -> None:
+    raised = error_class("boom on the socket")
+    frame = b"\x01\x00\x00\x00\x00\x00\x00\x06first\n"
+    env = environment(lambda r: httpx.Response(
+        200, headers={"Content-Type": "application/vnd.docker.multiplexed-stream"},
+        stream=BreakingStream(frame, raised)))
+    container = _container(env)
+    lines = []
+    with pytest.raises(EngineConnectionError) as caught:
+        async for line in container.logs(follow=True):
+            lines.append(line.text)
+    assert lines == ["first"]
+    _check_mapped(caught.value, raised)
+    await env.aclose()
+
+
+@pytest.mark.parametrize(
+    ("error", "words"),
+    [(httpx.ReadTimeout(""), "the engine did not answer in time"),
+     (httpx.RemoteProtocolError(""), "connection lost mid-stream"),
+     (httpx.ConnectError(""), "ConnectError")],
+)
+async def test_transport_errors_without_text_still_say_something(error: Exception,
+                                                                words: str) -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        raise error
+
+    env = Environment(URL, transport=httpx.MockTransport(handler))
+    with pytest.raises(EngineConnectionError) as caught:
+        await env.containers.list()
+    assert str(caught.value) == f"{words} (engine at {URL})"
+    await env.aclose()
+
+
+async def test_only_transport_errors_are_mapped() -> None:
+    # A bug in a transport is not a connection problem: it is not disguised as one.
+    def handler(request: httpx.Request) -> httpx.Response:
+        raise KeyError("bug")
+
+    env = Environment(URL, transport=httpx.MockTransport(handler))
+    with pytest.raises(KeyError):
+        await env.containers.list()
+    await env.aclose()
+
+
+# -- pickling (errors cross process boundaries in fan-out and multiprocessing) -----------
+
+
+PICKLED = [
+    NotFound(404, "No such container: web", method="GET", path="/v1.41/containers/web/json"),
+    Conflict(409, "name in use", method="POST", path="/v1.41/containers/create"),
+    EngineAPIError(500, "boom", method="DELETE", path="/v1.41/images/x"),
+    ImagePullError(200, "manifest unknown", method="POST", path="/v1.41/images/create"),
+    EngineConnectionError("connection refused", endpoint="tcp://10.0.0.5:2375"),
+    EngineTimeout("no answer in time", endpoint=URL),
+    EnvironmentNotFound("prod", known=["dev", "staging"]),
+    EnvironmentNotFound(None, hint="Run `ghostpanel env add`"),
+    BoltfileError("bad port", path="Boltfile", line=4, column=9),
+]
+
+
+@pytest.mark.parametrize("error", PICKLED, ids=lambda e: type(e).__name__)
+def test_errors_survive_pickling(error: GhostPanelError) -> None:
+    copy = pickle.loads(pickle.dumps(error))
+    assert type(copy) is type(error)
+    assert str(copy) == str(error)
+    assert vars(copy) == vars(error)

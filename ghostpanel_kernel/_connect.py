@@ -66,4 +66,4 @@ def connect_sync(target: str | None = None, **options: Any) -> SyncProxy:
     >>> env = connect_sync()                                    # doctest: +SKIP
     >>> print([c.name for c in env.containers.list(all=True)])  # doctest: +SKIP
     """
-    return SyncProxy(connect(target, **options), SyncBridge())
+    return SyncProxy(connect(target, **options), SyncBridge(), owns_bridge=True)

@@ -198,10 +198,13 @@ def build_create_body(
         host["Devices"] = [_device(d) for d in devices]
     if network is not None:
         host["NetworkMode"] = network
-        endpoint: dict[str, Any] = {}
-        if network_aliases:
-            endpoint["Aliases"] = list(network_aliases)
-        body["NetworkingConfig"] = {"EndpointsConfig": {network: endpoint}}
+        # Modes that are not networks (no network, the host's, another container's) take
+        # no endpoint settings: Podman refuses them with a 500.
+        if network not in ("none", "host") and not network.startswith(("container:", "ns:")):
+            endpoint: dict[str, Any] = {}
+            if network_aliases:
+                endpoint["Aliases"] = list(network_aliases)
+            body["NetworkingConfig"] = {"EndpointsConfig": {network: endpoint}}
     body["HostConfig"] = host
     return body
 

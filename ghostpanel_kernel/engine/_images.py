@@ -90,7 +90,7 @@ class ImagePull:
         response = await client._request("POST", "/images/create",
                                          params={"fromImage": repo, "tag": tag or None},
                                          stream=True)
-        path = f"/v{(await client.version()).api_version}/images/create"
+        path = f"/v{await client.api_version()}/images/create"
         async for line in iter_json_lines(client.iter_body(response)):
             if line.get("error") or line.get("errorDetail"):
                 message = line.get("error") or (line.get("errorDetail") or {}).get(
@@ -166,7 +166,10 @@ class Image(Model):
         """Write the image as a ``docker save`` tarball to ``destination``, streaming."""
         path = Path(destination)
         client = self._client
-        response = await client._request("GET", f"{self._path}/get", stream=True)
+        # By name, not id: an export by id carries no RepoTags, and the image would load
+        # back untagged.
+        source = quote_id(self.tags[0]) if self.tags else quote_id(self.id)
+        response = await client._request("GET", f"/images/{source}/get", stream=True)
         with path.open("wb") as out:
             async for piece in client.iter_body(response):
                 out.write(piece)
@@ -224,17 +227,18 @@ class ImageCollection:
 
     async def import_rootfs(self, source: bytes | str | Path, reference: str) -> Image:
         """Create an image from a root filesystem tarball (``docker import``)."""
-        repo, tag = _split_reference(reference)
+        # The whole reference goes in ``repo``: Podman ignores ``tag`` on import (and would
+        # store ``:latest``); Docker accepts ``repo:tag`` there too.
         response = await self._client._request(
             "POST", "/images/create",
-            params={"fromSrc": "-", "repo": repo, "tag": tag or None},
+            params={"fromSrc": "-", "repo": reference},
             content=_read_tarball(source), headers={"Content-Type": "application/x-tar"},
             timeout=600.0)
         for line in body_of(response).splitlines():
             if b'"error' in line:
-                version = await self._client.version()
+                api = await self._client.api_version()
                 raise ImagePullError(response.status_code, line.decode(errors="replace"),
-                                     method="POST", path=f"/v{version.api_version}/images/create")
+                                     method="POST", path=f"/v{api}/images/create")
         return await self.get(reference)
 
     async def load(self, source: bytes | str | Path) -> builtins.list[str]:

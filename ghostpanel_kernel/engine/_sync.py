@@ -80,11 +80,13 @@ class SyncProxy:
     >>> for line in env.containers.get("web").logs(follow=True): print(line)  # doctest: +SKIP
     """
 
-    __slots__ = ("_bridge", "_target")
+    __slots__ = ("_bridge", "_owns_bridge", "_target")
 
-    def __init__(self, target: Any, bridge: SyncBridge) -> None:
+    def __init__(self, target: Any, bridge: SyncBridge, *, owns_bridge: bool = False) -> None:
         object.__setattr__(self, "_target", target)
         object.__setattr__(self, "_bridge", bridge)
+        # The proxy that made the bridge (connect_sync's) stops its thread on close.
+        object.__setattr__(self, "_owns_bridge", owns_bridge)
 
     @property
     def wrapped(self) -> Any:
@@ -127,9 +129,17 @@ class SyncProxy:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the wrapped object (``aclose``), and the bridge if this proxy made it."""
         close = getattr(self._target, "aclose", None)
-        if close is not None:
-            self._bridge.run(close())
+        try:
+            if close is not None:
+                self._bridge.run(close())
+        finally:
+            if self._owns_bridge:
+                self._bridge.close()
 
     def __repr__(self) -> str:
         return f"<sync {self._target!r}>"

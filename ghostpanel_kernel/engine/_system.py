@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import time
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -24,6 +27,16 @@ def _timestamp(value: Timestamp | None) -> str | None:
     if isinstance(value, datetime):
         return f"{value.timestamp():.9f}"
     return str(value)
+
+
+def _seconds(value: Timestamp) -> float | None:
+    """Seconds since the epoch for a numeric or datetime bound; None for other text."""
+    if isinstance(value, datetime):
+        return value.timestamp()
+    try:
+        return float(value)
+    except ValueError:
+        return None
 
 
 @dataclass(frozen=True)
@@ -112,10 +125,35 @@ class SystemAPI:
         ``{"type": "container", "event": ["start", "die"]}``.
         """
         client = self._client
-        response = await client._request(
-            "GET", "/events",
-            params={"filters": encode_filters(filters), "since": _timestamp(since),
-                    "until": _timestamp(until)},
-            stream=True)
-        async for line in iter_json_lines(client.iter_body(response)):
-            yield Event.from_attrs(line, environment=self._environment)
+        params: dict[str, str | bool | None] = {
+            "filters": encode_filters(filters), "since": _timestamp(since),
+            "until": _timestamp(until)}
+        until_seconds = _seconds(until) if until is not None else None
+        podman_window = until_seconds is not None and await client.kind() == "podman"
+        if podman_window:
+            # Podman 4.3 answers a past ``until`` with no events at all, and a future one
+            # erratically. So ask it for everything since ``since`` without ``until``:
+            # ``stream=false`` when the window is over (it then ends by itself), live
+            # otherwise, and end the window here.
+            del params["until"]
+            assert until_seconds is not None
+            if until_seconds <= time.time():
+                params["stream"] = False
+        response = await client._request("GET", "/events", params=params, stream=True)
+        body = client.iter_body(response)
+        try:
+            async with contextlib.AsyncExitStack() as stack:
+                if podman_window and params.get("stream") is None:
+                    assert until_seconds is not None
+                    await stack.enter_async_context(asyncio.timeout_at(
+                        asyncio.get_running_loop().time() + until_seconds - time.time()))
+                async for line in iter_json_lines(body):
+                    event = Event.from_attrs(line, environment=self._environment)
+                    if podman_window and until_seconds is not None \
+                            and event.time > until_seconds:
+                        break
+                    yield event
+        except TimeoutError:
+            return  # the live window reached ``until``
+        finally:
+            await body.aclose()

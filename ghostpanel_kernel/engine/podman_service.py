@@ -82,6 +82,9 @@ default_ulimits = []
 [engine]
 runtime = "{runtime}"
 events_logger = "file"
+# Podman keeps an exec session's conmon alive 300 s after it exits; 2 s still lets
+# GET /exec/{{id}}/json read the exit code and leaves no processes behind at teardown.
+exit_command_delay = 2
 """
 
 _INSTALL_HINT = "run `make test` (or `scripts/setup.sh`) as root to install Podman"

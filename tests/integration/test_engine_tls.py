@@ -139,5 +139,5 @@ async def test_https_rejects_a_server_the_ca_did_not_sign(
                         client_cert=str(certificates / "client.pem"),
                         client_key=str(certificates / "client.key"))
         async with connect(f"https://127.0.0.1:{port}", tls=tls) as env:
-            with pytest.raises(EngineConnectionError, match="TLS|certificate|verify"):
+            with pytest.raises(EngineConnectionError, match=r"TLS|certificate|verify"):
                 await env.ping()

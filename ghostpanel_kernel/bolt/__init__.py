@@ -6,9 +6,12 @@
 []
 """
 
-from ghostpanel_kernel.bolt._boltfile import Boltfile, BoltfileService, PortMapping, VolumeMount
+from ghostpanel_kernel.bolt._boltfile import Boltfile
 from ghostpanel_kernel.bolt._diagnostics import Diagnostic, Severity
-from ghostpanel_kernel.bolt._validator import BOLTFILE_SCHEMA, Key, validate, validate_file
+from ghostpanel_kernel.bolt._schema import BOLTFILE_SCHEMA, Key
+from ghostpanel_kernel.bolt._service import BoltfileService
+from ghostpanel_kernel.bolt._validator import validate, validate_file
+from ghostpanel_kernel.bolt._values import PortMapping, VolumeMount
 
 __all__ = [
     "BOLTFILE_SCHEMA",

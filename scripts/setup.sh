@@ -142,9 +142,9 @@ if [ "$created" -eq 0 ] && [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$digest" ] 
         && [ -x "$VENV/bin/ghostpanel" ]; then
     say ok
 else
-    run "$VENV/bin/python" -m pip install -q -e "$ROOT[test,bench]"
+    run "$VENV/bin/python" -m pip install -q -e "$ROOT[widgets,test,bench]"
     echo "$digest" >"$STAMP"
-    say "installed .[test,bench]"
+    say "installed .[widgets,test,bench]"
 fi
 
 # --- the demo image in the system's Podman storage -------------------------------------

@@ -1,0 +1,1 @@
+"""Surge: apply a Boltfile to one or many environments (plan, apply, destroy, status)."""

@@ -1,4 +1,4 @@
-"""``https://`` endpoints with client certificates, end to end.
+"""``tcp://`` and ``https://`` endpoints (client certificates), end to end.
 
 A TLS terminator on 127.0.0.1 (asyncio, requiring a client certificate signed by a test
 CA) forwards each connection to the private Podman engine's unix socket, the way a Bolt
@@ -63,12 +63,17 @@ async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> N
         writer.close()
 
 
-@contextlib.asynccontextmanager
-async def tls_terminator(socket_path: str, certs: Path) -> AsyncIterator[int]:
-    """Serve TLS on a free loopback port, forwarding to the engine socket."""
+def _server_context(certs: Path) -> ssl.SSLContext:
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH, cafile=str(certs / "ca.pem"))
     context.load_cert_chain(certs / "server.pem", certs / "server.key")
     context.verify_mode = ssl.CERT_REQUIRED
+    return context
+
+
+@contextlib.asynccontextmanager
+async def tls_terminator(socket_path: str, certs: Path | None) -> AsyncIterator[int]:
+    """Serve on a free loopback port (TLS when ``certs``), forwarding to the engine socket."""
+    context = _server_context(certs) if certs is not None else None
     tasks: set[asyncio.Task[None]] = set()
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -95,6 +100,15 @@ async def tls_terminator(socket_path: str, certs: Path) -> AsyncIterator[int]:
 
 def _socket_of(engine: PodmanService) -> str:
     return engine.url.removeprefix("unix://")
+
+
+async def test_plain_tcp_endpoint_reaches_the_engine(podman_engine: PodmanService) -> None:
+    async with tls_terminator(_socket_of(podman_engine), None) as port:
+        async with connect(f"tcp://127.0.0.1:{port}") as env:
+            assert (await env.version()).kind == "podman"
+            assert await env.containers.list(all=True) is not None
+            images = await env.images.list()
+            assert "localhost/busybox:latest" in {t for i in images for t in i.tags}
 
 
 async def test_https_with_client_certificate_reaches_the_engine(

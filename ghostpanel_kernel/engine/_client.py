@@ -208,6 +208,7 @@ class EngineClient:
         self._api_version: str | None = None
         self._kind: EngineKind = "unknown"
         self._negotiating: asyncio.Future[None] | None = None
+        self._fetching_version: asyncio.Future[None] | None = None
         self._closed = False
 
     # -- version ---------------------------------------------------------------------
@@ -234,11 +235,22 @@ class EngineClient:
     async def version(self) -> EngineVersion:
         """The engine's version facts from ``GET /version`` (fetched once)."""
         if self._version is None:
-            response = await self._request("GET", "/version", versioned=False)
-            self._version = EngineVersion.from_attrs(json.loads(body_of(response)))
-            if self._api_version is None:
-                self._api_version, self._kind = self._version.api_version, self._version.kind
+            if self._fetching_version is None:
+                self._fetching_version = asyncio.ensure_future(self._fetch_version())
+            try:
+                await asyncio.shield(self._fetching_version)
+            except BaseException:
+                if self._fetching_version.done():
+                    self._fetching_version = None  # a failed fetch is retried next time
+                raise
+        assert self._version is not None
         return self._version
+
+    async def _fetch_version(self) -> None:
+        response = await self._request("GET", "/version", versioned=False)
+        self._version = EngineVersion.from_attrs(json.loads(body_of(response)))
+        if self._api_version is None:
+            self._api_version, self._kind = self._version.api_version, self._version.kind
 
     async def _negotiate(self) -> None:
         # /_ping carries Api-Version and Server headers and costs 0.5 ms; Podman takes

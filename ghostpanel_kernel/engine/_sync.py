@@ -30,10 +30,12 @@ class SyncBridge:
 
     def run(self, awaitable: Awaitable[T]) -> T:
         """Run ``awaitable`` on the bridge's loop and return its result."""
-        if _running_loop_is(self._loop):
+        if self._loop.is_closed() or _running_loop_is(self._loop):
             close = getattr(awaitable, "close", None)
             if close is not None:
                 close()  # never awaited: close it rather than leave it to warn
+            if self._loop.is_closed():
+                raise RuntimeError("this sync facade has been closed; connect again")
             raise RuntimeError("the sync facade cannot be used from its own event loop")
 
         async def _await() -> T:
@@ -54,8 +56,15 @@ class SyncBridge:
             if close is not None:
                 self.run(close())
 
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` has stopped the loop."""
+        return self._loop.is_closed()
+
     def close(self) -> None:
-        """Stop the loop and its thread."""
+        """Stop the loop and its thread (again: nothing to do)."""
+        if self._loop.is_closed():
+            return
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(timeout=5)
         if not self._thread.is_alive():
@@ -135,7 +144,7 @@ class SyncProxy:
         """Close the wrapped object (``aclose``), and the bridge if this proxy made it."""
         close = getattr(self._target, "aclose", None)
         try:
-            if close is not None:
+            if close is not None and not self._bridge.closed:
                 self._bridge.run(close())
         finally:
             if self._owns_bridge:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
@@ -141,19 +140,27 @@ class SystemAPI:
                 params["stream"] = False
         response = await client._request("GET", "/events", params=params, stream=True)
         body = client.iter_body(response)
+        lines = iter_json_lines(body)
+        # The live window's deadline bounds each read, never the consumer's own work
+        # between events (a timeout around ``yield`` would cancel the consumer's task, and
+        # the sync facade reads each event in a task of its own).
+        deadline = until_seconds if podman_window and "stream" not in params else None
         try:
-            async with contextlib.AsyncExitStack() as stack:
-                if podman_window and params.get("stream") is None:
-                    assert until_seconds is not None
-                    await stack.enter_async_context(asyncio.timeout_at(
-                        asyncio.get_running_loop().time() + until_seconds - time.time()))
-                async for line in iter_json_lines(body):
-                    event = Event.from_attrs(line, environment=self._environment)
-                    if podman_window and until_seconds is not None \
-                            and event.time > until_seconds:
-                        break
-                    yield event
-        except TimeoutError:
-            return  # the live window reached ``until``
+            while True:
+                try:
+                    if deadline is None:
+                        line = await anext(lines)
+                    else:
+                        remaining = deadline - time.time()
+                        if remaining <= 0:
+                            return
+                        async with asyncio.timeout(remaining):
+                            line = await anext(lines)
+                except (StopAsyncIteration, TimeoutError):
+                    return
+                event = Event.from_attrs(line, environment=self._environment)
+                if podman_window and until_seconds is not None and event.time > until_seconds:
+                    return
+                yield event
         finally:
             await body.aclose()

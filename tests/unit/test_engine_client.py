@@ -1,7 +1,9 @@
 """The low layer: version negotiation, request building, client state, endpoints, TLS.
 
-``/version`` answers are the real ones of Podman 4.3.1 (recorded from a running
-service) and Docker; the Bolt one is what Bolt's compat server claims (API 1.43).
+The engines are those of :mod:`tests.unit.fake_engine`: ``/_ping`` headers and ``/version``
+answers of Podman 4.3.1 (recorded from a running service) and Docker 24.0.7, and what
+Bolt's compat server claims (API 1.43). The API version is negotiated from ``/_ping``;
+``/version`` is only asked when ``version()`` is, or when the ping names no API version.
 """
 
 from __future__ import annotations
@@ -9,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import ssl
-from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import replace
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -19,72 +21,32 @@ import pytest
 from ghostpanel_kernel.engine import (
     Container,
     Endpoint,
+    EngineAPIError,
     EngineConnectionError,
     EngineVersion,
     Environment,
     TLSConfig,
 )
-
-URL = "unix:///run/podman/podman.sock"
-
-PODMAN_VERSION: dict[str, Any] = {
-    "Platform": {"Name": "linux/amd64/debian-12"},
-    "Components": [
-        {"Name": "Podman Engine", "Version": "4.3.1",
-         "Details": {"APIVersion": "4.3.1", "Arch": "amd64", "MinAPIVersion": "4.0.0",
-                     "Os": "linux"}},
-        {"Name": "Conmon", "Version": "conmon version 2.1.6, commit: unknown"},
-        {"Name": "OCI Runtime (runc)", "Version": "runc version 1.1.5+ds1"},
-    ],
-    "Version": "4.3.1", "ApiVersion": "1.41", "MinAPIVersion": "1.24", "GitCommit": "",
-    "GoVersion": "go1.19.8", "Os": "linux", "Arch": "amd64",
-    "KernelVersion": "6.1.0-13-amd64", "BuildTime": "1970-01-01T00:00:00Z",
-}
-
-DOCKER_VERSION: dict[str, Any] = {
-    "Platform": {"Name": "Docker Engine - Community"},
-    "Components": [
-        {"Name": "Engine", "Version": "24.0.7",
-         "Details": {"ApiVersion": "1.43", "MinAPIVersion": "1.12", "Os": "linux"}},
-        {"Name": "containerd", "Version": "1.6.26"},
-        {"Name": "runc", "Version": "1.1.10"},
-        {"Name": "docker-init", "Version": "0.19.0"},
-    ],
-    "Version": "24.0.7", "ApiVersion": "1.43", "MinAPIVersion": "1.12", "Os": "linux",
-    "Arch": "arm64", "KernelVersion": "6.5.0-14-generic",
-}
-
-BOLT_VERSION: dict[str, Any] = {
-    "Platform": {"Name": "Bolt"},
-    "Components": [{"Name": "Bolt compat api-server", "Version": "0.1.0"}],
-    "Version": "0.1.0", "ApiVersion": "1.43", "Os": "linux", "Arch": "amd64",
-}
+from tests.unit.fake_engine import (
+    BOLT,
+    BOLT_VERSION,
+    BOLT_WITHOUT_API_HEADER,
+    DOCKER,
+    DOCKER_VERSION,
+    PODMAN,
+    PODMAN_VERSION,
+    Body,
+    EngineProfile,
+    FakeEngine,
+    Route,
+    env_for,
+    json_answer,
+)
 
 
-class FakeEngine:
-    """A canned engine: records every request and answers ``/version`` and ``/_ping``."""
-
-    def __init__(self, version: Mapping[str, Any] = PODMAN_VERSION,
-                 answer: Callable[[httpx.Request], httpx.Response] | None = None) -> None:
-        self.version = version
-        self.answer = answer or (lambda request: httpx.Response(200, json=[]))
-        self.requests: list[httpx.Request] = []
-
-    def __call__(self, request: httpx.Request) -> httpx.Response:
-        self.requests.append(request)
-        if request.url.path == "/version":
-            response = httpx.Response(200, json=self.version)
-        else:
-            response = self.answer(request)
-        response.request = request
-        return response
-
-    def count(self, path: str) -> int:
-        return sum(1 for r in self.requests if r.url.path == path)
-
-    @property
-    def last(self) -> httpx.Request:
-        return self.requests[-1]
+def fake(answer: Route | None = None, profile: EngineProfile = PODMAN) -> FakeEngine:
+    """A canned engine answering every API path with ``answer`` (an empty list)."""
+    return FakeEngine(answer=answer or json_answer([]), profile=profile)
 
 
 def query(request: httpx.Request) -> dict[str, list[str]]:
@@ -95,56 +57,57 @@ def raw_path(request: httpx.Request) -> str:
     return request.url.raw_path.decode("ascii").split("?", 1)[0]
 
 
-def env_for(engine: FakeEngine, url: str = URL, **options: Any) -> Environment:
-    return Environment(url, transport=httpx.MockTransport(engine), **options)
-
-
 # -- version negotiation -----------------------------------------------------------------
 
 
-async def test_version_is_negotiated_once_across_many_requests() -> None:
-    engine = FakeEngine()
+def gated_ping(engine: FakeEngine, gate: asyncio.Event) -> FakeEngine:
+    """``engine``, its ``/_ping`` held back until ``gate`` is set."""
+
+    async def ping(request: httpx.Request) -> httpx.Response:
+        await gate.wait()
+        return engine.ping(request)
+
+    engine.routes[("GET", "/_ping")] = ping
+    return engine
+
+
+async def test_api_version_is_negotiated_once_from_ping_across_many_requests() -> None:
+    engine = fake()
     env = env_for(engine)
     for _ in range(25):
         await env.containers.list()
     await env.images.list()
-    await env.version()
-    assert engine.count("/version") == 1
+    assert await env.client.api_version() == "1.41"
+    assert await env.client.kind() == "podman"
+    assert engine.paths[0] == "/_ping"  # unversioned, and first
+    assert engine.count("/_ping") == 1
+    assert engine.count("/version") == 0  # Podman takes ~0.45 s to answer it: not needed
     assert engine.count("/v1.41/containers/json") == 25
-    assert engine.requests[0].url.path == "/version"  # unversioned, and first
+    assert engine.count("/v1.41/images/json") == 1
     await env.aclose()
 
 
 async def test_concurrent_first_requests_share_one_negotiation() -> None:
     gate = asyncio.Event()
-    engine = FakeEngine()
-
-    async def handler(request: httpx.Request) -> httpx.Response:
-        if request.url.path == "/version":
-            await gate.wait()  # every request below is waiting on the version by now
-        return engine(request)
-
-    env = Environment(URL, transport=httpx.MockTransport(handler))
+    engine = gated_ping(fake(), gate)
+    env = env_for(engine)
     tasks = [asyncio.ensure_future(env.containers.list()) for _ in range(30)]
+    tasks.append(asyncio.ensure_future(env.client.kind()))
     for _ in range(5):
         await asyncio.sleep(0)
+    assert engine.paths == ["/_ping"]  # every request is waiting on the one negotiation
     gate.set()
-    await asyncio.gather(*tasks)
-    assert engine.count("/version") == 1
+    assert await asyncio.gather(*tasks) == [[]] * 30 + ["podman"]
+    assert engine.count("/_ping") == 1
+    assert engine.count("/version") == 0
     assert engine.count("/v1.41/containers/json") == 30
     await env.aclose()
 
 
 async def test_cancelling_the_first_requester_does_not_break_the_others() -> None:
     gate = asyncio.Event()
-    engine = FakeEngine()
-
-    async def handler(request: httpx.Request) -> httpx.Response:
-        if request.url.path == "/version":
-            await gate.wait()
-        return engine(request)
-
-    env = Environment(URL, transport=httpx.MockTransport(handler))
+    engine = gated_ping(fake(), gate)
+    env = env_for(engine)
     first = asyncio.ensure_future(env.containers.list())
     second = asyncio.ensure_future(env.containers.list())
     await asyncio.sleep(0)
@@ -153,39 +116,128 @@ async def test_cancelling_the_first_requester_does_not_break_the_others() -> Non
     gate.set()
     assert await second == []
     assert first.cancelled()
-    assert engine.count("/version") == 1
+    assert engine.count("/_ping") == 1
+    assert engine.paths == ["/_ping", "/v1.41/containers/json"]
     await env.aclose()
 
 
-async def test_a_failed_negotiation_is_tried_again() -> None:
-    engine = FakeEngine()
-    failures = [httpx.ConnectError("engine socket /run/podman/podman.sock does not exist")]
+@pytest.mark.parametrize(
+    ("profile", "failing", "error", "paths"),
+    [(PODMAN, "/_ping", httpx.ConnectError("engine socket /run/podman/podman.sock does not "
+                                           "exist"),
+      ["/_ping", "/_ping", "/v1.41/containers/json"]),
+     (PODMAN, "/_ping", httpx.Response(503, text="starting"),
+      ["/_ping", "/_ping", "/v1.41/containers/json"]),
+     (BOLT_WITHOUT_API_HEADER, "/version", httpx.ReadTimeout("no answer"),
+      ["/_ping", "/version", "/_ping", "/version", "/v1.43/containers/json"])],
+    ids=["ping-refused", "ping-503", "version-fallback-timeout"],
+)
+async def test_a_failed_negotiation_is_tried_again(
+        profile: EngineProfile, failing: str, error: Exception | httpx.Response,
+        paths: list[str]) -> None:
+    engine = fake(profile=profile)
+    own = engine.ping if failing == "/_ping" else engine.version
+    failures = [error]
 
-    def handler(request: httpx.Request) -> httpx.Response:
-        if failures:
-            raise failures.pop()
-        return engine(request)
+    def flaky(request: httpx.Request) -> httpx.Response:
+        if not failures:
+            return own(request)
+        failure = failures.pop()
+        if isinstance(failure, Exception):
+            raise failure
+        return failure
 
-    env = Environment(URL, transport=httpx.MockTransport(handler))
-    with pytest.raises(EngineConnectionError):
+    engine.routes[("GET", failing)] = flaky
+    env = env_for(engine)
+    expected = EngineConnectionError if isinstance(error, Exception) else EngineAPIError
+    with pytest.raises(expected):
         await env.containers.list()
+    assert engine.requests == []  # no API call without an API version
     assert await env.containers.list() == []
-    assert engine.count("/version") == 1
+    assert engine.paths == paths
+    await env.containers.list()
+    assert engine.paths == [*paths, paths[-1]]  # negotiated for good now
     await env.aclose()
 
 
 @pytest.mark.parametrize(
     ("api_version", "prefix"),
-    [("1.41", "/v1.41/"), ("1.43", "/v1.43/"), ("1.44", "/v1.43/"), ("1.45", "/v1.43/"),
-     ("1.40", "/v1.40/"), ("1.9", "/v1.9/"), ("2.0", "/v1.43/")],
+    [("1.41", "/v1.41"), ("1.43", "/v1.43"), ("1.44", "/v1.43"), ("1.45", "/v1.43"),
+     ("1.40", "/v1.40"), ("1.9", "/v1.9"), ("2.0", "/v1.43"), ("garbage", "/v1.40")],
 )
 async def test_api_prefix_is_the_lower_of_engine_and_ghostpanel(api_version: str,
                                                                 prefix: str) -> None:
-    engine = FakeEngine({**DOCKER_VERSION, "ApiVersion": api_version})
+    engine = fake(profile=replace(
+        DOCKER, ping_headers={**DOCKER.ping_headers, "Api-Version": api_version},
+        prefix=prefix))
     env = env_for(engine)
     await env.containers.list()
-    assert engine.last.url.path == f"{prefix}containers/json"
-    assert (await env.version()).api_version == prefix.strip("/v")
+    assert raw_path(engine.last) == f"{prefix}/containers/json"
+    assert await env.client.api_version() == prefix.removeprefix("/v")
+    assert engine.paths == ["/_ping", f"{prefix}/containers/json"]
+    await env.aclose()
+
+
+@pytest.mark.parametrize(
+    ("profile", "kind"),
+    [(PODMAN, "podman"), (DOCKER, "docker"), (BOLT, "bolt"),
+     (replace(DOCKER, ping_headers={"Api-Version": "1.43", "Server": "nginx/1.24.0"}),
+      "unknown"),
+     (replace(DOCKER, ping_headers={"Api-Version": "1.43"}), "unknown")],
+    ids=["libpod", "docker", "bolt", "behind-a-proxy", "no-server-header"],
+)
+async def test_engine_kind_comes_from_the_server_header(profile: EngineProfile,
+                                                        kind: str) -> None:
+    engine = fake(profile=profile)
+    env = env_for(engine)
+    assert await env.client.kind() == kind
+    await env.containers.list()
+    assert await env.client.kind() == kind
+    assert engine.paths == ["/_ping", f"{profile.prefix}/containers/json"]
+    await env.aclose()
+
+
+@pytest.mark.parametrize(
+    ("profile", "kind", "api_version"),
+    [(BOLT_WITHOUT_API_HEADER, "bolt", "1.43"),
+     (replace(PODMAN, ping_headers={"Content-Type": "text/plain; charset=utf-8"}),
+      "podman", "1.41")],
+    ids=["bolt", "podman-headers-stripped"],
+)
+async def test_without_an_api_version_header_version_is_asked_once(
+        profile: EngineProfile, kind: str, api_version: str) -> None:
+    engine = fake(profile=profile)
+    env = env_for(engine)
+    for _ in range(3):
+        await env.containers.list()
+    assert (await env.client.kind(), await env.client.api_version()) == (kind, api_version)
+    version = await env.version()
+    assert (version.kind, version.api_version) == (kind, api_version)
+    assert await env.system.version() is version
+    assert engine.paths == ["/_ping", "/version"] + [f"/v{api_version}/containers/json"] * 3
+    await env.aclose()
+
+
+async def test_version_is_fetched_only_when_asked_and_once() -> None:
+    engine = fake()
+    env = env_for(engine)
+    await env.containers.list()
+    assert engine.count("/version") == 0
+    version = await env.version()
+    assert await env.version() is version
+    assert await env.system.version() is version
+    assert engine.paths == ["/_ping", "/v1.41/containers/json", "/version"]
+    await env.aclose()
+
+
+async def test_version_first_also_settles_the_api_version() -> None:
+    # /version names the API version too: no ping is needed after it.
+    engine = fake()
+    env = env_for(engine)
+    assert (await env.version()).api_version == "1.41"
+    await env.containers.list()
+    assert await env.client.kind() == "podman"
+    assert engine.paths == ["/version", "/v1.41/containers/json"]
     await env.aclose()
 
 
@@ -209,7 +261,7 @@ def test_engine_kind_detection(attrs: dict[str, Any], kind: str) -> None:
 
 
 async def test_engine_version_facts() -> None:
-    env = env_for(FakeEngine(PODMAN_VERSION))
+    env = env_for(fake())
     version = await env.version()
     assert version == await env.system.version()
     assert (version.kind, version.version, version.api_version, version.os, version.arch) == (
@@ -231,7 +283,7 @@ async def test_engine_version_facts() -> None:
      ("caf\u00e9", "/v1.41/containers/caf%C3%A9/json")],
 )
 async def test_ids_and_names_are_quoted_into_one_path_segment(name: str, path: str) -> None:
-    engine = FakeEngine(answer=lambda r: httpx.Response(200, json={"Id": "abc"}))
+    engine = fake(lambda r: httpx.Response(200, json={"Id": "abc"}))
     env = env_for(engine)
     await env.containers.get(name)
     assert raw_path(engine.last) == path
@@ -242,7 +294,7 @@ async def test_ids_and_names_are_quoted_into_one_path_segment(name: str, path: s
 @pytest.mark.parametrize("name", ["..", "."])
 async def test_dot_segments_cannot_leave_the_collection(name: str) -> None:
     # "/containers/../json" would be normalised to "/json": another endpoint entirely.
-    engine = FakeEngine(answer=lambda r: httpx.Response(200, json={"Id": "abc"}))
+    engine = fake(lambda r: httpx.Response(200, json={"Id": "abc"}))
     env = env_for(engine)
     try:
         await env.containers.get(name)
@@ -255,7 +307,7 @@ async def test_dot_segments_cannot_leave_the_collection(name: str) -> None:
 
 @pytest.mark.parametrize("bad", ["", None, 42])
 async def test_empty_or_non_string_ids_are_refused(bad: Any) -> None:
-    engine = FakeEngine()
+    engine = fake()
     env = env_for(engine)
     with pytest.raises(ValueError):
         await env.containers.get(bad)
@@ -264,7 +316,7 @@ async def test_empty_or_non_string_ids_are_refused(bad: Any) -> None:
 
 
 async def test_filters_are_json_of_lists_and_bools_are_true_false() -> None:
-    engine = FakeEngine()
+    engine = fake()
     env = env_for(engine)
     await env.containers.list(all=True, filters={
         "label": ["surge.project=web", "tier=front"], "status": "running",
@@ -279,7 +331,7 @@ async def test_filters_are_json_of_lists_and_bools_are_true_false() -> None:
 
 
 async def test_false_bools_are_sent_and_none_params_dropped() -> None:
-    engine = FakeEngine()
+    engine = fake()
     env = env_for(engine)
     await env.containers.list()
     assert query(engine.last) == {"all": ["false"]}  # no filters, no limit
@@ -289,7 +341,7 @@ async def test_false_bools_are_sent_and_none_params_dropped() -> None:
 
 
 async def test_host_header_and_json_content_type() -> None:
-    engine = FakeEngine(answer=lambda r: httpx.Response(201, json={"Id": "f40", "Warning": ""}))
+    engine = fake(lambda r: httpx.Response(201, json={"Id": "f40", "Warning": ""}))
     env = env_for(engine, "tcp://10.0.0.5:2375")
     await env.volumes.create("data")
     request = engine.last
@@ -298,7 +350,7 @@ async def test_host_header_and_json_content_type() -> None:
     assert request.headers["Content-Type"] == "application/json"
     assert json.loads(request.content)["Name"] == "data"
     await env.aclose()
-    unix_engine = FakeEngine()
+    unix_engine = fake()
     unix_env = env_for(unix_engine)
     await unix_env.containers.list()
     assert unix_engine.last.headers["Host"] == "localhost"
@@ -306,7 +358,7 @@ async def test_host_header_and_json_content_type() -> None:
 
 
 async def test_https_endpoint_requests_use_https() -> None:
-    engine = FakeEngine()
+    engine = fake()
     env = env_for(engine, "https://bolt-1.example:2376")
     await env.containers.list()
     assert str(engine.last.url).startswith("https://bolt-1.example:2376/v1.41/")
@@ -314,7 +366,7 @@ async def test_https_endpoint_requests_use_https() -> None:
 
 
 async def test_timeouts_per_kind_of_request() -> None:
-    engine = FakeEngine(answer=lambda r: httpx.Response(
+    engine = fake(lambda r: httpx.Response(
         200, json=[] if r.url.path.endswith("/containers/json") else {"StatusCode": 0}))
     env = env_for(engine, timeout=12.0)
     await env.containers.list()
@@ -327,23 +379,14 @@ async def test_timeouts_per_kind_of_request() -> None:
     await env.aclose()
 
 
-class Body(httpx.AsyncByteStream):
-    def __init__(self, *pieces: bytes) -> None:
-        self.pieces = pieces
-
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        for piece in self.pieces:
-            yield piece
-
-
 FRAME = b"\x01\x00\x00\x00\x00\x00\x00\x03hi\n"
 MULTIPLEXED = {"Content-Type": "application/vnd.docker.multiplexed-stream"}
 
 
 async def test_streams_have_no_read_timeout() -> None:
     # Podman sends a stats sample every 5 s: a read timeout would cut a healthy stream.
-    engine = FakeEngine(answer=lambda r: httpx.Response(200, headers=MULTIPLEXED,
-                                                        stream=Body(FRAME)))
+    engine = fake(lambda r: httpx.Response(200, headers=MULTIPLEXED,
+                                                        stream=Body([FRAME])))
     env = env_for(engine)
     container = Container(env.client, {"Id": "abc"})
     assert [line.text async for line in container.logs(follow=True)] == ["hi"]
@@ -354,7 +397,7 @@ async def test_streams_have_no_read_timeout() -> None:
 async def test_a_stream_answer_the_transport_already_read() -> None:
     # MockTransport handlers naturally answer httpx.Response(content=...), which httpx
     # reads at once: a streamed endpoint must still yield that body.
-    engine = FakeEngine(answer=lambda r: httpx.Response(200, headers=MULTIPLEXED,
+    engine = fake(lambda r: httpx.Response(200, headers=MULTIPLEXED,
                                                         content=FRAME))
     env = env_for(engine)
     container = Container(env.client, {"Id": "abc"})
@@ -366,22 +409,24 @@ async def test_a_stream_answer_the_transport_already_read() -> None:
 
 
 async def test_a_closed_client_refuses_requests() -> None:
-    engine = FakeEngine()
+    engine = fake()
     env = env_for(engine)
     await env.containers.list()
     assert not env.client.closed
     await env.aclose()
     assert env.client.closed
-    sent = len(engine.requests)
+    sent = len(engine.log)
     with pytest.raises(RuntimeError, match="closed"):
         await env.containers.list()
     with pytest.raises(RuntimeError, match="closed"):
         await env.ping()
-    assert len(engine.requests) == sent
+    with pytest.raises(RuntimeError, match="closed"):
+        await env.version()  # not fetched yet, and not fetched now
+    assert len(engine.log) == sent
 
 
 async def test_environment_context_manager_closes_the_client() -> None:
-    engine = FakeEngine()
+    engine = fake()
     async with env_for(engine) as env:
         await env.containers.list()
     assert env.client.closed
@@ -391,7 +436,7 @@ async def test_environment_context_manager_closes_the_client() -> None:
 
 def test_environment_repr_and_url() -> None:
     env = Environment("tcp://10.0.0.5:2375", name="us-east-1", labels={"region": "us-east"},
-                      transport=httpx.MockTransport(FakeEngine()))
+                      transport=httpx.MockTransport(fake()))
     assert env.url == "tcp://10.0.0.5:2375"
     assert env.name == "us-east-1"
     assert env.labels == {"region": "us-east"}
@@ -461,10 +506,10 @@ def test_endpoint_needs_a_string() -> None:
 
 
 def test_environment_refuses_a_bad_url_before_any_request() -> None:
-    engine = FakeEngine()
+    engine = fake()
     with pytest.raises(ValueError):
         Environment("ftp://host", transport=httpx.MockTransport(engine))
-    assert engine.requests == []
+    assert engine.log == []
 
 
 # -- TLS ---------------------------------------------------------------------------------

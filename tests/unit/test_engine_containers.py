@@ -10,7 +10,6 @@ multiplexed frames under ``Content-Type: application/octet-stream``, its TTY log
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import copy
 import io
@@ -32,16 +31,20 @@ from ghostpanel_kernel.engine import (
     NotFound,
     StatsSample,
 )
+from tests.unit.fake_engine import (
+    Body,
+    FakeEngine,
+    Route,
+    empty,
+    env_for,
+    frame,
+    json_answer,
+    json_lines,
+    streamed,
+)
 
-URL = "unix:///run/podman/podman.sock"
 ID = "1df8c92e931a39be3686e640992d0f2ff780642770beaff3ab0642575a8941a0"
 IMAGE_ID = "sha256:9b60bbf061e92814b872b0e824d8bb38f7b8da5ca4f5f813a0a5afb05f34f574"
-
-PODMAN_VERSION = {
-    "Platform": {"Name": "linux/amd64/debian-12"},
-    "Components": [{"Name": "Podman Engine", "Version": "4.3.1"}],
-    "Version": "4.3.1", "ApiVersion": "1.41", "Os": "linux", "Arch": "amd64",
-}
 
 # GET /containers/json, one entry, as Podman 4.3.1 answers it.
 PODMAN_LIST_ENTRY: dict[str, Any] = {
@@ -82,84 +85,19 @@ PODMAN_INSPECT: dict[str, Any] = {
                         "IPAddress": "10.88.0.39", "Gateway": "10.88.0.1"},
 }
 
-Route = Callable[[httpx.Request], httpx.Response]
+def engine_for(routes: dict[tuple[str, str], Route] | None = None) -> FakeEngine:
+    """A Podman 4.3.1 fake that also knows the container ``web`` (by name and id)."""
+    return FakeEngine({("GET", f"/containers/{ID}/json"): json_answer(PODMAN_INSPECT),
+                       ("GET", "/containers/web/json"): json_answer(PODMAN_INSPECT),
+                       **(routes or {})})
 
 
-class Body(httpx.AsyncByteStream):
-    """A response body delivered in the given pieces, as reads off a socket would be."""
-
-    def __init__(self, pieces: Iterable[bytes]) -> None:
-        self.pieces = list(pieces)
-        self.closed = False
-
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        for piece in self.pieces:
-            await asyncio.sleep(0)
-            yield piece
-
-    async def aclose(self) -> None:
-        self.closed = True
-
-
-class FakeEngine:
-    """Canned answers by (method, path without the /v1.xx prefix); records every request."""
-
-    def __init__(self, routes: dict[tuple[str, str], Route] | None = None) -> None:
-        self.routes: dict[tuple[str, str], Route] = {
-            ("GET", f"/containers/{ID}/json"): json_answer(PODMAN_INSPECT),
-            ("GET", "/containers/web/json"): json_answer(PODMAN_INSPECT),
-            **(routes or {}),
-        }
-        self.requests: list[httpx.Request] = []
-
-    def __call__(self, request: httpx.Request) -> httpx.Response:
-        path = request.url.raw_path.decode("ascii").split("?", 1)[0]
-        if path == "/version":
-            return httpx.Response(200, json=PODMAN_VERSION, request=request)
-        self.requests.append(request)
-        assert path.startswith("/v1.41/"), path
-        route = self.routes.get((request.method, path[len("/v1.41"):]))
-        if route is None:
-            response = httpx.Response(404, json={"message": f"no route {request.method} {path}"})
-        else:
-            response = route(request)
-        response.request = request
-        return response
-
-    @property
-    def calls(self) -> list[tuple[str, str, dict[str, str]]]:
-        """(method, path without version prefix, query) of each request but /version."""
-        return [(r.method, r.url.raw_path.decode("ascii").split("?", 1)[0][len("/v1.41"):],
-                 dict(r.url.params.multi_items())) for r in self.requests]
-
-
-def json_answer(body: Any, status: int = 200) -> Route:
-    return lambda request: httpx.Response(status, json=body)
-
-
-def empty(status: int = 204) -> Route:
-    return lambda request: httpx.Response(status)
-
-
-def streamed(pieces: Iterable[bytes], content_type: str, bodies: list[Body] | None = None
-             ) -> Route:
-    pieces = list(pieces)
-
-    def answer(request: httpx.Request) -> httpx.Response:
-        body = Body(pieces)
-        if bodies is not None:
-            bodies.append(body)
-        return httpx.Response(200, headers={"Content-Type": content_type}, stream=body)
-
-    return answer
-
-
-def env_for(engine: FakeEngine) -> Environment:
-    return Environment(URL, name="laptop", transport=httpx.MockTransport(engine))
+def laptop(engine: FakeEngine) -> Environment:
+    return env_for(engine, name="laptop")
 
 
 async def web(engine: FakeEngine) -> tuple[Environment, Container]:
-    env = env_for(engine)
+    env = laptop(engine)
     container = await env.containers.get("web")
     engine.requests.clear()
     return env, container
@@ -183,8 +121,8 @@ def listing(count: int) -> list[dict[str, Any]]:
 
 
 async def test_list_500_containers_is_one_request() -> None:
-    engine = FakeEngine({("GET", "/containers/json"): json_answer(listing(500))})
-    env = env_for(engine)
+    engine = engine_for({("GET", "/containers/json"): json_answer(listing(500))})
+    env = laptop(engine)
     containers = await env.containers.list(all=True)
     assert engine.calls == [("GET", "/containers/json", {"all": "true"})]  # no N+1
     assert len(containers) == 500
@@ -206,8 +144,8 @@ async def test_list_500_containers_is_one_request() -> None:
 
 
 async def test_list_filters_and_limit() -> None:
-    engine = FakeEngine({("GET", "/containers/json"): json_answer([])})
-    env = env_for(engine)
+    engine = engine_for({("GET", "/containers/json"): json_answer([])})
+    env = laptop(engine)
     assert await env.containers.list(filters={"label": "surge.project=shop"}, limit=5) == []
     params = engine.calls[0][2]
     assert json.loads(params.pop("filters")) == {"label": ["surge.project=shop"]}
@@ -232,8 +170,8 @@ def test_name_falls_back_to_short_id() -> None:
 
 
 async def test_get_reads_inspect_attrs() -> None:
-    engine = FakeEngine()
-    env = env_for(engine)
+    engine = engine_for()
+    env = laptop(engine)
     container = await env.containers.get("web")
     assert engine.calls == [("GET", "/containers/web/json", {})]
     assert container.id == ID
@@ -250,19 +188,19 @@ async def test_get_reads_inspect_attrs() -> None:
 
 
 async def test_get_missing_container_is_not_found() -> None:
-    engine = FakeEngine({("GET", "/containers/nope/json"): json_answer(
+    engine = engine_for({("GET", "/containers/nope/json"): json_answer(
         {"cause": "no such container",
          "message": 'no container with name or ID "nope" found: no such container',
          "response": 404}, status=404)})
-    env = env_for(engine)
+    env = laptop(engine)
     with pytest.raises(NotFound, match='no container with name or ID "nope"'):
         await env.containers.get("nope")
     await env.aclose()
 
 
 async def test_reload_refreshes_attrs_from_inspect() -> None:
-    engine = FakeEngine({("GET", "/containers/json"): json_answer([PODMAN_LIST_ENTRY])})
-    env = env_for(engine)
+    engine = engine_for({("GET", "/containers/json"): json_answer([PODMAN_LIST_ENTRY])})
+    env = laptop(engine)
     [container] = await env.containers.list()
     assert container.attrs["Config"] is None
     await container.reload()
@@ -275,9 +213,9 @@ async def test_reload_refreshes_attrs_from_inspect() -> None:
 
 
 async def create_body(**arguments: Any) -> dict[str, Any]:
-    engine = FakeEngine({("POST", "/containers/create"): json_answer(
+    engine = engine_for({("POST", "/containers/create"): json_answer(
         {"Id": ID, "Warnings": []}, status=201)})
-    env = env_for(engine)
+    env = laptop(engine)
     container = await env.containers.create(**arguments)
     assert container.id == ID
     assert [c[:2] for c in engine.calls] == [("POST", "/containers/create"),
@@ -432,23 +370,18 @@ async def test_create_network_without_aliases() -> None:
 )
 async def test_create_bad_arguments_fail_before_any_request(
         arguments: dict[str, Any], error: type[Exception], words: str) -> None:
-    requests: list[httpx.Request] = []
-
-    def handler(request: httpx.Request) -> httpx.Response:
-        requests.append(request)
-        return httpx.Response(500)
-
-    env = Environment(URL, transport=httpx.MockTransport(handler))
+    engine = engine_for()
+    env = laptop(engine)
     with pytest.raises(error, match=words):
         await env.containers.create(**arguments)
-    assert requests == []  # not even the version negotiation
+    assert engine.log == []  # not even the version negotiation
     await env.aclose()
 
 
 async def test_prune_containers() -> None:
-    engine = FakeEngine({("POST", "/containers/prune"): json_answer(
+    engine = engine_for({("POST", "/containers/prune"): json_answer(
         {"ContainersDeleted": [ID], "SpaceReclaimed": 4096})})
-    env = env_for(engine)
+    env = laptop(engine)
     assert await env.containers.prune(filters={"until": "24h"}) == {
         "ContainersDeleted": [ID], "SpaceReclaimed": 4096}
     assert json.loads(engine.calls[0][2]["filters"]) == {"until": ["24h"]}
@@ -478,7 +411,7 @@ LIFECYCLE = [
 async def test_lifecycle_endpoints(call: Callable[[Container], Any], method: str, action: str,
                                    params: dict[str, str]) -> None:
     path = f"/containers/{ID}" + (f"/{action}" if action else "")
-    engine = FakeEngine({(method, path): empty()})
+    engine = engine_for({(method, path): empty()})
     env, container = await web(engine)
     assert await call(container) is None
     assert engine.calls == [(method, path, params)]
@@ -487,7 +420,7 @@ async def test_lifecycle_endpoints(call: Callable[[Container], Any], method: str
 
 async def test_rename_then_reload() -> None:
     renamed = {**PODMAN_INSPECT, "Name": "/web2"}
-    engine = FakeEngine({("POST", f"/containers/{ID}/rename"): empty(),
+    engine = engine_for({("POST", f"/containers/{ID}/rename"): empty(),
                          ("GET", f"/containers/{ID}/json"): json_answer(renamed)})
     env, container = await web(engine)
     await container.rename("web2")
@@ -498,7 +431,7 @@ async def test_rename_then_reload() -> None:
 
 
 async def test_wait_returns_the_exit_code() -> None:
-    engine = FakeEngine({("POST", f"/containers/{ID}/wait"): json_answer(
+    engine = engine_for({("POST", f"/containers/{ID}/wait"): json_answer(
         {"StatusCode": 137, "Error": None})})
     env, container = await web(engine)
     assert await container.wait() == 137
@@ -510,7 +443,7 @@ async def test_wait_returns_the_exit_code() -> None:
 
 async def test_top() -> None:
     processes = {"Processes": [["1 root     sleep 300"]], "Titles": ["PID   USER     COMMAND"]}
-    engine = FakeEngine({("GET", f"/containers/{ID}/top"): json_answer(processes)})
+    engine = engine_for({("GET", f"/containers/{ID}/top"): json_answer(processes)})
     env, container = await web(engine)
     assert await container.top() == processes
     assert await container.top(ps_args="aux") == processes
@@ -519,18 +452,14 @@ async def test_top() -> None:
 
 
 async def test_container_known_only_by_name_uses_the_name_in_paths() -> None:
-    engine = FakeEngine({("POST", "/containers/my%20web/start"): empty()})
-    env = env_for(engine)
+    engine = engine_for({("POST", "/containers/my%20web/start"): empty()})
+    env = laptop(engine)
     await Container(env.client, {"Names": ["/my web"]}).start()
     assert engine.calls == [("POST", "/containers/my%20web/start", {})]
     await env.aclose()
 
 
 # -- logs --------------------------------------------------------------------------------
-
-
-def frame(stream: int, payload: bytes) -> bytes:
-    return bytes([stream, 0, 0, 0]) + len(payload).to_bytes(4, "big") + payload
 
 
 MULTIPLEXED = "application/vnd.docker.multiplexed-stream"
@@ -577,9 +506,9 @@ def cut(data: bytes, positions: Iterable[int]) -> list[bytes]:
 
 async def read_logs(pieces: list[bytes], content_type: str = MULTIPLEXED,
                     inspect: dict[str, Any] = PODMAN_INSPECT, **options: Any) -> Logs:
-    engine = FakeEngine({("GET", f"/containers/{ID}/logs"): streamed(pieces, content_type),
+    engine = engine_for({("GET", f"/containers/{ID}/logs"): streamed(pieces, content_type),
                          ("GET", f"/containers/{ID}/json"): json_answer(inspect)})
-    env = env_for(engine)
+    env = laptop(engine)
     container = Container(env.client, inspect)
     logs = await container.logs(**options)
     await env.aclose()
@@ -636,7 +565,7 @@ async def test_logs_timestamps_are_parsed_into_the_line() -> None:
 
 
 async def test_logs_params() -> None:
-    engine = FakeEngine({("GET", f"/containers/{ID}/logs"): streamed([], MULTIPLEXED)})
+    engine = engine_for({("GET", f"/containers/{ID}/logs"): streamed([], MULTIPLEXED)})
     env, container = await web(engine)
     await container.logs(tail=10, since=1714557600, until="2024-05-01T11:00:00Z",
                          timestamps=True, stderr=False)
@@ -652,10 +581,10 @@ async def test_logs_params() -> None:
 async def test_podman_logs_of_a_listed_container_asks_for_tty_once() -> None:
     # Podman labels multiplexed logs application/octet-stream: whether the body is framed
     # depends on the container's Tty, which a listing entry ("Config": null) lacks.
-    engine = FakeEngine({
+    engine = engine_for({
         ("GET", "/containers/json"): json_answer([PODMAN_LIST_ENTRY]),
         ("GET", f"/containers/{ID}/logs"): streamed([LOG_WIRE], PODMAN_LOGS)})
-    env = env_for(engine)
+    env = laptop(engine)
     [container] = await env.containers.list()
     assert list(await container.logs()) == LOG_LINES
     assert [c[:2] for c in engine.calls] == [("GET", "/containers/json"),
@@ -677,9 +606,9 @@ async def test_podman_tty_logs_are_raw_with_crlf_line_ends() -> None:
 
 
 async def test_docker_tty_logs_are_raw_even_without_inspect() -> None:
-    engine = FakeEngine({("GET", f"/containers/{ID}/logs"): streamed(
+    engine = engine_for({("GET", f"/containers/{ID}/logs"): streamed(
         [b"plain\nbytes\n", b"\x01\x00\x00\x00 not a frame\n"], RAW)})
-    env = env_for(engine)
+    env = laptop(engine)
     container = Container(env.client, PODMAN_LIST_ENTRY)  # Tty unknown: the header says
     logs = await container.logs()
     assert [line.text for line in logs] == ["plain", "bytes", "\x01\x00\x00\x00 not a frame"]
@@ -704,7 +633,7 @@ async def test_tty_logs_with_timestamps() -> None:
 
 
 async def test_follow_logs_is_an_async_iterator() -> None:
-    engine = FakeEngine({("GET", f"/containers/{ID}/logs"): streamed(
+    engine = engine_for({("GET", f"/containers/{ID}/logs"): streamed(
         cut(LOG_WIRE, range(3, len(LOG_WIRE), 11)), MULTIPLEXED)})
     env, container = await web(engine)
     stream = container.logs(follow=True, tail=0)
@@ -718,7 +647,7 @@ async def test_follow_logs_is_an_async_iterator() -> None:
 
 async def test_stopping_a_follow_releases_the_stream() -> None:
     bodies: list[Body] = []
-    engine = FakeEngine({("GET", f"/containers/{ID}/logs"): streamed(
+    engine = engine_for({("GET", f"/containers/{ID}/logs"): streamed(
         [frame(1, b"line %d\n" % i) for i in range(100)], MULTIPLEXED, bodies)})
     env, container = await web(engine)
     stream = container.logs(follow=True)
@@ -733,7 +662,7 @@ async def test_stopping_a_follow_releases_the_stream() -> None:
 
 async def test_log_batches_follow_the_reads() -> None:
     pieces = [frame(1, b"a\n") + frame(1, b"b\n"), frame(2, b"c\n")]
-    engine = FakeEngine({("GET", f"/containers/{ID}/logs"): streamed(pieces, MULTIPLEXED)})
+    engine = engine_for({("GET", f"/containers/{ID}/logs"): streamed(pieces, MULTIPLEXED)})
     env, container = await web(engine)
     batches = [batch async for batch in container.log_batches()]
     assert batches == [[LogLine("stdout", "a"), LogLine("stdout", "b")],
@@ -797,7 +726,7 @@ def podman_later(sample: dict[str, Any], cpu: int, system: int) -> dict[str, Any
 
 
 async def test_stats_docker_sample_computes_like_docker_stats() -> None:
-    engine = FakeEngine({("GET", f"/containers/{ID}/stats"): json_answer(DOCKER_STATS_V1)})
+    engine = engine_for({("GET", f"/containers/{ID}/stats"): json_answer(DOCKER_STATS_V1)})
     env, container = await web(engine)
     sample = await container.stats()
     assert engine.calls == [("GET", f"/containers/{ID}/stats", {"stream": "false"})]
@@ -840,7 +769,7 @@ def test_stats_without_online_cpus_counts_percpu_entries() -> None:
 async def test_stats_podman_takes_a_second_sample() -> None:
     second = podman_later(PODMAN_STATS, cpu=50_000_000, system=500_000_000)
     answers = iter([PODMAN_STATS, second])
-    engine = FakeEngine({("GET", f"/containers/{ID}/stats"):
+    engine = engine_for({("GET", f"/containers/{ID}/stats"):
                          lambda r: httpx.Response(200, json=next(answers))})
     env, container = await web(engine)
     sample = await container.stats(cpu_window=0.01)
@@ -857,7 +786,7 @@ async def test_stats_podman_takes_a_second_sample() -> None:
 
 
 async def test_stats_podman_with_no_window_is_one_request_and_zero_cpu() -> None:
-    engine = FakeEngine({("GET", f"/containers/{ID}/stats"): json_answer(PODMAN_STATS)})
+    engine = engine_for({("GET", f"/containers/{ID}/stats"): json_answer(PODMAN_STATS)})
     env, container = await web(engine)
     sample = await container.stats(cpu_window=0)
     assert len(engine.calls) == 1
@@ -865,15 +794,11 @@ async def test_stats_podman_with_no_window_is_one_request_and_zero_cpu() -> None
     await env.aclose()
 
 
-def json_lines(*samples: dict[str, Any]) -> bytes:
-    return b"".join(json.dumps(s).encode() + b"\n" for s in samples)
-
-
 async def test_stats_stream_uses_the_previous_sample_when_precpu_is_empty() -> None:
     second = podman_later(PODMAN_STATS, cpu=10_000_000, system=1_000_000_000)
     third = podman_later(second, cpu=30_000_000, system=1_000_000_000)
     wire = json_lines(PODMAN_STATS, second, third)
-    engine = FakeEngine({("GET", f"/containers/{ID}/stats"): streamed(
+    engine = engine_for({("GET", f"/containers/{ID}/stats"): streamed(
         cut(wire, range(50, len(wire), 97)), "application/json")})
     env, container = await web(engine)
     stream = container.stats(stream=True)
@@ -890,7 +815,7 @@ async def test_stats_stream_prefers_the_samples_own_precpu() -> None:
     later["precpu_stats"] = copy.deepcopy(DOCKER_STATS_V1["cpu_stats"])
     later["cpu_stats"]["cpu_usage"]["total_usage"] += 20_000_000
     later["cpu_stats"]["system_cpu_usage"] += 1_000_000_000
-    engine = FakeEngine({("GET", f"/containers/{ID}/stats"): streamed(
+    engine = engine_for({("GET", f"/containers/{ID}/stats"): streamed(
         [json_lines(DOCKER_STATS_V1, later)], "application/json")})
     env, container = await web(engine)
     samples = [sample async for sample in container.stats(stream=True)]
@@ -906,7 +831,7 @@ EXEC_ID = "09d868cd8134428da6adb9db0d681610948d2b004dd4a3ea6c8580b4a62bd402"
 
 
 def exec_engine(output: list[bytes], exit_code: int | None = 3) -> FakeEngine:
-    return FakeEngine({
+    return engine_for({
         ("POST", f"/containers/{ID}/exec"): json_answer({"Id": EXEC_ID}, status=201),
         # Podman 4.3.1 labels the framed exec output raw-stream: exec is framed when Tty
         # is false, whatever the header says.
@@ -1005,7 +930,7 @@ def archive_answer(archive: bytes, stat: dict[str, Any]) -> Route:
 
 
 async def test_list_files_of_a_directory() -> None:
-    engine = FakeEngine({("GET", f"/containers/{ID}/archive"): archive_answer(
+    engine = engine_for({("GET", f"/containers/{ID}/archive"): archive_answer(
         ETC_TAR, {"name": "etc", "size": 4096, "mode": DIR_MODE,
                   "mtime": "2026-11-27T21:01:47.504973217Z", "isDir": True,
                   "linkTarget": "/etc"})})
@@ -1030,7 +955,7 @@ async def test_list_files_of_the_root_directory() -> None:
                       ("/bin/sh", "symlink", "busybox"), ("/etc", "dir", b""),
                       ("/etc/passwd", "file", b"root:x:0:0::/root:/bin/sh\n"),
                       ("/.containerenv", "file", b""))
-    engine = FakeEngine({("GET", f"/containers/{ID}/archive"): archive_answer(
+    engine = engine_for({("GET", f"/containers/{ID}/archive"): archive_answer(
         root_tar, {"name": ".", "size": 4096, "mode": 2147484013, "isDir": True,
                    "linkTarget": "/."})})
     env, container = await web(engine)
@@ -1043,7 +968,7 @@ async def test_list_files_of_the_root_directory() -> None:
 
 
 async def test_list_files_of_a_file_is_not_a_directory() -> None:
-    engine = FakeEngine({("GET", f"/containers/{ID}/archive"): archive_answer(
+    engine = engine_for({("GET", f"/containers/{ID}/archive"): archive_answer(
         tar_of(("passwd", "file", b"x")), {"name": "passwd", "size": 1, "mode": 420,
                                            "isDir": False})})
     env, container = await web(engine)
@@ -1054,7 +979,7 @@ async def test_list_files_of_a_file_is_not_a_directory() -> None:
 
 async def test_read_file() -> None:
     passwd = b"root:x:0:0:root:/root:/bin/sh\n"
-    engine = FakeEngine({("GET", f"/containers/{ID}/archive"): archive_answer(
+    engine = engine_for({("GET", f"/containers/{ID}/archive"): archive_answer(
         tar_of(("passwd", "file", passwd)), {"name": "passwd", "size": 31, "mode": 420})})
     env, container = await web(engine)
     assert await container.read_file("/etc/passwd") == passwd
@@ -1063,7 +988,7 @@ async def test_read_file() -> None:
 
 
 async def test_read_file_of_a_directory_or_link() -> None:
-    engine = FakeEngine({("GET", f"/containers/{ID}/archive"): archive_answer(
+    engine = engine_for({("GET", f"/containers/{ID}/archive"): archive_answer(
         ETC_TAR, {"name": "etc", "mode": DIR_MODE})})
     env, container = await web(engine)
     with pytest.raises(IsADirectoryError):
@@ -1077,7 +1002,7 @@ async def test_read_file_of_a_directory_or_link() -> None:
 
 async def test_get_archive_returns_tar_and_stat() -> None:
     stat = {"name": "etc", "size": 4096, "mode": DIR_MODE, "isDir": True}
-    engine = FakeEngine({("GET", f"/containers/{ID}/archive"): archive_answer(ETC_TAR, stat)})
+    engine = engine_for({("GET", f"/containers/{ID}/archive"): archive_answer(ETC_TAR, stat)})
     env, container = await web(engine)
     archive, got = await container.get_archive("/etc")
     assert archive == ETC_TAR
@@ -1086,7 +1011,7 @@ async def test_get_archive_returns_tar_and_stat() -> None:
 
 
 async def test_write_file_puts_a_one_file_tar() -> None:
-    engine = FakeEngine({("PUT", f"/containers/{ID}/archive"): empty(200)})
+    engine = engine_for({("PUT", f"/containers/{ID}/archive"): empty(200)})
     env, container = await web(engine)
     await container.write_file("/srv/app/config.toml", b"port = 8080\n", mode=0o600)
     assert engine.calls == [("PUT", f"/containers/{ID}/archive", {"path": "/srv/app"})]
@@ -1102,7 +1027,7 @@ async def test_write_file_puts_a_one_file_tar() -> None:
 
 
 async def test_write_file_at_the_root() -> None:
-    engine = FakeEngine({("PUT", f"/containers/{ID}/archive"): empty(200)})
+    engine = engine_for({("PUT", f"/containers/{ID}/archive"): empty(200)})
     env, container = await web(engine)
     await container.write_file("/hello.txt", b"hi")
     assert engine.calls[0][2] == {"path": "/"}
@@ -1110,7 +1035,7 @@ async def test_write_file_at_the_root() -> None:
 
 
 async def test_put_archive_sends_the_tar_unchanged() -> None:
-    engine = FakeEngine({("PUT", f"/containers/{ID}/archive"): empty(200)})
+    engine = engine_for({("PUT", f"/containers/{ID}/archive"): empty(200)})
     env, container = await web(engine)
     await container.put_archive("/etc", ETC_TAR)
     assert engine.requests[0].content == ETC_TAR

@@ -7,7 +7,7 @@ Engine answers are shaped like the real ones: Docker's ``{"message": ...}`` and 
 from __future__ import annotations
 
 import pickle
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 
 import httpx
 import pytest
@@ -25,37 +25,12 @@ from ghostpanel_kernel.engine import (
     ImagePullError,
     NotFound,
 )
-
-URL = "unix:///run/podman/podman.sock"
-
-# GET /version of Docker 20.10 (Engine API 1.41, like Podman 4.3).
-DOCKER_VERSION = {
-    "Platform": {"Name": "Docker Engine - Community"},
-    "Components": [
-        {"Name": "Engine", "Version": "20.10.24",
-         "Details": {"ApiVersion": "1.41", "MinAPIVersion": "1.12", "Os": "linux"}},
-        {"Name": "containerd", "Version": "1.6.20"},
-        {"Name": "runc", "Version": "1.1.5"},
-        {"Name": "docker-init", "Version": "0.19.0"},
-    ],
-    "Version": "20.10.24", "ApiVersion": "1.41", "MinAPIVersion": "1.12", "Os": "linux",
-    "Arch": "amd64", "KernelVersion": "6.1.0-13-amd64",
-}
-
-Answer = Callable[[httpx.Request], httpx.Response]
+from tests.unit.fake_engine import URL, FakeEngine, Route, env_for
 
 
-def environment(answer: Answer) -> Environment:
-    """An environment whose engine answers /version, then ``answer`` for the rest."""
-
-    def handler(request: httpx.Request) -> httpx.Response:
-        if request.url.path == "/version":
-            return httpx.Response(200, json=DOCKER_VERSION, request=request)
-        response = answer(request)
-        response.request = request
-        return response
-
-    return Environment(URL, transport=httpx.MockTransport(handler))
+def environment(answer: Route) -> Environment:
+    """An environment whose engine negotiates as Podman 4.3.1, then answers ``answer``."""
+    return env_for(FakeEngine(answer=answer))
 
 
 # -- the tree ----------------------------------------------------------------------------
@@ -205,18 +180,17 @@ async def test_message_falls_back_to_body_text_then_reason(answer: httpx.Respons
     await env.aclose()
 
 
-async def test_error_from_a_transport_that_does_not_set_response_request() -> None:
-    # httpx's transport contract does not require a transport to set Response.request
-    # (httpx.AsyncClient sets it; MockTransport handlers and AsyncHTTPTransport do not).
-    def handler(request: httpx.Request) -> httpx.Response:
-        if request.url.path == "/version":
-            return httpx.Response(200, json=DOCKER_VERSION)
-        return httpx.Response(404, json={"message": "No such container: web"})
-
-    env = Environment(URL, transport=httpx.MockTransport(handler))
+async def test_error_answer_to_a_stream_request() -> None:
+    # The engine's error mapping reads the method and path it was given, never
+    # Response.request: httpx's transport contract does not require a transport to set it
+    # (httpx.AsyncClient does; MockTransport handlers, AsyncHTTPTransport and the fake
+    # engine do not).
+    env = environment(lambda r: httpx.Response(404, json={"message": "No such container: web"}))
     with pytest.raises(NotFound) as caught:
-        await env.containers.get("web")
-    assert str(caught.value) == "[404] No such container: web (GET /v1.41/containers/web/json)"
+        async for _ in _container(env).logs(follow=True):
+            pass
+    assert str(caught.value) == (
+        "[404] No such container: web (GET /v1.41/containers/1df8c92e931a39be/logs)")
     await env.aclose()
 
 
@@ -256,13 +230,30 @@ def _check_mapped(error: BaseException, raised: Exception) -> None:
 async def test_every_transport_error_is_mapped_on_request(error_class: type[Exception]) -> None:
     raised = error_class("boom on the socket")
 
-    def handler(request: httpx.Request) -> httpx.Response:
+    def fail(request: httpx.Request) -> httpx.Response:
         raise raised
 
-    env = Environment(URL, transport=httpx.MockTransport(handler))
+    env = environment(fail)  # the negotiation goes through; the API request fails
     with pytest.raises(EngineConnectionError) as caught:
         await env.containers.list()
     _check_mapped(caught.value, raised)
+    await env.aclose()
+
+
+@pytest.mark.parametrize("error_class", TRANSPORT_ERRORS, ids=lambda c: c.__name__)
+async def test_every_transport_error_is_mapped_on_negotiation(error_class: type[Exception]
+                                                              ) -> None:
+    raised = error_class("boom on the socket")
+
+    def fail(request: httpx.Request) -> httpx.Response:
+        raise raised
+
+    engine = FakeEngine({("GET", "/_ping"): fail})
+    env = env_for(engine)
+    with pytest.raises(EngineConnectionError) as caught:
+        await env.containers.list()
+    _check_mapped(caught.value, raised)
+    assert engine.paths == ["/_ping"]
     await env.aclose()
 
 
@@ -303,10 +294,10 @@ async def test_every_transport_error_is_mapped_mid_stream(error_class: type[Exce
 )
 async def test_transport_errors_without_text_still_say_something(error: Exception,
                                                                 words: str) -> None:
-    def handler(request: httpx.Request) -> httpx.Response:
+    def fail(request: httpx.Request) -> httpx.Response:
         raise error
 
-    env = Environment(URL, transport=httpx.MockTransport(handler))
+    env = environment(fail)
     with pytest.raises(EngineConnectionError) as caught:
         await env.containers.list()
     assert str(caught.value) == f"{words} (engine at {URL})"
@@ -315,10 +306,10 @@ async def test_transport_errors_without_text_still_say_something(error: Exceptio
 
 async def test_only_transport_errors_are_mapped() -> None:
     # A bug in a transport is not a connection problem: it is not disguised as one.
-    def handler(request: httpx.Request) -> httpx.Response:
+    def bug(request: httpx.Request) -> httpx.Response:
         raise KeyError("bug")
 
-    env = Environment(URL, transport=httpx.MockTransport(handler))
+    env = environment(bug)
     with pytest.raises(KeyError):
         await env.containers.list()
     await env.aclose()

@@ -10,7 +10,7 @@ import asyncio
 import io
 import json
 import tarfile
-from collections.abc import AsyncIterator, Callable, Iterable
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -29,78 +29,27 @@ from ghostpanel_kernel.engine import (
     PullEvent,
     Volume,
 )
+from tests.unit.fake_engine import (
+    BOLT,
+    DOCKER,
+    URL,
+    Body,
+    EngineProfile,
+    FakeEngine,
+    empty,
+    env_for,
+    json_answer,
+    json_lines,
+    lines_answer,
+    streamed,
+)
 
-URL = "unix:///run/podman/podman.sock"
 IMAGE_ID = "sha256:9b60bbf061e92814b872b0e824d8bb38f7b8da5ca4f5f813a0a5afb05f34f574"
 NET_ID = "f408f30f2d7f39c94b80c4755fd581ea84991d04d5ae8e894ea9ae3c17d3a96e"
 CONTAINER_ID = "1df8c92e931a39be3686e640992d0f2ff780642770beaff3ab0642575a8941a0"
 
-PODMAN_VERSION = {
-    "Platform": {"Name": "linux/amd64/debian-12"},
-    "Components": [{"Name": "Podman Engine", "Version": "4.3.1"}],
-    "Version": "4.3.1", "ApiVersion": "1.41", "Os": "linux", "Arch": "amd64",
-}
-
-Route = Callable[[httpx.Request], httpx.Response]
-
-
-class Body(httpx.AsyncByteStream):
-    def __init__(self, pieces: Iterable[bytes]) -> None:
-        self.pieces = list(pieces)
-
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        for piece in self.pieces:
-            await asyncio.sleep(0)
-            yield piece
-
-
-class FakeEngine:
-    """Canned answers by (method, path without the /v1.xx prefix); records every request."""
-
-    def __init__(self, routes: dict[tuple[str, str], Route] | None = None) -> None:
-        self.routes = dict(routes or {})
-        self.requests: list[httpx.Request] = []
-
-    def __call__(self, request: httpx.Request) -> httpx.Response:
-        path = request.url.raw_path.decode("ascii").split("?", 1)[0]
-        if path == "/version":
-            return httpx.Response(200, json=PODMAN_VERSION, request=request)
-        self.requests.append(request)
-        key = (request.method, path[len("/v1.41"):] if path.startswith("/v1.41/") else path)
-        route = self.routes.get(key)
-        if route is None:
-            response = httpx.Response(404, json={"message": f"no route {request.method} {path}"})
-        else:
-            response = route(request)
-        response.request = request
-        return response
-
-    @property
-    def calls(self) -> list[tuple[str, str, dict[str, str]]]:
-        return [(r.method, r.url.raw_path.decode("ascii").split("?", 1)[0],
-                 dict(r.url.params.multi_items())) for r in self.requests]
-
-    def filters(self, index: int = -1) -> Any:
-        return json.loads(self.calls[index][2]["filters"])
-
-
-def json_answer(body: Any, status: int = 200) -> Route:
-    return lambda request: httpx.Response(status, json=body)
-
-
-def empty(status: int = 204) -> Route:
-    return lambda request: httpx.Response(status)
-
-
-def lines_answer(lines: list[Any], cuts: int = 13) -> Route:
-    wire = b"".join(json.dumps(line).encode() + b"\n" for line in lines)
-    pieces = [wire[i:i + cuts] for i in range(0, len(wire), cuts)]
-    return lambda request: httpx.Response(200, headers={"Content-Type": "application/json"},
-                                          stream=Body(pieces))
-
-
-def env_for(engine: FakeEngine) -> Environment:
-    return Environment(URL, name="laptop", transport=httpx.MockTransport(engine))
+def laptop(engine: FakeEngine) -> Environment:
+    return env_for(engine, name="laptop")
 
 
 # -- images ------------------------------------------------------------------------------
@@ -123,9 +72,9 @@ IMAGE_PATH = f"/images/{IMAGE_ID}"
 
 async def test_images_list_and_model() -> None:
     engine = FakeEngine({("GET", "/images/json"): json_answer(PODMAN_IMAGES)})
-    env = env_for(engine)
+    env = laptop(engine)
     tagged, untagged = await env.images.list(all=True, filters={"dangling": False})
-    assert engine.calls[0][:2] == ("GET", "/v1.41/images/json")
+    assert engine.calls[0][:2] == ("GET", "/images/json")
     assert engine.calls[0][2]["all"] == "true"
     assert engine.filters() == {"dangling": ["false"]}
     assert (tagged.name, tagged.tags, tagged.size, tagged.labels) == (
@@ -141,7 +90,7 @@ async def test_images_list_and_model() -> None:
 async def test_images_get_quotes_the_reference() -> None:
     engine = FakeEngine({("GET", "/images/localhost%2Fbusybox:latest/json"):
                          json_answer(IMAGE_INSPECT)})
-    env = env_for(engine)
+    env = laptop(engine)
     image = await env.images.get("localhost/busybox:latest")
     assert image.id == IMAGE_ID
     assert image.labels == {"maintainer": "ops"}
@@ -162,7 +111,7 @@ async def test_image_history_tag_remove() -> None:
         ("DELETE", IMAGE_PATH): json_answer([{"Untagged": "localhost/other:t1"}]),
         ("DELETE", "/images/localhost%2Fother:t1"): json_answer([{"Deleted": IMAGE_ID}]),
     })
-    env = env_for(engine)
+    env = laptop(engine)
     image = Image(env.client, PODMAN_IMAGES[0])
     assert await image.history() == history
     await image.tag("localhost/other", "t1")
@@ -170,11 +119,11 @@ async def test_image_history_tag_remove() -> None:
     await image.remove(force=True)
     await env.images.remove("localhost/other:t1", force=True)
     assert engine.calls == [
-        ("GET", f"/v1.41{IMAGE_PATH}/history", {}),
-        ("POST", f"/v1.41{IMAGE_PATH}/tag", {"repo": "localhost/other", "tag": "t1"}),
-        ("GET", f"/v1.41{IMAGE_PATH}/json", {}),
-        ("DELETE", f"/v1.41{IMAGE_PATH}", {"force": "true", "noprune": "false"}),
-        ("DELETE", "/v1.41/images/localhost%2Fother:t1", {"force": "true"}),
+        ("GET", f"{IMAGE_PATH}/history", {}),
+        ("POST", f"{IMAGE_PATH}/tag", {"repo": "localhost/other", "tag": "t1"}),
+        ("GET", f"{IMAGE_PATH}/json", {}),
+        ("DELETE", IMAGE_PATH, {"force": "true", "noprune": "false"}),
+        ("DELETE", "/images/localhost%2Fother:t1", {"force": "true"}),
     ]
     await env.aclose()
 
@@ -182,7 +131,7 @@ async def test_image_history_tag_remove() -> None:
 async def test_image_prune_defaults_to_dangling_only() -> None:
     engine = FakeEngine({("POST", "/images/prune"): json_answer(
         {"ImagesDeleted": [{"Deleted": IMAGE_ID}], "SpaceReclaimed": 2131027})})
-    env = env_for(engine)
+    env = laptop(engine)
     result = await env.images.prune()
     assert result["SpaceReclaimed"] == 2131027
     assert engine.filters() == {"dangling": ["true"]}
@@ -194,12 +143,17 @@ async def test_image_prune_defaults_to_dangling_only() -> None:
 
 
 async def test_image_export_streams_to_a_file(tmp_path: Path) -> None:
-    engine = FakeEngine({("GET", f"{IMAGE_PATH}/get"): lambda r: httpx.Response(
-        200, headers={"Content-Type": "application/x-tar"},
-        stream=Body([b"tar-part-1|", b"tar-part-2"]))})
-    env = env_for(engine)
+    # By name when the image has one: an export by id would load back untagged.
+    tarball = streamed([b"tar-part-1|", b"tar-part-2"], "application/x-tar")
+    untagged_id = PODMAN_IMAGES[1]["Id"]
+    engine = FakeEngine({("GET", "/images/localhost%2Fbusybox:latest/get"): tarball,
+                         ("GET", f"/images/{untagged_id}/get"): tarball})
+    env = laptop(engine)
     path = await Image(env.client, PODMAN_IMAGES[0]).export(tmp_path / "busybox.tar")
     assert path.read_bytes() == b"tar-part-1|tar-part-2"
+    await Image(env.client, PODMAN_IMAGES[1]).export(tmp_path / "untagged.tar")
+    assert [c[1] for c in engine.calls] == ["/images/localhost%2Fbusybox:latest/get",
+                                            f"/images/{untagged_id}/get"]
     await env.aclose()
 
 
@@ -232,9 +186,9 @@ PODMAN_PULL_ERROR = {
 
 async def test_pull_is_an_async_iterator_of_events() -> None:
     engine = FakeEngine({("POST", "/images/create"): lines_answer(DOCKER_PULL)})
-    env = env_for(engine)
+    env = laptop(engine)
     events = [event async for event in env.images.pull("busybox:1.36")]
-    assert engine.calls == [("POST", "/v1.41/images/create",
+    assert engine.calls == [("POST", "/images/create",
                              {"fromImage": "busybox", "tag": "1.36"})]
     assert all(isinstance(e, PullEvent) for e in events)
     assert [e.status for e in events] == [line["status"] for line in DOCKER_PULL]
@@ -256,7 +210,7 @@ async def test_pull_is_an_async_iterator_of_events() -> None:
 )
 async def test_pull_splits_the_reference(reference: str, params: dict[str, str]) -> None:
     engine = FakeEngine({("POST", "/images/create"): lines_answer([])})
-    env = env_for(engine)
+    env = laptop(engine)
     assert [e async for e in env.images.pull(reference)] == []
     assert engine.calls[0][2] == params
     await env.aclose()
@@ -268,19 +222,19 @@ async def test_awaiting_a_pull_returns_the_image() -> None:
         ("GET", "/images/localhost:5000%2Fapp:1/json"): json_answer(
             {**IMAGE_INSPECT, "RepoTags": ["localhost:5000/app:1"]}),
     })
-    env = env_for(engine)
+    env = laptop(engine)
     image = await env.images.pull("localhost:5000/app:1")
     assert isinstance(image, Image)
     assert image.name == "localhost:5000/app:1"
     assert [c[:2] for c in engine.calls] == [
-        ("POST", "/v1.41/images/create"), ("GET", "/v1.41/images/localhost:5000%2Fapp:1/json")]
+        ("POST", "/images/create"), ("GET", "/images/localhost:5000%2Fapp:1/json")]
     await env.aclose()
 
 
 async def test_an_error_line_in_the_pull_stream_raises() -> None:
     engine = FakeEngine({("POST", "/images/create"): lines_answer(
         [PODMAN_PULL[0], PODMAN_PULL_ERROR])})
-    env = env_for(engine)
+    env = laptop(engine)
     seen = []
     with pytest.raises(ImagePullError) as caught:
         async for event in env.images.pull("example.invalid/nope:1"):
@@ -294,14 +248,14 @@ async def test_an_error_line_in_the_pull_stream_raises() -> None:
     assert str(error) == f"pull failed: {PODMAN_PULL_ERROR['error']} (POST /v1.41/images/create)"
     with pytest.raises(ImagePullError):
         await env.images.pull("example.invalid/nope:1")
-    assert [c[:2] for c in engine.calls][-1] == ("POST", "/v1.41/images/create")  # no get
+    assert [c[:2] for c in engine.calls][-1] == ("POST", "/images/create")  # no get
     await env.aclose()
 
 
 async def test_pull_error_detail_only() -> None:
     engine = FakeEngine({("POST", "/images/create"): lines_answer(
         [{"errorDetail": {"message": "manifest unknown"}}])})
-    env = env_for(engine)
+    env = laptop(engine)
     with pytest.raises(ImagePullError, match="manifest unknown"):
         await env.images.pull("busybox:nope")
     await env.aclose()
@@ -337,11 +291,11 @@ async def test_import_rootfs(tmp_path: Path, as_path: bool) -> None:
         ("GET", "/images/localhost%2Fimp:2/json"): json_answer(
             {**IMAGE_INSPECT, "RepoTags": ["localhost/imp:2"]}),
     })
-    env = env_for(engine)
+    env = laptop(engine)
     image = await env.images.import_rootfs(source, "localhost/imp:2")
     assert image.name == "localhost/imp:2"
-    assert engine.calls[0] == ("POST", "/v1.41/images/create",
-                               {"fromSrc": "-", "repo": "localhost/imp", "tag": "2"})
+    assert engine.calls[0] == ("POST", "/images/create",
+                               {"fromSrc": "-", "repo": "localhost/imp:2"})  # Podman drops tag
     request = engine.requests[0]
     assert request.content == archive
     assert request.headers["Content-Type"] == "application/x-tar"
@@ -351,7 +305,7 @@ async def test_import_rootfs(tmp_path: Path, as_path: bool) -> None:
 async def test_import_rootfs_error_line() -> None:
     engine = FakeEngine({("POST", "/images/create"): json_answer(
         {"error": "archive/tar: invalid tar header", "errorDetail": {}})})
-    env = env_for(engine)
+    env = laptop(engine)
     with pytest.raises(ImagePullError, match="invalid tar header"):
         await env.images.import_rootfs(b"not a tar", "localhost/imp:2")
     await env.aclose()
@@ -372,7 +326,7 @@ async def test_import_rootfs_error_line() -> None:
 async def test_load_parses_loaded_image_lines(answer: bytes, names: list[str]) -> None:
     engine = FakeEngine({("POST", "/images/load"): lambda r: httpx.Response(
         200, content=answer)})
-    env = env_for(engine)
+    env = laptop(engine)
     assert await env.images.load(b"docker-save-tar") == names
     assert engine.requests[0].content == b"docker-save-tar"
     assert engine.requests[0].headers["Content-Type"] == "application/x-tar"
@@ -390,7 +344,7 @@ PODMAN_VOLUME = {"CreatedAt": "2026-11-27T21:02:12Z", "Driver": "local", "Labels
 async def test_volumes_list_and_model() -> None:
     engine = FakeEngine({("GET", "/volumes"): json_answer(
         {"Volumes": [PODMAN_VOLUME], "Warnings": []})})
-    env = env_for(engine)
+    env = laptop(engine)
     [volume] = await env.volumes.list(filters={"label": "a=b", "dangling": True})
     assert engine.filters() == {"label": ["a=b"], "dangling": ["true"]}
     assert (volume.id, volume.name, volume.short_id, volume.driver, volume.mountpoint,
@@ -402,7 +356,7 @@ async def test_volumes_list_and_model() -> None:
 
 async def test_volumes_list_when_docker_says_null() -> None:
     engine = FakeEngine({("GET", "/volumes"): json_answer({"Volumes": None, "Warnings": None})})
-    env = env_for(engine)
+    env = laptop(engine)
     assert await env.volumes.list() == []
     await env.aclose()
 
@@ -415,7 +369,7 @@ async def test_volume_create_get_reload_remove_prune() -> None:
         ("POST", "/volumes/prune"): json_answer({"VolumesDeleted": ["data"],
                                                  "SpaceReclaimed": 0}),
     })
-    env = env_for(engine)
+    env = laptop(engine)
     volume = await env.volumes.create("data", labels={"a": "b"}, driver_opts={"o": "size=1g"})
     assert isinstance(volume, Volume) and volume.name == "data"
     assert json.loads(engine.requests[0].content) == {
@@ -426,16 +380,16 @@ async def test_volume_create_get_reload_remove_prune() -> None:
     assert await env.volumes.prune(filters={"label": "a=b"}) == {
         "VolumesDeleted": ["data"], "SpaceReclaimed": 0}
     assert engine.calls[1:] == [
-        ("GET", "/v1.41/volumes/data", {}), ("GET", "/v1.41/volumes/data", {}),
-        ("DELETE", "/v1.41/volumes/data", {"force": "true"}),
-        ("POST", "/v1.41/volumes/prune", {"filters": '{"label": ["a=b"]}'})]
+        ("GET", "/volumes/data", {}), ("GET", "/volumes/data", {}),
+        ("DELETE", "/volumes/data", {"force": "true"}),
+        ("POST", "/volumes/prune", {"filters": '{"label": ["a=b"]}'})]
     await env.aclose()
 
 
 async def test_volume_create_without_a_name_lets_the_engine_pick() -> None:
     engine = FakeEngine({("POST", "/volumes/create"): json_answer(
         {**PODMAN_VOLUME, "Name": "8c1b2a"}, status=201)})
-    env = env_for(engine)
+    env = laptop(engine)
     assert (await env.volumes.create()).name == "8c1b2a"
     assert json.loads(engine.requests[0].content) == {"Driver": "local", "DriverOpts": {},
                                                        "Labels": {}}
@@ -461,7 +415,7 @@ async def test_networks_list_and_model() -> None:
     bare = {"Name": "podman", "Id": "2f259bab93aa" + "0" * 52, "Driver": "bridge",
             "IPAM": {"Config": [{"Gateway": "10.88.0.1"}]}}
     engine = FakeEngine({("GET", "/networks"): json_answer([PODMAN_NETWORK, bare])})
-    env = env_for(engine)
+    env = laptop(engine)
     appnet, podman = await env.networks.list(filters={"label": "surge.project=shop"})
     assert engine.filters() == {"label": ["surge.project=shop"]}
     assert (appnet.name, appnet.driver, appnet.subnets, appnet.labels) == (
@@ -476,7 +430,7 @@ async def test_network_create_with_subnet_builds_ipam() -> None:
         ("POST", "/networks/create"): json_answer({"Id": NET_ID, "Warning": ""}, status=201),
         ("GET", NET_PATH): json_answer(PODMAN_NETWORK),
     })
-    env = env_for(engine)
+    env = laptop(engine)
     network = await env.networks.create("appnet", subnet="10.99.0.0/24", gateway="10.99.0.1",
                                         labels={"surge.project": "shop"}, internal=True,
                                         options={"mtu": "1400"})
@@ -487,7 +441,7 @@ async def test_network_create_with_subnet_builds_ipam() -> None:
         "CheckDuplicate": True,
         "IPAM": {"Driver": "default",
                  "Config": [{"Subnet": "10.99.0.0/24", "Gateway": "10.99.0.1"}]}}
-    assert engine.calls[1] == ("GET", f"/v1.41{NET_PATH}", {})
+    assert engine.calls[1] == ("GET", NET_PATH, {})
     await env.aclose()
 
 
@@ -496,7 +450,7 @@ async def test_network_create_without_subnet_has_no_ipam() -> None:
         ("POST", "/networks/create"): json_answer({"Id": NET_ID, "Warning": ""}, status=201),
         ("GET", NET_PATH): json_answer(PODMAN_NETWORK),
     })
-    env = env_for(engine)
+    env = laptop(engine)
     await env.networks.create("appnet", subnet=None)
     assert "IPAM" not in json.loads(engine.requests[0].content)
     await env.networks.create("appnet", subnet="10.99.0.0/24")
@@ -520,7 +474,7 @@ async def test_network_connect_and_disconnect(engine_kind: str) -> None:
     engine = FakeEngine({("GET", "/networks/appnet"): json_answer(PODMAN_NETWORK),
                          ("POST", f"{NET_PATH}/connect"): answer,
                          ("POST", f"{NET_PATH}/disconnect"): answer})
-    env = env_for(engine)
+    env = laptop(engine)
     network = await env.networks.get("appnet")
     assert await network.connect("web", aliases=["w", "www"]) is None
     assert await network.disconnect("web", force=True) is None
@@ -529,9 +483,9 @@ async def test_network_connect_and_disconnect(engine_kind: str) -> None:
     assert bodies == [{"Container": "web", "EndpointConfig": {"Aliases": ["w", "www"]}},
                       {"Container": "web", "Force": True},
                       {"Container": CONTAINER_ID, "EndpointConfig": {}}]
-    assert [c[1] for c in engine.calls[1:]] == [f"/v1.41{NET_PATH}/connect",
-                                                f"/v1.41{NET_PATH}/disconnect",
-                                                f"/v1.41{NET_PATH}/connect"]
+    assert [c[1] for c in engine.calls[1:]] == [f"{NET_PATH}/connect",
+                                                f"{NET_PATH}/disconnect",
+                                                f"{NET_PATH}/connect"]
     await env.aclose()
 
 
@@ -539,13 +493,13 @@ async def test_network_remove_and_prune() -> None:
     engine = FakeEngine({("DELETE", NET_PATH): empty(),
                          ("POST", "/networks/prune"): json_answer(
                              {"NetworksDeleted": ["appnet"]})})
-    env = env_for(engine)
+    env = laptop(engine)
     from ghostpanel_kernel.engine import Network
 
     await Network(env.client, PODMAN_NETWORK).remove()
     assert await env.networks.prune(filters={"until": "1h"}) == {"NetworksDeleted": ["appnet"]}
-    assert engine.calls == [("DELETE", f"/v1.41{NET_PATH}", {}),
-                            ("POST", "/v1.41/networks/prune", {"filters": '{"until": ["1h"]}'})]
+    assert engine.calls == [("DELETE", NET_PATH, {}),
+                            ("POST", "/networks/prune", {"filters": '{"until": ["1h"]}'})]
     await env.aclose()
 
 
@@ -553,12 +507,11 @@ async def test_network_remove_and_prune() -> None:
 
 
 async def test_ping_is_unversioned() -> None:
-    engine = FakeEngine({("GET", "/_ping"): lambda r: httpx.Response(
-        200, text="OK", headers={"Content-Type": "text/plain; charset=utf-8"})})
-    env = env_for(engine)
+    engine = FakeEngine()  # Podman 4.3.1's own /_ping answer
+    env = laptop(engine)
     assert await env.ping() is True
     assert await env.system.ping() is True
-    assert engine.calls == [("GET", "/_ping", {})] * 2  # no /version needed to ping
+    assert engine.paths == ["/_ping"] * 2  # no negotiation, no /version, to ping
     engine.routes[("GET", "/_ping")] = lambda r: httpx.Response(200, text="starting")
     assert await env.ping() is False
     await env.aclose()
@@ -580,12 +533,12 @@ async def test_info_df_version() -> None:
     df = {"LayersSize": 0, "Images": [], "Containers": [], "Volumes": [], "BuildCache": []}
     engine = FakeEngine({("GET", "/info"): json_answer(info),
                          ("GET", "/system/df"): json_answer(df)})
-    env = env_for(engine)
+    env = laptop(engine)
     assert await env.system.info() == info
     assert await env.system.df() == df
     version = await env.system.version()
     assert (version.kind, version.version, version.api_version) == ("podman", "4.3.1", "1.41")
-    assert [c[1] for c in engine.calls] == ["/v1.41/info", "/v1.41/system/df"]
+    assert [c[1] for c in engine.calls] == ["/info", "/system/df"]
     await env.aclose()
 
 
@@ -614,7 +567,7 @@ PODMAN_EVENTS = [
 
 async def test_events_are_parsed() -> None:
     engine = FakeEngine({("GET", "/events"): lines_answer(PODMAN_EVENTS, cuts=29)})
-    env = env_for(engine)
+    env = laptop(engine)
     events = [event async for event in env.events()]
     assert all(isinstance(e, Event) for e in events)
     create, died, refresh = events
@@ -628,7 +581,7 @@ async def test_events_are_parsed() -> None:
     assert (refresh.type, refresh.action, refresh.name) == ("system", "refresh", "")
     assert create.environment == "laptop"
     assert create.attrs == PODMAN_EVENTS[0]
-    assert engine.calls == [("GET", "/v1.41/events", {})]
+    assert engine.calls == [("GET", "/events", {})]
     await env.aclose()
 
 
@@ -639,23 +592,97 @@ def test_old_style_event_without_type_and_time_nano() -> None:
         "", "start", "abc", 1714557600.0, "abc")
 
 
-async def test_events_filters_since_until() -> None:
-    engine = FakeEngine({("GET", "/events"): lines_answer([])})
-    env = env_for(engine)
+@pytest.mark.parametrize("profile", [DOCKER, BOLT], ids=["docker", "bolt"])
+@pytest.mark.parametrize("offset", [-3600, 3600], ids=["past", "future"])
+async def test_events_until_is_sent_as_is_to_docker(profile: EngineProfile,
+                                                    offset: int) -> None:
+    until = int(time.time()) + offset
+    sent = [container_event("start", until - 10), container_event("die", until - 5)]
+    engine = FakeEngine({("GET", "/events"): lines_answer(sent)}, profile=profile)
+    env = laptop(engine)
     since = datetime(2024, 5, 1, 10, 0, tzinfo=UTC)
     stream = env.system.events(filters={"type": "container", "event": ["start", "die"]},
-                               since=since, until=1714561200)
-    assert [e async for e in stream] == []
+                               since=since, until=until)
+    async with asyncio.timeout(5):
+        assert [e.attrs async for e in stream] == sent  # the engine keeps the window
     params = engine.calls[0][2]
     assert json.loads(params.pop("filters")) == {"type": ["container"],
                                                  "event": ["start", "die"]}
-    assert params == {"since": "1714557600.000000000", "until": "1714561200"}
+    assert params == {"since": "1714557600.000000000", "until": str(until)}
+    await env.aclose()
+
+
+def container_event(action: str, when: float) -> dict[str, Any]:
+    """An /events line as Podman 4.3.1 writes it, at ``when`` (seconds)."""
+    return {"status": action, "id": CONTAINER_ID, "from": "localhost/busybox:latest",
+            "Type": "container", "Action": action,
+            "Actor": {"ID": CONTAINER_ID, "Attributes": {"name": "web"}},
+            "scope": "local", "time": int(when), "timeNano": int(when * 1e9)}
+
+
+@pytest.mark.parametrize("as_datetime", [False, True], ids=["seconds", "datetime"])
+async def test_podman_past_window_reads_without_until_and_drops_later_events(
+        as_datetime: bool) -> None:
+    # Podman 4.3 answers a past `until` with no events at all: ask for everything since
+    # `since`, not streaming, and end the window here.
+    until = int(time.time()) - 60
+    inside = [container_event("create", until - 30), container_event("start", until - 0.5),
+              {**container_event("die", until), "timeNano": None}]  # exactly at `until`
+    later = [container_event("stop", until + 0.5), container_event("remove", until + 30)]
+    bodies: list[Body] = []
+    engine = FakeEngine({("GET", "/events"): streamed(
+        [json_lines(*inside, *later)], "application/json", bodies)})
+    env = laptop(engine)
+    stream = env.system.events(
+        since=until - 600, until=datetime.fromtimestamp(until, UTC) if as_datetime else until)
+    async with asyncio.timeout(5):
+        events = [event async for event in stream]
+    assert [e.attrs for e in events] == inside
+    assert all(e.time <= until for e in events)
+    assert engine.calls == [("GET", "/events", {"since": str(until - 600), "stream": "false"})]
+    assert bodies[0].closed
+    await env.aclose()
+
+
+async def test_podman_future_window_streams_live_and_ends_at_until() -> None:
+    now = time.time()
+    first = container_event("start", now)
+    bodies: list[Body] = []
+    engine = FakeEngine({("GET", "/events"): streamed(
+        [json_lines(first)], "application/json", bodies, then_wait=True)})
+    env = laptop(engine)
+    await env.client.api_version()  # negotiated before the clock starts
+    started = time.monotonic()
+    async with asyncio.timeout(5):
+        events = [event async for event in env.system.events(until=now + 0.2)]
+    elapsed = time.monotonic() - started
+    assert [e.attrs for e in events] == [first]
+    assert 0.1 <= elapsed < 2.0  # ended by the deadline, not by the engine
+    assert engine.calls == [("GET", "/events", {})]  # live: neither until nor stream
+    assert bodies[0].closed
+    await env.aclose()
+
+
+async def test_podman_future_window_ends_at_the_first_later_event() -> None:
+    now = time.time()
+    until = now + 30
+    sent = [container_event("start", now), container_event("die", until + 1),
+            container_event("remove", now)]
+    bodies: list[Body] = []
+    engine = FakeEngine({("GET", "/events"): streamed(
+        [json_lines(*sent)], "application/json", bodies, then_wait=True)})
+    env = laptop(engine)
+    async with asyncio.timeout(5):  # far less than the 30 s window
+        events = [event async for event in env.system.events(until=until)]
+    assert [e.attrs for e in events] == sent[:1]
+    assert engine.calls == [("GET", "/events", {})]
+    assert bodies[0].closed
     await env.aclose()
 
 
 async def test_events_stream_is_live_until_broken_off() -> None:
     engine = FakeEngine({("GET", "/events"): lines_answer(PODMAN_EVENTS * 50)})
-    env = env_for(engine)
+    env = laptop(engine)
     actions = []
     async for event in env.events(since="10m"):
         actions.append(event.action)

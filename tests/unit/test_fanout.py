@@ -9,7 +9,6 @@ import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
 from ghostpanel_kernel.engine import (
@@ -19,32 +18,16 @@ from ghostpanel_kernel.engine import (
     NotFound,
 )
 from ghostpanel_kernel.environments import EnvironmentSpec, FanOutResult, fan_out
-
-VERSION = {"Version": "5.4.0", "ApiVersion": "1.41", "MinAPIVersion": "1.24",
-           "Components": [{"Name": "Podman Engine", "Version": "5.4.0"}]}
+from tests.unit.fake_engine import FakeEngine, env_for, json_answer
 
 
 def mock_engine(name: str, *, containers: list[dict[str, object]] | None = None,
                 status: int = 200) -> Environment:
-    """An environment on a MockTransport: ``/_ping`` answers, ``/containers/json`` too."""
-
-    def handler(request: httpx.Request) -> httpx.Response:
-        if request.url.path == "/_ping":
-            return httpx.Response(200, content=b"OK")
-        if request.url.path == "/version":
-            return httpx.Response(200, json=VERSION)
-        if request.url.path.endswith("/containers/json"):
-            if status != 200:
-                # request= because the engine's error mapping reads response.request,
-                # which MockTransport (unlike a client) leaves unset.
-                return httpx.Response(status, json={"message": "no such thing here"},
-                                      request=request)
-            return httpx.Response(200, json=containers or [])
-        return httpx.Response(404, json={"message": f"unexpected {request.url.path}"},
-                              request=request)
-
-    return Environment(f"tcp://{name}.example:2375", name=name,
-                       transport=httpx.MockTransport(handler))
+    """An environment on the fake engine (Podman 4.3.1) that lists ``containers``."""
+    listing = json_answer(containers or []) if status == 200 else json_answer(
+        {"message": "no such thing here"}, status)
+    return env_for(FakeEngine({("GET", "/containers/json"): listing}),
+                   f"tcp://{name}.example:2375", name=name)
 
 
 @pytest.fixture

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
 import gc
-import json
 import threading
 import warnings
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -25,97 +23,62 @@ from ghostpanel_kernel.engine import (
     StatsSample,
     SyncProxy,
 )
+from tests.unit.fake_engine import (
+    URL,
+    FakeEngine,
+    empty,
+    frame,
+    json_answer,
+    json_lines,
+    streamed,
+)
 
-URL = "unix:///run/podman/podman.sock"
 ID = "1df8c92e931a39be3686e640992d0f2ff780642770beaff3ab0642575a8941a0"
 
-PODMAN_VERSION = {
-    "Platform": {"Name": "linux/amd64/debian-12"},
-    "Components": [{"Name": "Podman Engine", "Version": "4.3.1"}],
-    "Version": "4.3.1", "ApiVersion": "1.41", "Os": "linux", "Arch": "amd64",
-}
 LIST_ENTRY = {"Id": ID, "Names": ["/web"], "Image": "localhost/busybox:latest",
               "State": "running", "Status": "Up 3 seconds", "Ports": [], "Labels": {},
               "Name": "", "Config": None}
 INSPECT = {"Id": ID, "Name": "/web", "State": {"Status": "running"},
            "Config": {"Tty": False, "Image": "localhost/busybox:latest", "Labels": {}}}
-
-Route = Callable[[httpx.Request], httpx.Response]
-
-
-class Body(httpx.AsyncByteStream):
-    def __init__(self, pieces: Iterable[bytes]) -> None:
-        self.pieces = list(pieces)
-
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        for piece in self.pieces:
-            await asyncio.sleep(0)
-            yield piece
-
-
-def frame(stream: int, payload: bytes) -> bytes:
-    return bytes([stream, 0, 0, 0]) + len(payload).to_bytes(4, "big") + payload
-
-
-def json_lines(*lines: Any) -> bytes:
-    return b"".join(json.dumps(line).encode() + b"\n" for line in lines)
-
-
-class FakeEngine:
-    def __init__(self) -> None:
-        self.requests: list[tuple[str, str]] = []
-        self.threads: set[str] = set()
-        self.routes: dict[tuple[str, str], Route] = {
-            ("GET", "/_ping"): lambda r: httpx.Response(200, text="OK"),
-            ("GET", "/v1.41/containers/json"): lambda r: httpx.Response(
-                200, json=[LIST_ENTRY, {**LIST_ENTRY, "Id": "ab" * 32, "Names": ["/db"]}]),
-            ("GET", "/v1.41/containers/web/json"): lambda r: httpx.Response(200, json=INSPECT),
-            ("GET", f"/v1.41/containers/{ID}/json"): lambda r: httpx.Response(200, json=INSPECT),
-            ("POST", f"/v1.41/containers/{ID}/stop"): lambda r: httpx.Response(204),
-            ("GET", f"/v1.41/containers/{ID}/logs"): lambda r: httpx.Response(
-                200, headers={"Content-Type": "application/vnd.docker.multiplexed-stream"},
-                stream=Body([frame(1, b"one\n"), frame(2, b"two\n"), frame(1, b"three\n")])),
-            ("GET", f"/v1.41/containers/{ID}/stats"): lambda r: httpx.Response(200, json={
-                "read": "2024-05-01T10:00:00Z",
-                "cpu_stats": {"cpu_usage": {"total_usage": 2}, "system_cpu_usage": 20,
-                              "online_cpus": 1},
-                "precpu_stats": {"cpu_usage": {"total_usage": 1}, "system_cpu_usage": 10},
-                "memory_stats": {"usage": 100, "limit": 1000}}),
-            ("GET", "/v1.41/containers/nope/json"): lambda r: httpx.Response(
-                404, json={"message": "no container with name or ID \"nope\" found"}),
-            ("POST", "/v1.41/images/create"): lambda r: httpx.Response(
-                200, stream=Body([json_lines(
-                    {"status": "Pulling fs layer", "id": "a1"},
-                    {"status": "Downloading", "id": "a1",
-                     "progressDetail": {"current": 5, "total": 10}},
-                    {"status": "Pull complete", "id": "a1"})])),
-            ("GET", "/v1.41/images/busybox:1.36/json"): lambda r: httpx.Response(
-                200, json={"Id": "sha256:" + "9b" * 32, "RepoTags": ["busybox:1.36"]}),
-        }
-
-    def __call__(self, request: httpx.Request) -> httpx.Response:
-        self.threads.add(threading.current_thread().name)
-        path = request.url.raw_path.decode("ascii").split("?", 1)[0]
-        if path == "/version":
-            return httpx.Response(200, json=PODMAN_VERSION, request=request)
-        self.requests.append((request.method, path))
-        route = self.routes.get((request.method, path))
-        response = route(request) if route else httpx.Response(404, json={"message": path})
-        response.request = request
-        return response
+MULTIPLEXED = "application/vnd.docker.multiplexed-stream"
 
 
 @pytest.fixture
 def engine() -> FakeEngine:
-    return FakeEngine()
+    return FakeEngine({
+        ("GET", "/containers/json"): json_answer(
+            [LIST_ENTRY, {**LIST_ENTRY, "Id": "ab" * 32, "Names": ["/db"]}]),
+        ("GET", "/containers/web/json"): json_answer(INSPECT),
+        ("GET", f"/containers/{ID}/json"): json_answer(INSPECT),
+        ("POST", f"/containers/{ID}/stop"): empty(),
+        ("GET", f"/containers/{ID}/logs"): streamed(
+            [frame(1, b"one\n"), frame(2, b"two\n"), frame(1, b"three\n")], MULTIPLEXED),
+        ("GET", f"/containers/{ID}/stats"): json_answer({
+            "read": "2024-05-01T10:00:00Z",
+            "cpu_stats": {"cpu_usage": {"total_usage": 2}, "system_cpu_usage": 20,
+                          "online_cpus": 1},
+            "precpu_stats": {"cpu_usage": {"total_usage": 1}, "system_cpu_usage": 10},
+            "memory_stats": {"usage": 100, "limit": 1000}}),
+        ("GET", "/containers/nope/json"): json_answer(
+            {"message": "no container with name or ID \"nope\" found"}, status=404),
+        ("POST", "/images/create"): streamed([json_lines(
+            {"status": "Pulling fs layer", "id": "a1"},
+            {"status": "Downloading", "id": "a1", "progressDetail": {"current": 5, "total": 10}},
+            {"status": "Pull complete", "id": "a1"})], "application/json"),
+        ("GET", "/images/busybox:1.36/json"): json_answer(
+            {"Id": "sha256:" + "9b" * 32, "RepoTags": ["busybox:1.36"]}),
+    })
 
 
 @pytest.fixture
 def env(engine: FakeEngine) -> Iterator[Any]:
     proxy = connect_sync(URL, transport=httpx.MockTransport(engine))
     yield proxy
-    proxy.aclose()
-    proxy._bridge.close()
+    proxy.close()
+
+
+def bridge_threads() -> set[threading.Thread]:
+    return {t for t in threading.enumerate() if t.name == "ghostpanel-sync"}
 
 
 def test_connect_sync_wraps_an_environment(env: Any) -> None:
@@ -140,7 +103,7 @@ def test_coroutine_methods_block_until_done(env: Any, engine: FakeEngine) -> Non
     assert isinstance(container, SyncProxy)
     assert container.state == "running"
     assert container.stop(timeout=1) is None
-    assert engine.requests[-1] == ("POST", f"/v1.41/containers/{ID}/stop")
+    assert engine.calls[-1][:2] == ("POST", f"/containers/{ID}/stop")
     assert env.ping() is True
     assert env.version().kind == "podman"
     sample = container.stats()
@@ -184,8 +147,8 @@ def test_errors_propagate_with_their_class(env: Any, engine: FakeEngine) -> None
         env.containers.get("nope")
     assert type(caught.value) is NotFound
     assert caught.value.path == "/v1.41/containers/nope/json"
-    engine.routes[("POST", "/v1.41/images/create")] = lambda r: httpx.Response(
-        200, stream=Body([json_lines({"error": "manifest unknown"})]))
+    engine.routes[("POST", "/images/create")] = streamed(
+        [json_lines({"error": "manifest unknown"})], "application/json")
     with pytest.raises(ImagePullError, match="manifest unknown"):
         list(env.images.pull("busybox:nope"))
 
@@ -205,10 +168,27 @@ def test_using_the_facade_from_its_own_loop_raises(env: Any) -> None:
     assert [str(w.message) for w in caught if "never awaited" in str(w.message)] == []
 
 
-def test_context_manager_closes_the_environment(engine: FakeEngine) -> None:
+def test_context_manager_closes_the_environment_and_stops_the_bridge(
+        engine: FakeEngine) -> None:
+    before = bridge_threads()
     with connect_sync(URL, transport=httpx.MockTransport(engine)) as env:
         assert env.ping() is True
+        [bridge] = bridge_threads() - before  # the one this facade started
+        assert bridge.is_alive()
     assert env.client.closed
-    with pytest.raises(RuntimeError, match="closed"):
-        env.containers.list()
-    env._bridge.close()
+    assert not bridge.is_alive()
+    assert bridge_threads() == before
+
+
+def test_close_stops_the_bridge_and_proxies_it_hands_out_do_not(engine: FakeEngine) -> None:
+    before = bridge_threads()
+    env = connect_sync(URL, transport=httpx.MockTransport(engine))
+    container = env.containers.get("web")
+    container.close()  # a container has no connection of its own, nor the bridge
+    [bridge] = bridge_threads() - before
+    assert bridge.is_alive()
+    assert container.stop(timeout=1) is None  # the bridge still runs the facade's calls
+    env.close()
+    assert env.client.closed
+    assert not bridge.is_alive()
+    assert bridge_threads() == before

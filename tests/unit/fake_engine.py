@@ -1,0 +1,280 @@
+"""The one canned engine of the unit tests, served through :class:`httpx.MockTransport`.
+
+:class:`FakeEngine` records every request and answers the two unversioned endpoints the
+client negotiates with, as the real engines do:
+
+- ``GET /_ping`` with the engine's headers: Podman 4.3.1 (recorded from ``podman system
+  service``) sends ``Api-Version: 1.41``, ``Libpod-Api-Version: 4.3.1`` and
+  ``Server: Libpod/4.3.1 (linux)``, body ``OK``; Docker 24.0.7 sends ``Api-Version: 1.43``
+  and ``Server: Docker/24.0.7 (linux)``;
+- ``GET /version`` with the engine's own answer.
+
+Every other request must carry the API prefix the client should have negotiated with that
+engine (``/v1.41`` for Podman 4.3.1): the fake fails the test otherwise. It is then
+dispatched by ``(method, path without the prefix)`` to the test's routes; a path without
+a route gets a 404, as an engine answers an unknown endpoint. Like MockTransport handlers
+and httpx's own transports, it never sets ``Response.request``: the client must not need it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import json
+import re
+import threading
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from ghostpanel_kernel.engine import Environment
+
+__all__ = [
+    "BOLT",
+    "BOLT_WITHOUT_API_HEADER",
+    "DOCKER",
+    "PODMAN",
+    "URL",
+    "Body",
+    "EngineProfile",
+    "FakeEngine",
+    "Route",
+    "empty",
+    "env_for",
+    "frame",
+    "json_answer",
+    "json_lines",
+    "lines_answer",
+    "streamed",
+]
+
+URL = "unix:///run/podman/podman.sock"
+
+Route = Callable[[httpx.Request], httpx.Response | Awaitable[httpx.Response]]
+
+# GET /version of Podman 4.3.1 on Debian 12, as recorded.
+PODMAN_VERSION: dict[str, Any] = {
+    "Platform": {"Name": "linux/amd64/debian-12"},
+    "Components": [
+        {"Name": "Podman Engine", "Version": "4.3.1",
+         "Details": {"APIVersion": "4.3.1", "Arch": "amd64", "MinAPIVersion": "4.0.0",
+                     "Os": "linux"}},
+        {"Name": "Conmon", "Version": "conmon version 2.1.6, commit: unknown"},
+        {"Name": "OCI Runtime (runc)", "Version": "runc version 1.1.5+ds1"},
+    ],
+    "Version": "4.3.1", "ApiVersion": "1.41", "MinAPIVersion": "1.24", "GitCommit": "",
+    "GoVersion": "go1.19.8", "Os": "linux", "Arch": "amd64",
+    "KernelVersion": "6.1.0-13-amd64", "BuildTime": "1970-01-01T00:00:00Z",
+}
+
+DOCKER_VERSION: dict[str, Any] = {
+    "Platform": {"Name": "Docker Engine - Community"},
+    "Components": [
+        {"Name": "Engine", "Version": "24.0.7",
+         "Details": {"ApiVersion": "1.43", "MinAPIVersion": "1.12", "Os": "linux"}},
+        {"Name": "containerd", "Version": "1.6.26"},
+        {"Name": "runc", "Version": "1.1.10"},
+        {"Name": "docker-init", "Version": "0.19.0"},
+    ],
+    "Version": "24.0.7", "ApiVersion": "1.43", "MinAPIVersion": "1.12", "Os": "linux",
+    "Arch": "arm64", "KernelVersion": "6.5.0-14-generic",
+}
+
+# What Bolt's compat server claims (Engine API 1.43).
+BOLT_VERSION: dict[str, Any] = {
+    "Platform": {"Name": "Bolt"},
+    "Components": [{"Name": "Bolt compat api-server", "Version": "0.1.0"}],
+    "Version": "0.1.0", "ApiVersion": "1.43", "Os": "linux", "Arch": "amd64",
+}
+
+TEXT = {"Content-Type": "text/plain; charset=utf-8"}
+
+
+@dataclass(frozen=True)
+class EngineProfile:
+    """One engine as the client sees it before any API call.
+
+    Attributes
+    ----------
+    ping_headers
+        The headers of its ``GET /_ping`` answer (body ``OK``).
+    version
+        Its ``GET /version`` answer.
+    prefix
+        The API prefix GhostPanel must negotiate with it; every other request is checked.
+    """
+
+    ping_headers: Mapping[str, str]
+    version: Mapping[str, Any]
+    prefix: str
+
+
+PODMAN = EngineProfile({"Api-Version": "1.41", "Libpod-Api-Version": "4.3.1",
+                        "Server": "Libpod/4.3.1 (linux)", **TEXT}, PODMAN_VERSION, "/v1.41")
+DOCKER = EngineProfile({"Api-Version": "1.43", "Server": "Docker/24.0.7 (linux)", **TEXT},
+                       DOCKER_VERSION, "/v1.43")
+# Bolt's compat server: API 1.43, and a Server header that names it.
+BOLT = EngineProfile({"Api-Version": "1.43", "Server": "Bolt/0.1.0", **TEXT}, BOLT_VERSION,
+                     "/v1.43")
+# A partial compat server whose ping says nothing of the API: only /version tells.
+BOLT_WITHOUT_API_HEADER = EngineProfile(TEXT, BOLT_VERSION, "/v1.43")
+
+_VERSIONED = re.compile(r"/v\d+\.\d+(?=/)")
+
+
+@dataclass(eq=False)
+class FakeEngine:
+    """A canned engine: records every request, answers ``/_ping``, ``/version``, routes.
+
+    Parameters
+    ----------
+    routes
+        Answers by ``(method, raw path without the /v1.xx prefix)``, e.g.
+        ``("GET", "/containers/json")``; a route may be a coroutine function. Routes for
+        ``/_ping`` or ``/version`` replace the built-in answers.
+    profile
+        The engine it plays (Podman 4.3.1 by default).
+    answer
+        The answer to API paths that have no route (a 404 by default).
+
+    Attributes
+    ----------
+    log
+        Every request, negotiation included, in order.
+    requests
+        The API requests only (versioned); ``calls`` is their short form.
+    threads
+        The names of the threads the requests came from.
+    """
+
+    routes: dict[tuple[str, str], Route] = field(default_factory=dict)
+    profile: EngineProfile = PODMAN
+    answer: Route | None = None
+    log: list[httpx.Request] = field(default_factory=list)
+    requests: list[httpx.Request] = field(default_factory=list)
+    threads: set[str] = field(default_factory=set)
+
+    async def __call__(self, request: httpx.Request) -> httpx.Response:
+        self.log.append(request)
+        self.threads.add(threading.current_thread().name)
+        path = _raw_path(request)
+        versioned = _VERSIONED.match(path)
+        if versioned:
+            assert versioned.group() == self.profile.prefix, (
+                f"{request.method} {path}: expected the {self.profile.prefix} prefix")
+            self.requests.append(request)
+            path = path[versioned.end():]
+        else:
+            assert path in ("/_ping", "/version"), f"unversioned API call {path}"
+        route = self.routes.get((request.method, path))
+        if route is None:
+            route = self.answer if versioned else {"/_ping": self.ping,
+                                                   "/version": self.version}[path]
+        response = route(request) if route else httpx.Response(
+            404, json={"message": f"no route {request.method} {path}"})
+        return await response if inspect.isawaitable(response) else response
+
+    def ping(self, request: httpx.Request) -> httpx.Response:
+        """The engine's own ``/_ping`` answer (for routes that wrap it)."""
+        return httpx.Response(200, headers=self.profile.ping_headers, content=b"OK")
+
+    def version(self, request: httpx.Request) -> httpx.Response:
+        """The engine's own ``/version`` answer (for routes that wrap it)."""
+        return httpx.Response(200, json=self.profile.version)
+
+    def count(self, path: str) -> int:
+        """How many requests had this exact path (``/_ping``, ``/v1.41/containers/json``)."""
+        return sum(1 for request in self.log if request.url.path == path)
+
+    @property
+    def paths(self) -> list[str]:
+        """The raw path of every request, in order."""
+        return [_raw_path(request) for request in self.log]
+
+    @property
+    def last(self) -> httpx.Request:
+        return self.log[-1]
+
+    @property
+    def calls(self) -> list[tuple[str, str, dict[str, str]]]:
+        """(method, raw path without the prefix, query) of each API request."""
+        return [(r.method, _VERSIONED.sub("", _raw_path(r), count=1),
+                 dict(r.url.params.multi_items())) for r in self.requests]
+
+    def filters(self, index: int = -1) -> Any:
+        """The decoded ``filters`` parameter of an API request."""
+        return json.loads(self.calls[index][2]["filters"])
+
+
+def _raw_path(request: httpx.Request) -> str:
+    return request.url.raw_path.decode("ascii").split("?", 1)[0]
+
+
+def env_for(engine: FakeEngine, url: str = URL, **options: Any) -> Environment:
+    """An environment whose engine is ``engine``."""
+    return Environment(url, transport=httpx.MockTransport(engine), **options)
+
+
+# -- answers -----------------------------------------------------------------------------
+
+
+class Body(httpx.AsyncByteStream):
+    """A response body delivered in the given pieces, as reads off a socket would be.
+
+    With ``then_wait`` the body stays open after its pieces, like a live stream with
+    nothing more to say, until the reader gives up.
+    """
+
+    def __init__(self, pieces: Iterable[bytes], *, then_wait: bool = False) -> None:
+        self.pieces = list(pieces)
+        self.then_wait = then_wait
+        self.closed = False
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        for piece in self.pieces:
+            await asyncio.sleep(0)
+            yield piece
+        if self.then_wait:
+            await asyncio.Event().wait()
+
+    async def aclose(self) -> None:
+        self.closed = True
+
+
+def json_answer(body: Any, status: int = 200) -> Route:
+    return lambda request: httpx.Response(status, json=body)
+
+
+def empty(status: int = 204) -> Route:
+    return lambda request: httpx.Response(status)
+
+
+def streamed(pieces: Iterable[bytes], content_type: str, bodies: list[Body] | None = None,
+             *, then_wait: bool = False) -> Route:
+    """A streamed answer; each body made is appended to ``bodies``."""
+    pieces = list(pieces)
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        body = Body(pieces, then_wait=then_wait)
+        if bodies is not None:
+            bodies.append(body)
+        return httpx.Response(200, headers={"Content-Type": content_type}, stream=body)
+
+    return answer
+
+
+def json_lines(*items: Any) -> bytes:
+    return b"".join(json.dumps(item).encode() + b"\n" for item in items)
+
+
+def lines_answer(lines: list[Any], cuts: int = 13) -> Route:
+    """JSON lines streamed in pieces of ``cuts`` bytes (cut across lines)."""
+    wire = json_lines(*lines)
+    return streamed([wire[i:i + cuts] for i in range(0, len(wire), cuts)], "application/json")
+
+
+def frame(stream: int, payload: bytes) -> bytes:
+    """One frame of a multiplexed stream (1 stdout, 2 stderr)."""
+    return bytes([stream, 0, 0, 0]) + len(payload).to_bytes(4, "big") + payload

@@ -7,10 +7,9 @@ mapped to GhostPanel's errors in :func:`map_transport_errors` and :func:`raise_f
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import json
-from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 from urllib.parse import quote, urlencode
@@ -103,6 +102,11 @@ def _url(text: str) -> httpx.URL:
     return httpx.URL(text)
 
 
+#: Body of requests without one; shared, a ByteStream is immutable.
+_NO_BODY: Final = httpx.ByteStream(b"")
+_BODY_METHODS: Final = frozenset({"POST", "PUT", "PATCH"})
+
+
 def body_of(response: httpx.Response) -> bytes:
     """The body of a response that :meth:`EngineClient._request` returned read."""
     body = response.extensions.get(BODY_EXTENSION)
@@ -130,21 +134,34 @@ def raise_for_status(response: httpx.Response, body: bytes, *, method: str, path
     raise api_error_for(response.status_code, message, method=method, path=path)
 
 
-@contextlib.contextmanager
-def map_transport_errors(endpoint: str) -> Iterator[None]:
-    """Map every httpx transport error to :class:`EngineConnectionError` (one place)."""
-    try:
-        yield
-    except httpx.TimeoutException as exc:
-        raise EngineTimeout(str(exc) or "the engine did not answer in time",
-                            endpoint=endpoint) from exc
-    except httpx.RemoteProtocolError as exc:
-        raise EngineConnectionError(
-            f"connection lost mid-stream: {exc}" if str(exc) else "connection lost mid-stream",
-            endpoint=endpoint) from exc
-    except httpx.TransportError as exc:
-        raise EngineConnectionError(str(exc) or type(exc).__name__,
-                                    endpoint=endpoint) from exc
+class map_transport_errors:
+    """Map every httpx transport error to :class:`EngineConnectionError` (one place).
+
+    A class rather than ``@contextlib.contextmanager``: it wraps every request, and the
+    generator-based form costs ~1 us more per use.
+    """
+
+    __slots__ = ("endpoint",)
+
+    def __init__(self, endpoint: str) -> None:
+        self.endpoint = endpoint
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, typ: type[BaseException] | None, exc: BaseException | None,
+                 tb: object) -> None:
+        if exc is None or not isinstance(exc, httpx.TransportError):
+            return
+        endpoint = self.endpoint
+        if isinstance(exc, httpx.TimeoutException):
+            raise EngineTimeout(str(exc) or "the engine did not answer in time",
+                                endpoint=endpoint) from exc
+        if isinstance(exc, httpx.RemoteProtocolError):
+            raise EngineConnectionError(
+                f"connection lost mid-stream: {exc}" if str(exc) else "connection lost mid-stream",
+                endpoint=endpoint) from exc
+        raise EngineConnectionError(str(exc) or type(exc).__name__, endpoint=endpoint) from exc
 
 
 def quote_id(value: str) -> str:
@@ -298,8 +315,18 @@ class EngineClient:
                 {**self._timeout, "read": timeout})}
         if stream:
             extensions[STREAM_EXTENSION] = True
-        request = httpx.Request(method, _url(url), headers=request_headers, content=body,
-                                extensions=extensions)
+        if body is None or isinstance(body, bytes):
+            # Passing the body as a ByteStream skips httpx's content encoding and
+            # default-header pass (about 13 of the 15 us httpx.Request costs here); the
+            # one header that pass would add is set here, as httpx sets it.
+            if body or method in _BODY_METHODS:
+                request_headers["Content-Length"] = str(len(body or b""))
+            request = httpx.Request(method, _url(url), headers=request_headers,
+                                    stream=httpx.ByteStream(body) if body else _NO_BODY,
+                                    extensions=extensions)
+        else:
+            request = httpx.Request(method, _url(url), headers=request_headers,
+                                    content=body, extensions=extensions)
         with map_transport_errors(self.url):
             response = await self._transport.handle_async_request(request)
             if stream and response.status_code < 400:

@@ -1,0 +1,1 @@
+"""GhostPanel benchmarks (not a test suite): see README.md."""

@@ -1,8 +1,42 @@
 """GhostPanel's ipywidget controls, imported as ``ghostpanel_widgets``.
 
-The widgets (container lists, log streams, stats charts...) are thin views over
-:mod:`ghostpanel_kernel`; this package is installed from the ``widgets/`` folder by the
-mapping in ``pyproject.toml``.
+The widgets (the Boltfile editor, container lists, log streams, stats charts...) are
+thin views over :mod:`ghostpanel_kernel`; this package is installed from the
+``widgets/`` folder by the mapping in ``pyproject.toml``.
+
+>>> from ghostpanel_widgets import BoltfileEditor
+>>> BoltfileEditor("Boltfile.toml")                                    # doctest: +SKIP
+
+Public names load on first use (PEP 562), as in ``ghostpanel_kernel``: ``import
+ghostpanel_widgets`` imports neither ipywidgets nor Panel, so tools that only look at
+the package (docs, ``--help``) stay fast.
 """
 
-__all__: list[str] = []
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+# name -> module that defines it; one table feeds __all__, __getattr__ and __dir__.
+_EXPORTS: dict[str, str] = {
+    "BoltfileEditor": "._boltfile_editor",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'ghostpanel_widgets' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value  # later look-ups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *__all__])
+
+
+if TYPE_CHECKING:
+    from ._boltfile_editor import BoltfileEditor  # noqa: F401  (in __all__ via _EXPORTS)

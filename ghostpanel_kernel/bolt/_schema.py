@@ -11,6 +11,13 @@ documents them but its loader drops them; GhostPanel reads them to configure its
 QUIC transport and DNS names. They are in the schema with ``extension=True``: no
 "unknown key" warning for the tables themselves, and any problem inside them is a
 warning, never an error, since Bolt never looks at them.
+
+The service keys ``replicas`` (how many containers, default 1) and ``regions`` (region
+labels the service may run in) are GhostPanel's too: its Surge reads them, Bolt drops
+them. They are ``extension`` keys with one more twist: each always gets a warning that
+says so, because a file that asks for 3 replicas runs one container under ``bolt surge``
+-- the kind of silent difference the validator exists to point out. A malformed value is
+a warning here (Bolt accepts the file) and an error when Surge applies the file.
 """
 
 from __future__ import annotations
@@ -42,6 +49,7 @@ from ghostpanel_kernel.bolt._checks import (
     volumes_type_hint,
 )
 from ghostpanel_kernel.bolt._layout import TomlPath
+from ghostpanel_kernel.bolt._report import Site
 
 __all__ = ["BOLTFILE_SCHEMA", "Key", "Kind", "declared_keys"]
 
@@ -120,6 +128,31 @@ def _strings(doc: str = "", *checks: Check, required: bool = False, example: str
 
 def _string_map(doc: str = "", *, required: bool = False) -> Key:
     return Key("string_map", doc, required, example="{}")
+
+
+def _ghostpanel_only(what: str, bolt_does: str) -> Check:
+    """A check that notes Bolt ignores a GhostPanel-only service key: ``what`` says what
+    GhostPanel's Surge does with the value (``{value}``), ``bolt_does`` what Bolt does."""
+
+    def check(value: Any, site: Site) -> None:
+        shown = ", ".join(value) if isinstance(value, list) else value
+        site.problem("warning", f"Bolt ignores `{site.path[-1]}`; GhostPanel's Surge "
+                     f"{what.format(value=shown)}",
+                     f"Deploy with `ghostpanel surge apply` for it to take effect; "
+                     f"{bolt_does}.")
+    return check
+
+
+def _check_regions(value: list[str], site: Site) -> None:
+    seen: set[str] = set()
+    for index, region in enumerate(value):
+        if not region.strip():
+            site.problem("warning", "an empty region name matches no environment",
+                         'Write a region label, e.g. "us-east".', element=index)
+        elif region in seen:
+            site.problem("warning", f"region {region!r} is listed twice",
+                         "List each region once.", element=index)
+        seen.add(region)
 
 
 def _table(doc: str, fields: Mapping[str, Key], *checks: Check,
@@ -281,6 +314,17 @@ _SERVICE = _table("one service (container) of the project", {
     }),
     "cpu_limit": _string('e.g. "2"'),
     "memory_limit": _string('e.g. "8G"'),
+    "replicas": Key("u32", "GhostPanel extension: containers of the service (Surge; Bolt "
+                    "drops it)", checks=(_ghostpanel_only(
+                        "runs {value} container(s) of this service",
+                        "Bolt runs one container"),),
+                    example="1", extension=True),
+    "regions": Key("strings", "GhostPanel extension: region labels the service may run "
+                   "in (Surge; Bolt drops it)",
+                   checks=(_ghostpanel_only(
+                       "runs the replicas only in environments labelled with region "
+                       "{value}", "Bolt runs the service wherever it is started"),
+                           _check_regions), example='["us-east"]', extension=True),
 }, hints={
     "network": "Bolt has no `network` table: put `ports` directly in the service and list "
                "networks as networks = [\"name\"].",

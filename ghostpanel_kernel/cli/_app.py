@@ -62,6 +62,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 #     "boltfile": "._boltfile:boltfile",    Boltfile commands (validate, plan, apply...)
 #     "surge": "._surge:surge",             surge commands (plan, apply, status...)
 _COMMANDS: dict[str, str] = {
+    "boltfile": "._boltfile:boltfile",
     "env": "._env:env",
     "events": "._containers:events",
     "images": "._resources:images",
@@ -76,6 +77,7 @@ _COMMANDS: dict[str, str] = {
     "start": "._containers:start",
     "stats": "._containers:stats",
     "stop": "._containers:stop",
+    "surge": "._surge:surge",
     "version": "._env:version",
     "volumes": "._resources:volumes",
 }

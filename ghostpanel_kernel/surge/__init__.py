@@ -1,1 +1,70 @@
-"""Surge: apply a Boltfile to one or many environments (plan, apply, destroy, status)."""
+"""Surge: apply a Boltfile to one or many environments (plan, apply, destroy, status).
+
+Bolt's ``surge`` is a stub; GhostPanel's applies a Boltfile through the Engine API:
+services become containers named by Bolt's rule (``{project}_{service}``, replicas
+``{project}_{service}_{i}``), labelled with project, service, replica and config hash;
+networks and volumes are created; ``depends_on`` orders the starts and a healthcheck is
+waited for. ``plan`` diffs the file against what runs; ``apply`` is idempotent,
+recreates only what changed and rolls back everywhere when anything fails; replicas
+spread over environments by their ``region`` label (GhostPanel's ``replicas`` and
+``regions`` service keys). Containers already running under Bolt's names are adopted.
+
+>>> from ghostpanel_kernel.bolt import Boltfile
+>>> from ghostpanel_kernel.surge import apply_surge, plan_surge, surge_status
+>>> bf = Boltfile.load("Boltfile.toml")                               # doctest: +SKIP
+>>> plan = await plan_surge(bf, [east, west])                         # doctest: +SKIP
+>>> result = await apply_surge(bf, [east, west], progress=print)      # doctest: +SKIP
+>>> result.ok, result.summary()                                       # doctest: +SKIP
+(True, ['east: 2 created', 'west: 1 created'])
+
+The modules, one concern each: ``_desired`` (Boltfile → desired state, config hash),
+``_placement`` (replicas → environments), ``_observe`` (what runs), ``_plan``,
+``_apply`` (apply, scale: forward, commit, rollback), ``_journal`` (undo log),
+``_destroy``, ``_status``, ``_health`` (healthcheck waits), ``_logs``, ``_hosts``
+(parallel per host), ``_progress``, ``_result``, ``_naming``, ``_errors``.
+"""
+
+from ._apply import MissingImage, apply_surge, scale_surge
+from ._desired import DesiredState, NetworkSpec, ServiceSpec, VolumeSpec, desired_state
+from ._destroy import destroy_surge
+from ._errors import SurgeError
+from ._health import HealthTimeout
+from ._logs import SurgeLogLine, surge_logs
+from ._naming import LABEL_CONFIG_HASH, LABEL_PROJECT, LABEL_REPLICA, LABEL_SERVICE
+from ._placement import Placement, Slot, place
+from ._plan import Action, EnvironmentPlan, SurgePlan, plan_surge
+from ._progress import SurgeProgress
+from ._result import SurgeResult
+from ._status import ServiceStatus, SurgeStatus, surge_status
+
+__all__ = [
+    "LABEL_CONFIG_HASH",
+    "LABEL_PROJECT",
+    "LABEL_REPLICA",
+    "LABEL_SERVICE",
+    "Action",
+    "DesiredState",
+    "EnvironmentPlan",
+    "HealthTimeout",
+    "MissingImage",
+    "NetworkSpec",
+    "Placement",
+    "ServiceSpec",
+    "ServiceStatus",
+    "Slot",
+    "SurgeError",
+    "SurgeLogLine",
+    "SurgePlan",
+    "SurgeProgress",
+    "SurgeResult",
+    "SurgeStatus",
+    "VolumeSpec",
+    "apply_surge",
+    "desired_state",
+    "destroy_surge",
+    "place",
+    "plan_surge",
+    "scale_surge",
+    "surge_logs",
+    "surge_status",
+]

@@ -1,0 +1,110 @@
+"""Destroy: remove a project from environments.
+
+Removed: every container labelled with the project (set-aside ones included) and, when a
+Boltfile is given, the unlabelled ones its services' names adopt; then the networks
+labelled with the project. Named volumes hold data, so they go only with
+``volumes=True`` (as ``docker compose down -v``). External networks and volumes carry
+no label and are never touched.
+
+A removal cannot be undone, so destroy is not all-or-nothing: every environment is
+cleaned as far as it goes (one host's environments in turn, hosts in parallel) and the
+result reports each environment's error.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Sequence
+
+from ..bolt import Boltfile
+from ..engine import Environment, NotFound
+from ._apply import DEFAULT_STOP_TIMEOUT
+from ._hosts import run_per_host
+from ._naming import LABEL_PROJECT
+from ._observe import observe_containers
+from ._plan import Action, EnvironmentPlan, SurgePlan
+from ._progress import ProgressCallback, ProgressReporter
+from ._result import Outcome, SurgeResult
+
+__all__ = ["destroy_surge"]
+
+
+async def destroy_surge(target: Boltfile | str, environments: Sequence[Environment], *,
+                        volumes: bool = False, stop_timeout: int = DEFAULT_STOP_TIMEOUT,
+                        progress: ProgressCallback | None = None) -> SurgeResult:
+    """Remove the project's containers and networks (and volumes) from ``environments``.
+
+    Parameters
+    ----------
+    target
+        The Boltfile (its ``project``, and its service names for adopted containers),
+        or only the project name (then only labelled resources are found). The
+        Boltfile is not validated: a broken file can still be destroyed.
+    environments
+        Open environments.
+    volumes
+        Also remove the project's named volumes (their data is lost).
+    stop_timeout
+        Seconds each container may take to stop before it is killed.
+    progress
+        Called after each removal with a :class:`SurgeProgress`.
+
+    Returns
+    -------
+    SurgeResult
+        Its plan lists what was removed, per environment.
+
+    Examples
+    --------
+    >>> result = await destroy_surge("shop", [east, west], volumes=True)   # doctest: +SKIP
+    """
+    if isinstance(target, Boltfile):
+        project = target.project
+        services = target.services
+        if not project:
+            raise ValueError(f"{target.path} has no project name to destroy")
+    else:
+        project, services = target, []
+    label = {"label": [f"{LABEL_PROJECT}={project}"]}
+    plans: dict[str, EnvironmentPlan] = {}
+    reporter = ProgressReporter(progress, 0)
+
+    async def destroy(environment: Environment) -> None:
+        name = environment.name
+        observed = await observe_containers(environment, project, services)
+        networks = await environment.networks.list(filters=label)
+        found_volumes = await environment.volumes.list(filters=label) if volumes else []
+        actions = [Action("remove", seen.service or "", seen.name,
+                          "project container" if seen.managed else "adopted by name",
+                          replica=seen.replica or 0, container_id=seen.container.id,
+                          running=seen.running) for seen in observed]
+        actions += [Action("remove", "", n.name, "project network", resource="network")
+                    for n in networks]
+        actions += [Action("remove", "", v.name, "project volume", resource="volume")
+                    for v in found_volumes]
+        plans[name] = EnvironmentPlan(name, tuple(actions))
+        reporter.total += len(actions)
+        for seen in observed:
+            with contextlib.suppress(NotFound):
+                if seen.running:
+                    await seen.container.stop(timeout=stop_timeout)
+                await seen.container.remove(force=True)
+            reporter.done(name, f"removed {seen.name}")
+        for network in networks:
+            with contextlib.suppress(NotFound):
+                await network.remove()
+            reporter.done(name, f"removed network {network.name}")
+        for volume in found_volumes:
+            with contextlib.suppress(NotFound):
+                await volume.remove(force=True)
+            reporter.done(name, f"removed volume {volume.name}")
+
+    errors = await run_per_host(environments, destroy)
+    plan = SurgePlan(project, tuple(plans.get(env.name, EnvironmentPlan(env.name))
+                                    for env in environments))
+    outcomes: dict[str, Outcome] = {}
+    for env_plan in plan.environments:
+        name = env_plan.environment
+        outcomes[name] = "failed" if name in errors else \
+            "applied" if env_plan.actions else "unchanged"
+    return SurgeResult(project, plan, outcomes, errors=errors)

@@ -49,7 +49,8 @@ fi
 step packages
 installed() { [ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null)" = "install ok installed" ]; }
 missing=()
-for pkg in podman runc busybox-static btrfs-progs curl; do
+# chromium: the browser tests drive Debian's build through Playwright (no browser download).
+for pkg in podman runc busybox-static btrfs-progs curl chromium; do
     installed "$pkg" || missing+=("$pkg")
 done
 command -v python3 >/dev/null || missing+=(python3)

@@ -3,8 +3,8 @@
 ``plan``, ``apply``, ``destroy``, ``status``, ``scale`` and ``logs`` take the Boltfile as
 ``-f/--file FILE`` (default: ``./Boltfile.toml`` when it exists) and the environments as
 ``--env NAME`` (repeatable, ``all`` for every one; default: the default environment).
-``logs`` follows with ``-f/--follow``, as ``docker compose logs -f`` does, so its Boltfile
-is given as ``--file`` only.
+Every subcommand, ``logs`` included, takes ``-f FILE`` as the issue's command line has it;
+``logs`` follows with ``-F/--follow``.
 
 An invalid Boltfile prints the validator's errors (one per line, on stderr) and exits 1
 with nothing touched. ``apply`` shows a progress bar on stderr and prints one summary
@@ -325,9 +325,9 @@ def _write(entries: Sequence[SurgeLogLine], *, with_environment: bool,
 
 @surge.command()
 @click.argument("service", required=False)
-@_file_option("--file")
+@file_option
 @env_option
-@click.option("-f", "--follow", is_flag=True,
+@click.option("-F", "--follow", is_flag=True,
               help="Keep printing new lines until the containers stop (or Ctrl-C).")
 @click.option("--tail", default="all", show_default=True, metavar="N", callback=_tail,
               help="Only the last N lines of each container ('all' for every line).")

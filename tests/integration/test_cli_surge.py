@@ -129,7 +129,7 @@ def test_plan_apply_status_logs_destroy(ghostpanel: Callable[..., Result], proje
     assert ghostpanel("surge", "apply", *ENVS).stdout.splitlines() == [
         "a: 3 unchanged", "b: 2 unchanged"]
 
-    logs = ghostpanel("surge", "logs", "worker", *ENVS)
+    logs = ghostpanel("surge", "logs", "-f", str(tmp_path / "Boltfile.toml"), "worker", *ENVS)
     assert logs.exit_code == 0, logs.output
     assert sorted(logs.stdout.splitlines()) == [
         f"a/{project}_worker_1 | worker up", f"a/{project}_worker_3 | worker up",

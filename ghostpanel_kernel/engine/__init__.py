@@ -1,5 +1,6 @@
 """Async client for the Docker-compatible Engine API that Bolt hosts serve."""
 
+from ._archive import FileEntry
 from ._client import EngineClient, EngineVersion
 from ._containers import Container, ContainerCollection, ExecResult, Logs
 from ._endpoint import Endpoint, TLSConfig
@@ -39,6 +40,7 @@ __all__ = [
     "EnvironmentNotFound",
     "Event",
     "ExecResult",
+    "FileEntry",
     "GhostPanelError",
     "Image",
     "ImageCollection",

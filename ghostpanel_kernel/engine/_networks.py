@@ -105,6 +105,10 @@ class NetworkCollection:
         created = await self._client.post_json("/networks/create", body=body)
         return await self.get(created["Id"])
 
+    async def remove(self, id_or_name: str) -> None:
+        """Remove the network with this id or name."""
+        await self._client._request("DELETE", f"/networks/{quote_id(id_or_name)}")
+
     async def prune(self, *, filters: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """Remove networks no container uses: ``{"NetworksDeleted": [...]}``."""
         result: dict[str, Any] = await self._client.post_json(

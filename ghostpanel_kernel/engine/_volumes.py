@@ -86,6 +86,11 @@ class VolumeCollection:
             body["Name"] = name
         return self._wrap(await self._client.post_json("/volumes/create", body=body))
 
+    async def remove(self, name: str, *, force: bool = False) -> None:
+        """Remove the volume ``name`` (``force``: even while a container uses it)."""
+        await self._client._request("DELETE", f"/volumes/{quote_id(name)}",
+                                    params={"force": force})
+
     async def prune(self, *, filters: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """Remove volumes no container uses: ``{"VolumesDeleted": [...], ...}``."""
         result: dict[str, Any] = await self._client.post_json(

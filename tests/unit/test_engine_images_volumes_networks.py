@@ -503,6 +503,17 @@ async def test_network_remove_and_prune() -> None:
     await env.aclose()
 
 
+async def test_collections_remove_by_name_in_one_request() -> None:
+    engine = FakeEngine({("DELETE", "/volumes/data"): empty(),
+                         ("DELETE", NET_PATH): empty()})
+    env = laptop(engine)
+    await env.volumes.remove("data", force=True)
+    await env.networks.remove(NET_PATH.rsplit("/", 1)[1])
+    assert engine.calls == [("DELETE", "/volumes/data", {"force": "true"}),
+                            ("DELETE", NET_PATH, {})]
+    await env.aclose()
+
+
 # -- system ------------------------------------------------------------------------------
 
 

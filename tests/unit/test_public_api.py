@@ -28,6 +28,7 @@ PUBLIC = [
     "Event",
     "ExecResult",
     "FanOutResult",
+    "FileEntry",
     "GhostPanelError",
     "Image",
     "ImagePullError",

@@ -15,7 +15,7 @@ __all__ = ["PortSpec", "VolumeSpec", "build_create_body", "parse_memory"]
 
 #: ``{"8080/tcp": 18080}``, ``{8080: ("127.0.0.1", 18080)}``, ``{8080: None}`` (any free
 #: host port), or several host bindings as a list.
-HostBinding: TypeAlias = int | str | tuple[str, int] | None
+HostBinding: TypeAlias = int | str | tuple[str, int | None] | None
 PortSpec: TypeAlias = Mapping[int | str, HostBinding | Sequence[HostBinding]]
 #: ``["/srv/data:/data:ro", "cache:/cache"]`` or ``{"/srv/data": "/data:ro"}``.
 VolumeSpec: TypeAlias = Sequence[str] | Mapping[str, str]
@@ -60,6 +60,10 @@ def _host_binding(binding: HostBinding) -> dict[str, str]:
         return {"HostIp": "", "HostPort": ""}
     if isinstance(binding, tuple):
         host_ip, host_port = binding
+        if host_port is None:
+            return {"HostIp": host_ip, "HostPort": ""}  # any free port on that address
+        if isinstance(host_port, bool) or not str(host_port).isdigit():
+            raise ValueError(f"host port must be a number, got {host_port!r}")
         return {"HostIp": host_ip, "HostPort": str(host_port)}
     if isinstance(binding, bool) or not str(binding).isdigit():
         raise ValueError(f"host port must be a number, got {binding!r}")

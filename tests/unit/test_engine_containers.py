@@ -278,9 +278,9 @@ async def test_create_full_body() -> None:
 async def test_create_port_forms() -> None:
     body = await create_body(image="busybox", ports={
         "8080/tcp": 18080, 53: [("127.0.0.1", 5353), None], "9090/udp": None,
-        443: "8443", "5000/sctp": ("::1", 15000)})
+        443: "8443", "5000/sctp": ("::1", 15000), 7000: ("127.0.0.1", None)})
     assert body["ExposedPorts"] == {"8080/tcp": {}, "53/tcp": {}, "9090/udp": {},
-                                    "443/tcp": {}, "5000/sctp": {}}
+                                    "443/tcp": {}, "5000/sctp": {}, "7000/tcp": {}}
     assert body["HostConfig"]["PortBindings"] == {
         "8080/tcp": [{"HostIp": "", "HostPort": "18080"}],
         "53/tcp": [{"HostIp": "127.0.0.1", "HostPort": "5353"},
@@ -288,6 +288,7 @@ async def test_create_port_forms() -> None:
         "9090/udp": [{"HostIp": "", "HostPort": ""}],
         "443/tcp": [{"HostIp": "", "HostPort": "8443"}],
         "5000/sctp": [{"HostIp": "::1", "HostPort": "15000"}],
+        "7000/tcp": [{"HostIp": "127.0.0.1", "HostPort": ""}],  # any free port on that IP
     }
 
 

@@ -20,6 +20,15 @@ from typing import TYPE_CHECKING, Any
 # name -> module that defines it; one table feeds __all__, __getattr__ and __dir__.
 _EXPORTS: dict[str, str] = {
     "BoltfileEditor": "._boltfile_editor",
+    "ContainerInspector": "._container_inspector",
+    "ContainerList": "._container_list",
+    "EnvironmentPicker": "._environment_picker",
+    "EventFeed": "._event_feed",
+    "ExecConsole": "._exec_console",
+    "FileBrowser": "._file_browser",
+    "ImageBrowser": "._resource_browsers",
+    "NetworkBrowser": "._resource_browsers",
+    "VolumeBrowser": "._resource_browsers",
 }
 
 __all__ = sorted(_EXPORTS)
@@ -38,5 +47,12 @@ def __dir__() -> list[str]:
     return sorted([*globals(), *__all__])
 
 
-if TYPE_CHECKING:
-    from ._boltfile_editor import BoltfileEditor  # noqa: F401  (in __all__ via _EXPORTS)
+if TYPE_CHECKING:  # names in __all__ via _EXPORTS
+    from ._boltfile_editor import BoltfileEditor  # noqa: F401
+    from ._container_inspector import ContainerInspector  # noqa: F401
+    from ._container_list import ContainerList  # noqa: F401
+    from ._environment_picker import EnvironmentPicker  # noqa: F401
+    from ._event_feed import EventFeed  # noqa: F401
+    from ._exec_console import ExecConsole  # noqa: F401
+    from ._file_browser import FileBrowser  # noqa: F401
+    from ._resource_browsers import ImageBrowser, NetworkBrowser, VolumeBrowser  # noqa: F401

@@ -95,8 +95,10 @@ def test_panel_loads_with_the_first_editor() -> None:
 def test_public_names() -> None:
     import ghostpanel_widgets
 
-    assert ghostpanel_widgets.__all__ == sorted(ghostpanel_widgets.__all__) == [
-        "BoltfileEditor"]
+    assert ghostpanel_widgets.__all__ == sorted(ghostpanel_widgets.__all__)
+    assert "BoltfileEditor" in ghostpanel_widgets.__all__
+    for name in ghostpanel_widgets.__all__:  # every exported name resolves
+        assert isinstance(getattr(ghostpanel_widgets, name), type)
     assert ghostpanel_widgets.BoltfileEditor is BoltfileEditor
     with pytest.raises(AttributeError, match="no attribute 'StatusLine'"):
         ghostpanel_widgets.StatusLine  # noqa: B018  (internal)

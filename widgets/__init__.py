@@ -27,7 +27,9 @@ _EXPORTS: dict[str, str] = {
     "ExecConsole": "._exec_console",
     "FileBrowser": "._file_browser",
     "ImageBrowser": "._resource_browsers",
+    "LogStream": "._log_stream",
     "NetworkBrowser": "._resource_browsers",
+    "StatsMonitor": "._stats_monitor",
     "VolumeBrowser": "._resource_browsers",
 }
 
@@ -55,4 +57,6 @@ if TYPE_CHECKING:  # names in __all__ via _EXPORTS
     from ._event_feed import EventFeed  # noqa: F401
     from ._exec_console import ExecConsole  # noqa: F401
     from ._file_browser import FileBrowser  # noqa: F401
+    from ._log_stream import LogStream  # noqa: F401
     from ._resource_browsers import ImageBrowser, NetworkBrowser, VolumeBrowser  # noqa: F401
+    from ._stats_monitor import StatsMonitor  # noqa: F401

@@ -305,7 +305,7 @@ class Container(Model):
             logs += batch
         return logs
 
-    async def _follow_logs(self, options: dict[str, Any]) -> AsyncIterator[LogLine]:
+    async def _follow_logs(self, options: dict[str, Any]) -> AsyncGenerator[LogLine, None]:
         async with contextlib.aclosing(self._log_batches(follow=True, **options)) as batches:
             async for batch in batches:
                 for line in batch:
@@ -314,7 +314,7 @@ class Container(Model):
     async def log_batches(self, *, follow: bool = False, tail: int | Literal["all"] = "all",
                           since: Timestamp | None = None, until: Timestamp | None = None,
                           timestamps: bool = False, stdout: bool = True, stderr: bool = True
-                          ) -> AsyncIterator[list[LogLine]]:
+                          ) -> AsyncGenerator[list[LogLine], None]:
         """Like :meth:`logs`, yielding lines in the batches they arrived in.
 
         For readers of very long logs (and widgets appending to a view): one await per

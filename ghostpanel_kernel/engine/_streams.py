@@ -28,8 +28,10 @@ class LogLine(NamedTuple):
         The line, without its trailing newline.
     timestamp
         The engine's RFC 3339 timestamp when asked for (``timestamps=True``), else None.
-        Kept as text: RFC 3339 UTC stamps sort correctly as strings, which is all a merge
-        by time needs, and parsing 200,000 of them would dominate a log read.
+        Kept as the engine's text, unparsed: parsing 200,000 of them would dominate a log
+        read. Stamps do *not* always sort as strings (Docker drops trailing zeros of the
+        fraction, Podman stamps whole seconds): normalise them before merging by time,
+        as ``ghostpanel_widgets.LogStream`` does.
     """
 
     stream: StreamName

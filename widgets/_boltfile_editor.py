@@ -40,6 +40,7 @@ from ghostpanel_kernel.bolt import validate as validate_boltfile
 from ghostpanel_kernel.engine import BoltfileError, Environment
 
 from ._boltfile_form import BoltfileForm, Edit
+from ._panel import load_panel
 from ._status import StatusLine, describe_error
 
 if TYPE_CHECKING:
@@ -52,24 +53,6 @@ __all__ = ["BoltfileEditor", "ace_annotations", "diagnostics_html", "plan_html"]
 _COLOURS = {"error": "#b00020", "warning": "#a15c00"}
 _ACTION_COLOURS = {"create": "#1b7f3b", "recreate": "#a15c00", "start": "#1b7f3b",
                    "remove": "#b00020", "unchanged": "#777777", "error": "#b00020"}
-
-_panel_ready = False
-
-
-def _panel() -> Any:
-    """Panel, with its notebook extension loaded once per process.
-
-    ``inline=True``: no CDN is reachable from a Bolt host's notebook, and without the
-    bundled JavaScript nothing renders (STACK_NOTES.md).
-    """
-    global _panel_ready
-    import panel as pn
-
-    if not _panel_ready:
-        pn.extension("codeeditor", comms="ipywidgets", inline=True)
-        _panel_ready = True
-    return pn
-
 
 _ACE_THEME = "github_light_default"
 
@@ -298,7 +281,7 @@ class BoltfileEditor(ipywidgets.VBox):
     def __init__(self, path_or_text: str | os.PathLike[str] = "", *,
                  environments: Sequence[Environment] | None = None, debounce: float = 0.3,
                  **kwargs: Any) -> None:
-        pn = _panel()
+        pn = load_panel("codeeditor")
         self._environments = None if environments is None else list(environments)
         self._boltfile: Boltfile | None = None
         self._diagnostics: list[Diagnostic] = []

@@ -35,6 +35,7 @@ from ghostpanel_kernel.engine import (
     GhostPanelError,
 )
 
+from ._panel import load_panel
 from ._status import StatusLine, describe_error
 
 if TYPE_CHECKING:
@@ -280,24 +281,6 @@ class EnvironmentHealth:
 
 # -- Panel's Tabulator, offline -----------------------------------------------------
 
-_panel_ready = False
-
-
-def _panel() -> Any:
-    """Panel, with the Tabulator extension loaded once per process.
-
-    ``inline=True``: no CDN is reachable from a Bolt host's notebook, and without the
-    bundled JavaScript nothing renders (STACK_NOTES.md).
-    """
-    global _panel_ready
-    import panel as pn
-
-    if not _panel_ready:
-        pn.extension("tabulator", comms="ipywidgets", inline=True)
-        _panel_ready = True
-    return pn
-
-
 _tabulator_css: str | None = None
 
 
@@ -317,7 +300,7 @@ def _tabulator_stylesheet(pn: Any) -> str:
 def tabulator_view(frame: pd.DataFrame, **options: Any) -> tuple[Tabulator, Any]:
     """A read-only Panel ``Tabulator`` over ``frame`` (remote pagination, header sort,
     the bundled stylesheet) and its ipywidget (``pn.ipywidget``)."""
-    pn = _panel()
+    pn = load_panel("tabulator")
     css = _tabulator_stylesheet(pn)
     options.setdefault("pagination", "remote")
     options.setdefault("page_size", 25)

@@ -51,6 +51,7 @@ from ghostpanel_kernel.engine import (
 )
 
 from ._log_stream import _PALETTE, container_targets, normalise_timestamp, target_labels
+from ._panel import load_panel
 from ._status import StatusLine, describe_error
 
 if TYPE_CHECKING:
@@ -68,24 +69,6 @@ _MIN_INTERVAL = 0.1
 #: The chart columns, in the order of :class:`StatsPoint`.
 _COLUMNS = ("time", "cpu", "memory", "memory_percent", "net_rx", "net_tx", "block_read",
             "block_write")
-
-_panel_ready = False
-
-
-def _panel() -> Any:
-    """Panel, with its notebook extension loaded once per process.
-
-    ``inline=True``: no CDN is reachable from a Bolt host's notebook, and without the
-    bundled JavaScript nothing renders (STACK_NOTES.md).
-    """
-    global _panel_ready
-    import panel as pn
-
-    if not _panel_ready:
-        pn.extension(comms="ipywidgets", inline=True)
-        _panel_ready = True
-    return pn
-
 
 @dataclass(frozen=True)
 class StatsPoint:
@@ -228,7 +211,7 @@ class StatsMonitor(ipywidgets.VBox):
                  containers: str | Iterable[str] | None = None, *, interval: float = 2.0,
                  window: int = 60, concurrency: int = 8, cpu_window: float = 0.5,
                  start: bool = True, **kwargs: Any) -> None:
-        pn = _panel()
+        pn = load_panel()
         targets = container_targets(target, containers)
         labels = target_labels(targets)
         self._series = [

@@ -17,9 +17,10 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import pytest
+from ipywidgets.widgets.widget import _instances  # open widgets, by model id
 
 from ghostpanel_kernel import connect
 from ghostpanel_kernel.engine import (
@@ -253,3 +254,34 @@ def track_container(created: Created) -> Callable[[str], None]:
 def track_image(created: Created) -> Callable[[str], None]:
     """Record an image reference a test tagged, imported or loaded on the session engine."""
     return created.images.append
+
+
+# -- widgets ---------------------------------------------------------------------------
+
+if TYPE_CHECKING:
+    from ghostpanel_widgets._resource_browsers import EngineWidget
+
+W = TypeVar("W", bound="EngineWidget")
+
+
+@pytest.fixture
+async def shown(created: Any) -> AsyncIterator[Callable[[W], Any]]:
+    """``await shown(widget)``: wait for the widget's first load; closed after the test
+    (before ``created`` removes what the test made), with nothing of it left open."""
+    widgets: list[EngineWidget] = []
+    before = set(_instances)
+
+    async def show(widget: W) -> W:
+        widgets.append(widget)
+        if widget.task is not None:
+            await widget.task
+        return widget
+
+    yield show
+    for widget in widgets:
+        task = widget.task
+        widget.close()
+        if task is not None:
+            await asyncio.gather(task, return_exceptions=True)
+    left = set(_instances) - before
+    assert not left, f"{len(left)} widgets left open"

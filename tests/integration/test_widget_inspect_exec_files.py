@@ -13,45 +13,19 @@ import datetime
 import html
 import re
 import socket
-from collections.abc import AsyncIterator, Callable
-from typing import Any, TypeVar
 
 import pytest
 from ghostpanel_widgets._container_inspector import MASK, ContainerInspector
 from ghostpanel_widgets._exec_console import ExecConsole
 from ghostpanel_widgets._file_browser import FileBrowser
-from ghostpanel_widgets._resource_browsers import EngineWidget
-from ipywidgets.widgets.widget import _instances  # open widgets, by model id
 
 from ghostpanel_kernel.engine import Container, Environment
 from ghostpanel_kernel.engine.podman_service import PodmanService
 
 pytestmark = pytest.mark.integration
 
-W = TypeVar("W", bound=EngineWidget)
 
 
-@pytest.fixture
-async def shown(created: Any) -> AsyncIterator[Callable[[W], Any]]:
-    """``await shown(widget)``: wait for the widget's first load; closed after the test
-    (before ``created`` removes the containers), with nothing of it left open."""
-    widgets: list[EngineWidget] = []
-    before = set(_instances)
-
-    async def show(widget: W) -> W:
-        widgets.append(widget)
-        if widget.task is not None:
-            await widget.task
-        return widget
-
-    yield show
-    for widget in widgets:
-        task = widget.task
-        widget.close()
-        if task is not None:
-            await asyncio.gather(task, return_exceptions=True)
-    left = set(_instances) - before
-    assert not left, f"{len(left)} widgets left open"
 
 
 def _free_loopback_port() -> int:

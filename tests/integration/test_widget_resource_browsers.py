@@ -7,55 +7,28 @@ after the test even when the widget under test failed to remove it.
 
 from __future__ import annotations
 
-import asyncio
 import random
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
-from typing import Any, TypeVar
 
 import pytest
 from ghostpanel_widgets._resource_browsers import (
-    EngineWidget,
     ImageBrowser,
     NetworkBrowser,
     VolumeBrowser,
 )
-from ipywidgets.widgets.widget import _instances  # open widgets, by model id
 
 from ghostpanel_kernel.engine import Environment, NotFound
 from ghostpanel_kernel.engine.podman_service import BUSYBOX_REFERENCE
 
 pytestmark = pytest.mark.integration
 
-W = TypeVar("W", bound=EngineWidget)
 
 
 def unique(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:8]}"
 
 
-@pytest.fixture
-async def shown(created: Any) -> AsyncIterator[Callable[[W], Any]]:
-    """``await shown(widget)``: wait for the widget's first listing; closed after the
-    test (before ``created`` removes what the test made), nothing of it left open."""
-    widgets: list[EngineWidget] = []
-    before = set(_instances)
-
-    async def show(widget: W) -> W:
-        widgets.append(widget)
-        if widget.task is not None:
-            await widget.task
-        return widget
-
-    yield show
-    for widget in widgets:
-        task = widget.task
-        widget.close()
-        if task is not None:
-            await asyncio.gather(task, return_exceptions=True)
-    left = set(_instances) - before
-    assert not left, f"{len(left)} widgets left open"
 
 
 async def _confirm(widget: ImageBrowser | VolumeBrowser | NetworkBrowser, question: str) -> None:

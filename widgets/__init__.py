@@ -29,6 +29,7 @@ _EXPORTS: dict[str, str] = {
     "ImageBrowser": "._resource_browsers",
     "LogStream": "._log_stream",
     "NetworkBrowser": "._resource_browsers",
+    "OpsDashboard": "._dashboard",
     "StatsMonitor": "._stats_monitor",
     "VolumeBrowser": "._resource_browsers",
 }
@@ -57,6 +58,7 @@ if TYPE_CHECKING:  # names in __all__ via _EXPORTS
     from ._event_feed import EventFeed  # noqa: F401
     from ._exec_console import ExecConsole  # noqa: F401
     from ._file_browser import FileBrowser  # noqa: F401
+    from ._dashboard import OpsDashboard  # noqa: F401
     from ._log_stream import LogStream  # noqa: F401
     from ._resource_browsers import ImageBrowser, NetworkBrowser, VolumeBrowser  # noqa: F401
     from ._stats_monitor import StatsMonitor  # noqa: F401

@@ -68,6 +68,7 @@ _COMMANDS: dict[str, str] = {
     "images": "._resources:images",
     "info": "._env:info",
     "inspect": "._containers:inspect",
+    "lab": "._up:lab",
     "logs": "._containers:logs",
     "networks": "._resources:networks",
     "ps": "._containers:ps",
@@ -78,6 +79,7 @@ _COMMANDS: dict[str, str] = {
     "stats": "._containers:stats",
     "stop": "._containers:stop",
     "surge": "._surge:surge",
+    "up": "._up:up",
     "version": "._env:version",
     "volumes": "._resources:volumes",
 }

@@ -1,0 +1,542 @@
+"""``OpsDashboard``: GhostPanel's operations dashboard, the widgets of one environment in
+tabs, with a picker to move to another.
+
+Layout, top to bottom: the title and the environment picker, the dashboard's status line
+(the engine's health, the demo containers), then the tabs: Containers, Logs, Stats,
+Images, Volumes, Networks, Events. ``voila_apps/ops_dashboard.ipynb`` shows it, and
+``ghostpanel up`` serves that notebook with Voila; the dashboard is an ordinary widget,
+so it works the same in JupyterLab, and headless (tests drive it without a browser).
+
+How it is put together:
+
+- the container list and the event feed follow the environment from the start (their
+  engines' events keep them current); the picker moves both to another environment
+  with ``set_environments``;
+- the other tabs are built when first shown, and again when shown after the
+  environment changed: an image browser the operator never opens costs nothing;
+- the Logs and Stats tabs follow the containers ticked in the Containers tab, or else
+  the running ones (the first six by name). Their toolbar says which, and Reload
+  follows the ticked ones after the ticks changed;
+- when the environment has no container at all, the Containers tab says so and offers
+  one button that starts the demo containers (two busybox web servers and a log
+  writer, :mod:`ghostpanel_kernel.demo`);
+- the container list's health (engine unreachable, back again) is repeated in the
+  dashboard's own status line, so that it shows whichever tab is open.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import logging
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any
+
+import ipywidgets
+from traitlets import Int, TraitError, Unicode, observe, validate
+
+from ghostpanel_kernel.engine import Environment
+
+from ._container_list import ContainerList
+from ._event_feed import EventFeed, running_loop
+from ._status import StatusLine, describe_error
+
+if TYPE_CHECKING:
+    from ghostpanel_kernel.engine import Container
+    from ghostpanel_kernel.environments import EnvironmentRegistry, EnvironmentSpec
+
+    from ._environment_picker import EnvironmentPicker
+
+__all__ = ["TABS", "OpsDashboard", "demo_links_html"]
+
+_log = logging.getLogger("ghostpanel_widgets")
+
+#: The tabs, in order.
+TABS = ("Containers", "Logs", "Stats", "Images", "Volumes", "Networks", "Events")
+#: The most containers the Logs and Stats tabs follow when none is ticked.
+_DEFAULT_FOLLOWED = 6
+
+
+def demo_links_html(containers: Sequence[Container]) -> str:
+    """Links to the demo web servers' published ports, for the status area.
+
+    Examples
+    --------
+    >>> from ghostpanel_kernel.engine import Container
+    >>> web = Container(None, {"Id": "a" * 64, "Name": "/ghostpanel-demo-web-1",
+    ...                        "NetworkSettings": {"Ports": {"8080/tcp": [
+    ...                            {"HostIp": "127.0.0.1", "HostPort": "40001"}]}}})
+    >>> demo_links_html([web])
+    '<a href="http://127.0.0.1:40001/" target="_blank">ghostpanel-demo-web-1</a>'
+    """
+    links = []
+    for container in containers:
+        for port in container.ports:
+            address, arrow, _ = port.partition("->")
+            if arrow and ":" in address:
+                host, _, number = address.rpartition(":")
+                host = "127.0.0.1" if host in ("", "0.0.0.0") else host
+                url = f"http://{host}:{number}/"
+                links.append(f'<a href="{html.escape(url)}" target="_blank">'
+                             f"{html.escape(container.name)}</a>")
+    return ", ".join(links)
+
+
+class OpsDashboard(ipywidgets.VBox):
+    """Containers, logs, stats, images, volumes, networks and events of one environment,
+    in tabs, with a picker for the environment.
+
+    Parameters
+    ----------
+    environments
+        The environments to offer: :class:`~ghostpanel_kernel.engine.Environment` or
+        ``EnvironmentSpec`` objects (a dropdown picks among them). None: the registry's
+        environments, through an :class:`EnvironmentPicker` (the Voila dashboard).
+    environment
+        The name of the environment shown first. Default: the first one given, or the
+        registry's default environment.
+    registry
+        The registry the picker reads when ``environments`` is None; the default one
+        when None.
+    stats_interval
+        Seconds between two CPU/memory samples (the container list's columns and the
+        Stats tab).
+
+    Examples
+    --------
+    >>> from ghostpanel_kernel import connect
+    >>> OpsDashboard([connect("unix:///run/podman/podman.sock", name="laptop")])
+    ...                                                                # doctest: +SKIP
+    >>> OpsDashboard(environment="us-east-1")       # from the registry  # doctest: +SKIP
+    """
+
+    environment = Unicode("", help="The name of the environment shown.").tag(sync=True)
+    tab = Unicode(TABS[0], help=f"The tab shown: one of {', '.join(TABS)}.").tag(sync=True)
+    container_count = Int(-1, read_only=True,
+                          help="Containers on the environment as last listed; -1 until "
+                               "it has been listed.").tag(sync=True)
+
+    def __init__(self, environments: Environment | EnvironmentSpec
+                 | Iterable[Environment | EnvironmentSpec] | None = None, *,
+                 environment: str | None = None,
+                 registry: EnvironmentRegistry | None = None,
+                 stats_interval: float = 2.0, **kwargs: Any) -> None:
+        self._stats_interval = stats_interval
+        self._choices: dict[str, Environment | EnvironmentSpec] = {}
+        self._opened: Environment | None = None  # opened here from a spec: closed here
+        self._env: Environment | None = None
+        self._built: dict[str, tuple[str, tuple[str, ...]]] = {}  # tab -> (env, targets)
+        self._tab_widgets: dict[str, ipywidgets.Widget] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._demo_task: asyncio.Task[Any] | None = None
+        self._listed_name = ""  # the environment the container list has listed once
+        self._closed = False
+
+        self.status = StatusLine()
+        self.links = ipywidgets.HTML()  # the demo web servers, once started
+        self.title = ipywidgets.HTML(
+            '<h2 style="margin: 4px 0">GhostPanel</h2>',
+            layout=ipywidgets.Layout(margin="0 24px 0 0"))
+        self.picker: EnvironmentPicker | ipywidgets.Dropdown
+        if environments is None:
+            from ._environment_picker import EnvironmentPicker
+
+            self.picker = EnvironmentPicker(
+                registry, multiple=False, value=[environment] if environment else None)
+        else:
+            self._choices = self._given(environments)
+            names = list(self._choices)
+            self.picker = ipywidgets.Dropdown(options=names, description="environment",
+                                              style={"description_width": "initial"})
+        self.demo_button = ipywidgets.Button(
+            description="Start demo containers", icon="rocket", button_style="success",
+            tooltip="Two busybox web servers and a log writer, labelled "
+                    "io.ghostpanel.demo=true", layout=ipywidgets.Layout(width="auto"))
+        self.empty_state = ipywidgets.VBox(
+            [ipywidgets.HTML(), self.demo_button],
+            layout=ipywidgets.Layout(display="none", padding="12px", margin="8px 0",
+                                     border="1px dashed #999999"))
+        self.empty_state.add_class("gp-empty-state")
+
+        first = self._first_environment(environment)
+        self._env = first
+        self.container_list = ContainerList(first, stats_interval=stats_interval)
+        self.event_feed = EventFeed(first)
+        self._tab_widgets["Containers"] = ipywidgets.VBox([self.empty_state, self.container_list])
+        self._tab_widgets["Events"] = self.event_feed
+        for name in TABS:
+            self._tab_widgets.setdefault(name, ipywidgets.VBox())
+        self.tabs = ipywidgets.Tab(children=[self._tab_widgets[name] for name in TABS],
+                                   titles=list(TABS))
+
+        super().__init__(**kwargs)
+        self.add_class("gp-ops-dashboard")
+        self.set_trait("environment", first.name)
+        self.demo_button.on_click(lambda _: self.start_demo())
+        self.tabs.observe(self._tab_selected, "selected_index")
+        self.container_list.observe(lambda _: self._update_empty_state(), "revision")
+        self.container_list.status.observe(self._container_status_changed, "message")
+        if isinstance(self.picker, ipywidgets.Dropdown):
+            self.picker.value = first.name
+            self.picker.observe(lambda change: self._picked(change["new"]), "value")
+        else:
+            self.picker.observe(self._registry_picked, "value")
+        header = ipywidgets.HBox([self.title, self.picker],
+                                 layout=ipywidgets.Layout(align_items="center",
+                                                          flex_flow="row wrap"))
+        self.children = [header, self.status, self.links, self.tabs]
+        for table_view in (self.container_list.table_view, self.event_feed.table_view):
+            _hold_patches_until_shown(table_view)
+        self._watch_listing()
+
+    # -- environments
+    @staticmethod
+    def _given(environments: Environment | EnvironmentSpec
+               | Iterable[Environment | EnvironmentSpec]) -> dict[str,
+                                                             Environment | EnvironmentSpec]:
+        from ghostpanel_kernel.environments import EnvironmentSpec
+
+        items = ([environments] if isinstance(environments, (Environment, EnvironmentSpec))
+                 else list(environments))
+        choices: dict[str, Environment | EnvironmentSpec] = {}
+        for item in items:
+            if not isinstance(item, (Environment, EnvironmentSpec)):
+                raise TypeError("environments must be Environment or EnvironmentSpec "
+                                f"objects, not {type(item).__name__}")
+            if item.name in choices:
+                raise ValueError(f"two environments are named {item.name!r}")
+            choices[item.name] = item
+        if not choices:
+            raise ValueError("give at least one environment (or None for the registry's)")
+        return choices
+
+    def _first_environment(self, wanted: str | None) -> Environment:
+        if self._choices:
+            name = wanted if wanted is not None else next(iter(self._choices))
+            if name not in self._choices:
+                raise ValueError(f"no environment {name!r} among "
+                                 f"{', '.join(map(repr, self._choices))}")
+            return self._open(self._choices[name])
+        assert not isinstance(self.picker, ipywidgets.Dropdown)
+        specs = self.picker.specs
+        if not specs:
+            from ghostpanel_kernel.engine import EnvironmentNotFound
+
+            raise EnvironmentNotFound(
+                wanted, known=[spec.name for spec in self.picker.options],
+                hint="Register an engine with `ghostpanel env add NAME URL`, or start one")
+        if wanted is not None and specs[0].name != wanted:
+            self.status.warning(f"No environment {wanted!r}: showing {specs[0].name!r}.")
+        return self._open(specs[0])
+
+    def _open(self, choice: Environment | EnvironmentSpec) -> Environment:
+        if isinstance(choice, Environment):
+            return choice
+        environment = choice.open()
+        self._opened = environment
+        return environment
+
+    @property
+    def env(self) -> Environment:
+        """The environment shown."""
+        assert self._env is not None
+        return self._env
+
+    @validate("tab")
+    def _valid_tab(self, proposal: dict[str, Any]) -> str:
+        tab = str(proposal["value"])
+        if tab not in TABS:
+            raise TraitError(f"tab must be one of {', '.join(TABS)}, not {tab!r}")
+        return tab
+
+    @validate("environment")
+    def _valid_environment(self, proposal: dict[str, Any]) -> str:
+        name = str(proposal["value"])
+        known = (list(self._choices) if self._choices else
+                 [spec.name for spec in getattr(self.picker, "options", [])])
+        if self._env is not None and name != self._env.name and name not in known:
+            raise TraitError(f"no environment {name!r} (known: {', '.join(known)})")
+        return name
+
+    @observe("environment")
+    def _environment_changed(self, change: dict[str, Any]) -> None:
+        if self._env is None or change["new"] == self._env.name:
+            return
+        if isinstance(self.picker, ipywidgets.Dropdown):
+            self.picker.value = change["new"]
+        else:
+            self.picker.value = (change["new"],)
+
+    def _registry_picked(self, change: dict[str, Any]) -> None:
+        names = change["new"]
+        if names:
+            self._picked(names[0])
+
+    def _picked(self, name: str) -> None:
+        """Show environment ``name``: move the live views, forget the lazy ones."""
+        if self._closed or self._env is None or name == self._env.name:
+            return
+        if self._choices:
+            choice: Environment | EnvironmentSpec = self._choices[name]
+        else:
+            assert not isinstance(self.picker, ipywidgets.Dropdown)
+            choice = next(spec for spec in self.picker.specs if spec.name == name)
+        previous = self._opened
+        self._opened = None
+        self._env = self._open(choice)
+        self.set_trait("environment", name)
+        self.set_trait("container_count", -1)
+        self.status.clear()
+        self.links.value = ""
+        self.container_list.set_environments(self._env)
+        self.event_feed.set_environments(self._env)
+        self._built.clear()  # the lazy tabs are rebuilt for the new one when shown
+        for tab in ("Logs", "Stats", "Images", "Volumes", "Networks"):
+            self._replace_tab(tab, ipywidgets.VBox())
+        self._update_empty_state()
+        self._watch_listing()
+        if self.tab in ("Logs", "Stats", "Images", "Volumes", "Networks"):
+            self.show_tab(self.tab)
+        if previous is not None:
+            self._spawn(previous.aclose())
+
+    # -- tabs
+    def show_tab(self, name: str) -> ipywidgets.Widget:
+        """Open the tab ``name`` (building its view if needed); the view."""
+        self.tab = name
+        return self._tab_widgets[name]
+
+    def tab_widget(self, name: str) -> ipywidgets.Widget:
+        """The view in tab ``name`` as it is now (an empty box until first shown)."""
+        if name not in TABS:
+            raise KeyError(f"no tab {name!r}: the tabs are {', '.join(TABS)}")
+        return self._tab_widgets[name]
+
+    @observe("tab")
+    def _tab_changed(self, change: dict[str, Any]) -> None:
+        index = TABS.index(change["new"])
+        if self.tabs.selected_index != index:
+            self.tabs.selected_index = index
+        self._build(change["new"])
+
+    def _tab_selected(self, change: dict[str, Any]) -> None:
+        if change["new"] is not None:
+            self.tab = TABS[change["new"]]
+
+    def _replace_tab(self, name: str, widget: ipywidgets.Widget) -> None:
+        old = self._tab_widgets.get(name)
+        self._tab_widgets[name] = widget
+        children = list(self.tabs.children)
+        children[TABS.index(name)] = widget
+        self.tabs.children = children
+        if old is not None and old is not widget:
+            _close_tree(old)
+
+    def _build(self, name: str, *, force: bool = False) -> None:
+        """Build (or rebuild) the lazy tab ``name`` for the environment shown."""
+        if self._closed or name not in ("Logs", "Stats", "Images", "Volumes", "Networks"):
+            return
+        if not force and name in self._built:  # forgotten when the environment changes
+            return
+        targets = self.followed() if name in ("Logs", "Stats") else ()
+        self._built[name] = (self.env.name, tuple(targets))
+        try:
+            widget = self._make(name, targets)
+        except Exception as error:  # shown in the tab: the dashboard stays usable
+            _log.exception("building the %s tab failed", name)
+            widget = StatusLine(f"Cannot show {name.lower()}: {describe_error(error)}",
+                                "error")
+        self._replace_tab(name, widget)
+
+    def _make(self, name: str, targets: Sequence[str]) -> ipywidgets.Widget:
+        from ._resource_browsers import ImageBrowser, NetworkBrowser, VolumeBrowser
+
+        env = self.env
+        if name == "Images":
+            return ImageBrowser(env)
+        if name == "Volumes":
+            return VolumeBrowser(env)
+        if name == "Networks":
+            return NetworkBrowser(env)
+        reload_button = ipywidgets.Button(
+            description="Reload", icon="sync",
+            tooltip="Follow the containers ticked in the Containers tab (or the running "
+                    "ones)")
+        reload_button.on_click(lambda _: self._build(name, force=True))
+        what = "logs" if name == "Logs" else "stats"
+        if targets:
+            shown = ", ".join(f"<code>{html.escape(t)}</code>" for t in targets)
+            note = (f"{what.capitalize()} of {shown}. Tick containers in the Containers tab "
+                    "and press Reload to follow others.")
+        else:
+            note = ("No running container to follow. Start one in the Containers tab (or "
+                    "the demo containers), then press Reload.")
+        toolbar = ipywidgets.HBox([reload_button, ipywidgets.HTML(note)],
+                                  layout=ipywidgets.Layout(align_items="center"))
+        if not targets:
+            return ipywidgets.VBox([toolbar])
+        if name == "Logs":
+            from ._log_stream import LogStream
+
+            view: ipywidgets.Widget = LogStream(env, list(targets), tail=100)
+        else:
+            from ._stats_monitor import StatsMonitor
+
+            view = StatsMonitor(env, list(targets), interval=self._stats_interval)
+            _hold_patches_until_shown(view.chart)
+        return ipywidgets.VBox([toolbar, view])
+
+    def followed(self) -> list[str]:
+        """The containers the Logs and Stats tabs follow: the ticked ones of this
+        environment, else the running ones (at most six, by name)."""
+        ticked = [name for environment, name in self.container_list.selected
+                  if environment == self.env.name]
+        if ticked:
+            return ticked
+        data = self.container_list.data
+        if not len(data):
+            return []
+        running = data[(data["state"] == "running") & (data["environment"] == self.env.name)]
+        return sorted(running["name"])[:_DEFAULT_FOLLOWED]
+
+    # -- the empty state and the demo containers
+    def _watch_listing(self) -> None:
+        """Note when the container list has listed the environment shown (or found it
+        unreachable): before that, no containers does not mean an empty engine."""
+        if running_loop("Listing containers") is None:
+            return
+        watched = self.env.name
+
+        async def wait_for_listing() -> None:
+            await self.container_list.ready(timeout=None)
+            if self._env is not None and self._env.name == watched:
+                self._listed_name = watched
+                self._update_empty_state()
+
+        self._spawn(wait_for_listing())
+
+    def _listed(self) -> bool:
+        return self._listed_name == self.env.name
+
+    def _update_empty_state(self) -> None:
+        if self._closed or self._env is None:
+            return
+        name = self.env.name
+        if not self._listed() or self.container_list.health.is_down(name):
+            self.empty_state.layout.display = "none"
+            return
+        count = int((self.container_list.data["environment"] == name).sum())
+        self.set_trait("container_count", count)
+        empty = count == 0
+        self.empty_state.layout.display = "flex" if empty else "none"
+        if empty:
+            self.empty_state.children[0].value = (
+                f'<div style="font-size: 1.2em"><b>No containers on '
+                f"{html.escape(name)} yet.</b></div><p>Start a few demo containers to try "
+                "GhostPanel: two busybox web servers (published on 127.0.0.1) and a log "
+                "writer. They carry the label <code>io.ghostpanel.demo=true</code>; "
+                "remove them like any other container.</p>")
+
+    def start_demo(self) -> asyncio.Task[Any] | None:
+        """Start the demo containers on the environment shown (the button's action)."""
+        if self._demo_task is not None and not self._demo_task.done():
+            self.status.warning("The demo containers are starting: wait a moment.")
+            return None
+        if running_loop("Starting the demo containers", self.status) is None:
+            return None
+        self.demo_button.disabled = True
+        self._demo_task = self._spawn(self._start_demo(self.env))
+        return self._demo_task
+
+    async def _start_demo(self, env: Environment) -> None:
+        from ghostpanel_kernel.demo import start_demo_containers
+
+        try:
+            self.status.info(f"Starting the demo containers on {env.name}...")
+            with self.status.reporting("Starting the demo containers"):
+                started = await start_demo_containers(env)
+                links = demo_links_html(started)
+                self.status.success(f"Started {len(started)} demo containers on "
+                                    f"{env.name}: {', '.join(c.name for c in started)}.")
+                if links:  # the status line escapes text: the links go below it
+                    self.links.value = f"Demo web servers: {links}"
+                await self.container_list.refresh()
+        finally:
+            self.demo_button.disabled = False
+
+    # -- the engine's health, shown on every tab
+    def _container_status_changed(self, change: dict[str, Any]) -> None:
+        status = self.container_list.status
+        if status.level == "error" and "unreachable" in status.message:
+            self.status.error(status.message)
+        elif status.level == "success" and " is back" in status.message:
+            self.status.success(status.message)
+            self._refresh_open_tab()
+        self._update_empty_state()
+
+    def _refresh_open_tab(self) -> None:
+        """List the open browser's objects again (its own status line reports it)."""
+        widget = self._tab_widgets.get(self.tab)
+        refresh: Callable[[], Awaitable[Any]] | None = getattr(widget, "refresh", None)
+        if self.tab in ("Images", "Volumes", "Networks") and callable(refresh):
+            self._spawn(refresh())
+
+    # -- lifecycle
+    def _spawn(self, work: Any) -> asyncio.Task[Any]:
+        task: asyncio.Task[Any] = asyncio.get_running_loop().create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    def close(self) -> None:
+        """Stop every view and task, close the environment opened here."""
+        if self._closed:
+            return
+        self._closed = True
+        for task in list(self._tasks):
+            task.cancel()
+        for widget in self._tab_widgets.values():
+            _close_tree(widget)
+        for widget in (self.picker, self.status, self.links, self.title, self.demo_button,
+                       self.empty_state, self.tabs):
+            widget.close()
+        opened, self._opened = self._opened, None
+        if opened is not None:
+            loop = running_loop("Closing the environment")
+            if loop is not None:
+                loop.create_task(opened.aclose())
+        super().close()
+
+
+def _hold_patches_until_shown(view: ipywidgets.Widget) -> None:
+    """Send a ``pn.ipywidget`` view no change until a browser shows it, then its whole
+    state.
+
+    jupyter_bokeh sends each change as three or more comm messages (header, metadata,
+    content, buffers) that the browser's view reassembles in order. A view created
+    while such a group is arriving (the page is still building its widgets, and the
+    container list is sending its first listing or a stats sample) takes the group's
+    tail for the head of the next one, and from then on reads every change wrongly: the
+    table never changes again. Holding the changes until the kernel hears that the view
+    exists, then sending the current state whole, closes that window.
+    """
+    document = getattr(view, "_document", None)
+    if document is None or not hasattr(view, "update_from_model"):
+        return
+    if getattr(view, "_view_count", None) in (None, 0):
+        document.remove_on_change(view)  # update_from_model dispatches to it again
+
+    def views_changed(change: dict[str, Any]) -> None:
+        if (change["old"] or 0) == 0 and (change["new"] or 0) > 0:
+            view.update_from_model(view._model)
+
+    view.observe(views_changed, "_view_count")
+
+
+def _close_tree(widget: ipywidgets.Widget) -> None:
+    """Close ``widget`` and what it holds: GhostPanel's views close their own parts (and
+    stop their tasks); a plain box is closed child by child."""
+    if isinstance(widget, ipywidgets.Box) and type(widget).close is ipywidgets.Widget.close:
+        for child in widget.children:
+            _close_tree(child)
+    widget.close()

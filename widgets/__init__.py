@@ -54,11 +54,11 @@ if TYPE_CHECKING:  # names in __all__ via _EXPORTS
     from ._boltfile_editor import BoltfileEditor  # noqa: F401
     from ._container_inspector import ContainerInspector  # noqa: F401
     from ._container_list import ContainerList  # noqa: F401
+    from ._dashboard import OpsDashboard  # noqa: F401
     from ._environment_picker import EnvironmentPicker  # noqa: F401
     from ._event_feed import EventFeed  # noqa: F401
     from ._exec_console import ExecConsole  # noqa: F401
     from ._file_browser import FileBrowser  # noqa: F401
-    from ._dashboard import OpsDashboard  # noqa: F401
     from ._log_stream import LogStream  # noqa: F401
     from ._resource_browsers import ImageBrowser, NetworkBrowser, VolumeBrowser  # noqa: F401
     from ._stats_monitor import StatsMonitor  # noqa: F401

@@ -295,15 +295,17 @@ class OpsDashboard(ipywidgets.VBox):
             self._replace_tab(tab, ipywidgets.VBox())
         self._update_empty_state()
         self._watch_listing()
-        if self.tab in ("Logs", "Stats", "Images", "Volumes", "Networks"):
-            self.show_tab(self.tab)
-        if previous is not None:
+        self._build(self.tab)
+        if previous is not None and running_loop("Closing the environment") is not None:
             self._spawn(previous.aclose())
 
     # -- tabs
     def show_tab(self, name: str) -> ipywidgets.Widget:
         """Open the tab ``name`` (building its view if needed); the view."""
-        self.tab = name
+        if self.tab == name:
+            self._build(name)
+        else:
+            self.tab = name
         return self._tab_widgets[name]
 
     def tab_widget(self, name: str) -> ipywidgets.Widget:

@@ -89,16 +89,18 @@ def screenshots() -> Path:
 # -- environments ------------------------------------------------------------------------
 
 
-def register_environment(name: str, url: str) -> None:
-    """Register ``url`` as ``name`` in the session's registry (again if it changed)."""
+@contextlib.contextmanager
+def registered_environment(name: str, url: str) -> Iterator[str]:
+    """``url`` registered as ``name`` in the session's registry while inside; ``name``."""
     from ghostpanel_kernel.environments import EnvironmentRegistry
 
     registry = EnvironmentRegistry(detect=lambda: None)
     try:
-        with contextlib.suppress(Exception):
-            registry.remove(name)
         registry.add(name, url)
+        yield name
     finally:
+        with contextlib.suppress(Exception):  # a test may have removed it itself
+            registry.remove(name)
         registry.close()
 
 
@@ -194,14 +196,10 @@ class Server:
     def wait_for_kernels(self, count: int, *, timeout: float = 20) -> list[int]:
         """Wait until exactly ``count`` kernels run; the PIDs (fails on timeout)."""
         deadline = time.monotonic() + timeout
-        while (kernels := self.kernels()) and len(kernels) != count \
-                and time.monotonic() < deadline:
+        while len(kernels := self.kernels()) != count and time.monotonic() < deadline:
             time.sleep(0.2)
-        if len(kernels) != count:
-            time.sleep(0)  # one more look after the deadline
-            kernels = self.kernels()
-        assert len(kernels) == count, (f"{len(kernels)} kernels run under the server, "
-                                       f"expected {count}: {kernels}")
+        assert len(kernels) == count, (f"{len(kernels)} kernels run under the server "
+                                       f"after {timeout} s, expected {count}: {kernels}")
         return kernels
 
     def output(self) -> str:

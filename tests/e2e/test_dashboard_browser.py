@@ -33,7 +33,7 @@ from tests.e2e.conftest import (
     SCREENSHOTS,
     Server,
     failed,
-    register_environment,
+    registered_environment,
     start_server,
 )
 
@@ -99,18 +99,18 @@ def seeded(podman_engine: PodmanService) -> Iterator[list[str]]:
 def server(podman_engine: PodmanService, spare_engine: PodmanService,
            seeded: list[str]) -> Iterator[Server]:
     """``ghostpanel up --env e2e`` for the whole module, stopped with Ctrl-C after it."""
-    register_environment(ENV, podman_engine.url)
-    register_environment(SPARE, spare_engine.url)
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    served = start_server(["up", "--port", str(port), "--env", ENV, "--no-browser"],
-                          banner="GhostPanel dashboard:")
-    yield served
-    try:
-        assert served.interrupt() == 0, served.output()
-    finally:
-        served.ensure_stopped()
+    with registered_environment(ENV, podman_engine.url), \
+            registered_environment(SPARE, spare_engine.url):
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        served = start_server(["up", "--port", str(port), "--env", ENV, "--no-browser"],
+                              banner="GhostPanel dashboard:")
+        yield served
+        try:
+            assert served.interrupt() == 0, served.output()
+        finally:
+            served.ensure_stopped()
 
 
 @pytest.fixture(scope="module")
@@ -228,6 +228,22 @@ def test_logs_tab_follows_the_log_writer(page: Page) -> None:
     while newest() <= first and time.monotonic() < deadline:
         page.wait_for_timeout(500)
     assert newest() > first, "no new line arrived: the log is not followed"
+
+
+def test_stats_tab_charts_the_running_containers(page: Page) -> None:
+    open_tab(page, "Stats")
+    monitor = page.locator(".gp-stats-monitor")
+    expect(monitor.locator(".gp-status")).to_contain_text(
+        "last sample at", timeout=60_000)
+    expect(monitor).to_contain_text("ghostpanel-demo-logger")
+    # Four Bokeh charts (CPU, memory, network, block IO), drawn on canvases.
+    charts = monitor.locator("canvas")
+    expect(charts.first).to_be_visible(timeout=30_000)
+    assert charts.count() >= 4
+    # Sampling goes on: the time of the last sample moves.
+    status = monitor.locator(".gp-status")
+    first = status.inner_text()
+    expect(status).not_to_have_text(first, timeout=30_000)
 
 
 def test_images_tab_pull_without_a_registry_says_why(page: Page) -> None:

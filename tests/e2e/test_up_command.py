@@ -9,6 +9,8 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -18,7 +20,7 @@ from tests.e2e.conftest import (
     Server,
     alive,
     descendants,
-    register_environment,
+    registered_environment,
     start_server,
 )
 
@@ -26,9 +28,9 @@ ENV_NAME = "e2e-up"
 
 
 @pytest.fixture(scope="module")
-def registered(podman_engine: PodmanService) -> str:
-    register_environment(ENV_NAME, podman_engine.url)
-    return ENV_NAME
+def registered(podman_engine: PodmanService) -> Iterator[str]:
+    with registered_environment(ENV_NAME, podman_engine.url) as name:
+        yield name
 
 
 def free_port() -> int:
@@ -83,6 +85,19 @@ def test_up_picks_a_free_port_without_port(registered: str) -> None:
         assert server.process.wait(timeout=40) == 0, server.output()
     finally:
         server.ensure_stopped()
+
+
+def test_up_warns_about_an_engine_that_does_not_answer(tmp_path: Path) -> None:
+    # The dashboard still starts: it says so itself, and recovers when the engine is back.
+    with registered_environment("e2e-down", f"unix://{tmp_path}/nothing.sock"):
+        server = start_server(["up", "--env", "e2e-down", "--no-browser"],
+                              banner="GhostPanel dashboard:")
+        try:
+            assert "Warning: environment 'e2e-down' does not answer now" in server.output()
+            server.process.terminate()
+            assert server.process.wait(timeout=40) == 0, server.output()
+        finally:
+            server.ensure_stopped()
 
 
 def run_cli(*arguments: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:

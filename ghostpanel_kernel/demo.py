@@ -53,7 +53,6 @@ DEMO_IMAGE = BUSYBOX_REFERENCE
 _LABEL_KEY, _, _LABEL_VALUE = DEMO_LABEL.partition("=")
 _ROLE_KEY = "io.ghostpanel.demo.role"
 _WEB_ROOT = "/www"
-_PAGE_ATTEMPTS = 4
 
 # PID 1 of a container ignores SIGTERM unless it handles it: busybox httpd and a bare
 # ``sh`` loop do not, so ``stop`` would wait its full timeout and then kill. A shell that
@@ -164,23 +163,17 @@ async def _write_page(env: Environment, container: Container) -> None:
     """Put the index page in a web server that is created, not started yet.
 
     The engine made the working directory at create time; the page goes in before the
-    server starts, so the first request already finds it. Podman 4.3 now and then
-    fails such a copy ("passing bulk input to subprocess: ... broken pipe", a 500): it
-    is tried again, and a container left without its page is removed rather than
-    re-used as a demo container later.
+    server starts, so the first request already finds it. A container the page cannot
+    be written into is removed, rather than re-used as a demo container later.
     """
     page = _index_page(container.name, env.name)
-    for attempt in range(_PAGE_ATTEMPTS):
-        try:
-            await container.write_file(f"{_WEB_ROOT}/index.html", page)
-            return
-        except EngineAPIError as error:
-            if error.status_code < 500 or attempt == _PAGE_ATTEMPTS - 1:
-                with contextlib.suppress(NotFound):
-                    await container.remove(force=True)
-                raise DemoError(f"cannot write the demo page into {container.name} on "
-                                f"environment {env.name!r}: {error}") from error
-            await asyncio.sleep(0.2 * (attempt + 1))
+    try:
+        await container.write_file(f"{_WEB_ROOT}/index.html", page)
+    except EngineAPIError as error:
+        with contextlib.suppress(NotFound):
+            await container.remove(force=True)
+        raise DemoError(f"cannot write the demo page into {container.name} on "
+                        f"environment {env.name!r}: {error}") from error
 
 
 async def start_demo_containers(env: Environment) -> list[Container]:

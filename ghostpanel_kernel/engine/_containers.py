@@ -16,6 +16,7 @@ from ._archive import (
     entries_of_directory,
     file_from_archive,
     single_file_archive,
+    without_record_padding,
 )
 from ._client import body_of, encode_filters, quote_id
 from ._container_spec import PortSpec, VolumeSpec, build_create_body
@@ -418,9 +419,13 @@ class Container(Model):
             response.headers.get("x-docker-container-path-stat"))
 
     async def put_archive(self, path: str, data: bytes) -> None:
-        """Extract the tar ``data`` into the directory ``path`` in the container."""
+        """Extract the tar ``data`` into the directory ``path`` in the container.
+
+        Record padding after the archive's end marker is not sent (see
+        `without_record_padding`): Podman fails some uploads that carry it.
+        """
         await self._client._request("PUT", f"{self._path}/archive", params={"path": path},
-                                    content=data,
+                                    content=without_record_padding(data),
                                     headers={"Content-Type": "application/x-tar"})
 
     async def list_files(self, path: str = "/") -> list[FileEntry]:

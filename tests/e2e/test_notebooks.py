@@ -93,12 +93,36 @@ def check_outputs(notebook: nbformat.NotebookNode) -> None:
                 assert "Traceback" not in output.get("text", ""), output["text"]
 
 
+async def _remove_extras(url: str, before: dict[str, list[str]]) -> None:
+    """Remove what is on the engine now and was not in ``before``."""
+    async with connect(url, name="cleanup") as env:
+        for container in await env.containers.list(all=True):
+            if container.name not in before["containers"]:
+                await container.remove(force=True, volumes=True)
+        for volume in await env.volumes.list():
+            if volume.name not in before["volumes"]:
+                await volume.remove(force=True)
+        for network in await env.networks.list():
+            if network.name not in before["networks"]:
+                await network.remove()
+        for image in await env.images.list():
+            if not set(image.tags) <= set(before["images"]):
+                await image.remove(force=True)
+
+
 @pytest.fixture
 def engine(podman_engine: PodmanService) -> Any:
-    """The session engine, and a check that the notebook left it as it found it."""
+    """The session engine, and a check that the notebook left it as it found it.
+
+    What a notebook left behind (its clean-up cell never ran if an earlier cell failed)
+    is reported, then removed, so that one failing notebook does not fail the next.
+    """
     before = engine_state(podman_engine.url)
     yield podman_engine
-    assert engine_state(podman_engine.url) == before, "the notebook left things behind"
+    after = engine_state(podman_engine.url)
+    if after != before:
+        asyncio.run(_remove_extras(podman_engine.url, before))
+    assert after == before, "the notebook left things behind"
 
 
 def test_quickstart(engine: PodmanService, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -31,6 +31,7 @@ from ghostpanel_kernel.engine import (
     NotFound,
     StatsSample,
 )
+from ghostpanel_kernel.engine._archive import single_file_archive, without_record_padding
 from tests.unit.fake_engine import (
     Body,
     FakeEngine,
@@ -1035,10 +1036,40 @@ async def test_write_file_at_the_root() -> None:
     await env.aclose()
 
 
-async def test_put_archive_sends_the_tar_unchanged() -> None:
+async def test_put_archive_sends_the_tar_without_its_record_padding() -> None:
     engine = engine_for({("PUT", f"/containers/{ID}/archive"): empty(200)})
     env, container = await web(engine)
     await container.put_archive("/etc", ETC_TAR)
-    assert engine.requests[0].content == ETC_TAR
+    sent = engine.requests[0].content
+    assert len(ETC_TAR) % tarfile.RECORDSIZE == 0 and len(sent) < len(ETC_TAR)
+    assert sent == ETC_TAR[:len(sent)] and sent.endswith(bytes(1024))
+    with tarfile.open(fileobj=io.BytesIO(sent)) as tar:
+        assert [m.name for m in tar.getmembers()] == [
+            "etc", "etc/group", "etc/hostname", "etc/mtab", "etc/ssl", "etc/ssl/certs",
+            "etc/ssl/certs/ca.pem"]
     assert engine.calls[0][2] == {"path": "/etc"}
     await env.aclose()
+
+
+def test_trimming_keeps_a_file_that_ends_in_zero_blocks() -> None:
+    zeros = bytes(3 * 512)  # would look like end marker and padding to a naive trim
+    archive = tar_of(("data.bin", "file", b"head" + zeros))
+    trimmed = without_record_padding(archive)
+    assert len(trimmed) == 512 + 2048 + 1024  # header, data blocks, end marker
+    with tarfile.open(fileobj=io.BytesIO(trimmed)) as tar:
+        member = tar.extractfile("data.bin")
+        assert member is not None and member.read() == b"head" + zeros
+
+
+def test_trimming_leaves_what_is_not_a_tar_or_has_no_padding() -> None:
+    assert without_record_padding(b"not a tar at all") == b"not a tar at all"
+    once = without_record_padding(ETC_TAR)
+    assert without_record_padding(once) == once
+
+
+def test_single_file_archive_has_no_record_padding() -> None:
+    archive = single_file_archive("index.html", b"hello")
+    assert len(archive) == 512 + 512 + 1024
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        member = tar.extractfile("index.html")
+        assert member is not None and member.read() == b"hello"

@@ -523,16 +523,34 @@ def _hold_patches_until_shown(view: ipywidgets.Widget) -> None:
     exists, then sending the current state whole, closes that window.
     """
     document = getattr(view, "_document", None)
-    if document is None or not hasattr(view, "update_from_model"):
+    if document is None or not hasattr(view, "update_from_model") or \
+            getattr(view, "_view_count", None) not in (None, 0):
         return
-    if getattr(view, "_view_count", None) in (None, 0):
-        document.remove_on_change(view)  # update_from_model dispatches to it again
+    document.remove_on_change(view)
+    held = [True]
 
     def views_changed(change: dict[str, Any]) -> None:
-        if (change["old"] or 0) == 0 and (change["new"] or 0) > 0:
-            view.update_from_model(view._model)
+        if held[0] and (change["old"] or 0) == 0 and (change["new"] or 0) > 0:
+            held[0] = False
+            view.update_from_model(view._model)  # dispatches the changes to it again
+
+    close = view.close
+    closed = [False]
+
+    def close_once() -> None:
+        # BokehModel.close() takes the view off its document's change callbacks: put it
+        # back if it is still held, so that this does not raise KeyError. And once only:
+        # ipywidgets calls close() again when the widget is garbage collected.
+        if closed[0]:
+            return
+        closed[0] = True
+        if held[0]:
+            held[0] = False
+            document.on_change_dispatch_to(view)
+        close()
 
     view.observe(views_changed, "_view_count")
+    view.close = close_once
 
 
 def _close_tree(widget: ipywidgets.Widget) -> None:

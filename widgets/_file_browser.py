@@ -7,6 +7,8 @@ Nothing runs in the container: it works for images without a shell or ``ls``.
 Downloads travel inside the notebook's own messages as a ``data:`` URI, so they stop
 at :attr:`FileBrowser.max_download_bytes` (20 MiB unless set): larger files should
 be copied with the engine's CLI (``podman cp``) or ``Container.read_file`` in code.
+A file's size is asked of the engine first (``Container.stat_path``), so one too big
+is refused before any of it travels; symlinks are followed to where they resolve.
 """
 
 from __future__ import annotations
@@ -77,6 +79,15 @@ def data_uri_link(name: str, data: bytes) -> str:
 def _normalize(path: str) -> str:
     path = posixpath.normpath(path)
     return "/" + path.lstrip("/") if path.startswith("/") else path
+
+
+async def _resolved(container: Container, entry: FileEntry) -> FileEntry:
+    """What ``entry`` is, through a symlink: the engine's stat of the link names the
+    absolute path it resolves to, so one more stat describes the target."""
+    if entry.kind != "symlink" or not entry.link_target:
+        return entry
+    target = _normalize(posixpath.join(posixpath.dirname(entry.path), entry.link_target))
+    return await container.stat_path(target)
 
 
 class FileBrowser(ContainerWidget):
@@ -166,7 +177,16 @@ class FileBrowser(ContainerWidget):
         target = _normalize(posixpath.join(self.path, path.strip() or "."))
         with self.status.reporting(f"Open {target}"), self._forgetting_on_not_found():
             container = await self.container()
-            entries = await container.list_files(target)
+            try:
+                entries = await container.list_files(target)
+            except NotADirectoryError:
+                # A symlink to a directory (/lib -> usr/lib on Debian images) opens it:
+                # Podman's archive follows the link, Docker's sends the link itself.
+                resolved = await _resolved(container, await container.stat_path(target))
+                if not resolved.is_dir:
+                    raise
+                target = resolved.path
+                entries = await container.list_files(target)
             self.entries = entries
             self.set_trait("path", target)
             self._show_breadcrumb(target)
@@ -216,7 +236,18 @@ class FileBrowser(ContainerWidget):
         elif entry.is_dir:
             await self.navigate(entry.path)
         elif entry.kind == "symlink":
-            await self.navigate(posixpath.join(self.path, entry.link_target))
+            # To a directory: open it; to a file: download it (the listing's link target
+            # is the link's text, maybe relative or chained: the engine resolves it).
+            resolved: FileEntry | None = None  # stays None when the stat failed (shown)
+            with self.status.reporting(f"Open {entry.path}"), self._forgetting_on_not_found():
+                container = await self.container()
+                resolved = await _resolved(container, await container.stat_path(entry.path))
+            if resolved is None:
+                return
+            if resolved.is_dir:
+                await self.navigate(resolved.path)
+            else:
+                await self.download_link(entry.path)
         else:
             await self.download_link(entry.name)
 
@@ -245,14 +276,16 @@ class FileBrowser(ContainerWidget):
         base = posixpath.basename(path)
         with self.status.reporting(f"Download {path}"), self._forgetting_on_not_found():
             self.download_view.value = ""
-            entry = self._entry(name)
-            if entry is not None and entry.is_dir:
+            container = await self.container()
+            # Asked of the engine, not the listing, which may be stale or not hold path:
+            # a file too big is refused before any of it travels.
+            entry = await _resolved(container, await container.stat_path(path))
+            if entry.is_dir:
                 raise IsADirectoryError(f"{path} is a directory: open it, or download its "
                                         "files one by one")
-            if entry is not None and entry.size > self.max_download_bytes:
+            if entry.size > self.max_download_bytes:
                 raise ValueError(self._too_big(base, entry.size))
-            container = await self.container()
-            data = await container.read_file(path)
+            data = await container.read_file(entry.path)
             if len(data) > self.max_download_bytes:
                 raise ValueError(self._too_big(base, len(data)))
             link = data_uri_link(base, data)

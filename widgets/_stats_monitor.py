@@ -13,10 +13,9 @@ How it samples:
 - CPU %, network and block-IO rates are the counters' deltas between this sample and
   the previous one of the same container, over the engine's own sample times (one
   request per tick; the first sample of a container takes two readings, ``cpu_window``
-  apart). CPU % is the container's CPU time over that wall-clock time, in percent of
-  one CPU (what ``docker stats`` shows): Podman's ``system_cpu_usage`` counts only the
-  host's *busy* time, so Docker's formula, which divides by it, reads up to
-  ``online_cpus`` times too high on a quiet Podman host;
+  apart). CPU % is the engine library's
+  :meth:`~ghostpanel_kernel.engine.StatsSample.cpu_percent_since`, in percent of one
+  CPU as ``docker stats`` shows it, right on Podman too;
 - each container keeps the last ``window`` samples (a bounded ``deque``), and each
   chart's data is replaced by a new dict of that window per tick: Bokeh's
   ``ColumnDataSource.stream()`` through ``BokehModel`` loses early ticks and doubles
@@ -79,8 +78,9 @@ class StatsPoint:
     time
         Milliseconds since the epoch (Bokeh's datetime axis unit), the engine's time.
     cpu
-        CPU % (of one CPU) since the previous sample: CPU time over wall-clock time.
-        NaN after the CPU counter went backwards (the container restarted).
+        CPU % (of one CPU) since the previous sample
+        (:meth:`~ghostpanel_kernel.engine.StatsSample.cpu_percent_since`). NaN after the
+        CPU counter went backwards (the container restarted).
     memory, memory_percent
         Bytes in use, and percent of the limit.
     net_rx, net_tx, block_read, block_write
@@ -114,23 +114,16 @@ def _rate(now: int, before: int, seconds: float) -> float:
     return (now - before) / seconds
 
 
-def _cpu_nanoseconds(sample: StatsSample) -> int | None:
-    usage = ((sample.attrs.get("cpu_stats") or {}).get("cpu_usage") or {}).get("total_usage")
-    return None if usage is None else int(usage)
-
-
 def derive_point(sample: StatsSample, previous: StatsSample | None) -> StatsPoint:
     """The charted point of ``sample``: CPU % and rates from the counters' change since
     ``previous`` (without one: the sample's own CPU %, and no rates)."""
     seconds = _sample_seconds(sample)
-    cpu = sample.cpu_percent
     if previous is None:
+        cpu = sample.cpu_percent
         rx = tx = read = write = math.nan
     else:
+        cpu = sample.cpu_percent_since(previous)
         elapsed = seconds - _sample_seconds(previous)
-        used, used_before = _cpu_nanoseconds(sample), _cpu_nanoseconds(previous)
-        if used is not None and used_before is not None:
-            cpu = _rate(used, used_before, elapsed) / 1e9 * 100.0
         rx = _rate(sample.net_rx, previous.net_rx, elapsed)
         tx = _rate(sample.net_tx, previous.net_tx, elapsed)
         read = _rate(sample.block_read, previous.block_read, elapsed)
@@ -436,8 +429,8 @@ class StatsMonitor(ipywidgets.VBox):
                 return None
             series.error = ""
             point = derive_point(sample, previous)
-            # The samples say what the charts show (see derive_point for why not the
-            # engine's own CPU %).
+            # The samples say what the charts show: CPU % since the previous sample, not
+            # over the sample's own (on Podman: empty) window.
             sample = dataclasses.replace(sample, cpu_percent=point.cpu)
             series.points.append(point)
             series.samples.append(sample)

@@ -11,20 +11,31 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, overload
 
 from ._archive import (
+    PATH_STAT_HEADER,
     FileEntry,
+    TarMember,
     decode_path_stat,
-    entries_of_directory,
-    file_from_archive,
+    entries_of_members,
+    entry_of_member,
+    entry_of_path_stat,
+    file_of_members,
+    first_file_only,
+    path_stat_is_dir,
+    read_tar,
     single_file_archive,
     without_record_padding,
 )
 from ._client import body_of, encode_filters, quote_id
 from ._container_spec import PortSpec, VolumeSpec, build_create_body
+from ._errors import EngineAPIError
 from ._models import Model
+from ._state_text import status_text
 from ._stats import StatsSample, has_precpu
 from ._streams import FrameDemuxer, LogLine, iter_json_lines, iter_log_lines
 
 if TYPE_CHECKING:
+    import httpx
+
     from ._client import EngineClient
 
 __all__ = ["Container", "ContainerCollection", "ExecResult", "Logs"]
@@ -118,8 +129,18 @@ class Container(Model):
 
     @property
     def status(self) -> str:
-        """Human status (``Up 3 minutes``) from a listing, else the state."""
-        return str(self.attrs.get("Status") or self.state)
+        """Docker's human status: ``Up 3 minutes``, ``Exited (0) 2 hours ago``...
+
+        A listing carries it; from an inspect it is made from ``State`` by Docker's
+        own rules (:func:`status_text`), as of now. Podman's listing leaves out the
+        health that Docker's shows (``Up 2 hours (healthy)``); the inspect's form has it.
+        """
+        if self.attrs.get("Status"):
+            return str(self.attrs["Status"])
+        state = self.attrs.get("State")
+        if isinstance(state, dict):
+            return status_text(state)
+        return self.state
 
     @property
     def health(self) -> str:
@@ -411,12 +432,49 @@ class Container(Model):
 
     # -- files -----------------------------------------------------------------------
 
+    async def _archive_request(self, method: str, path: str, *, stream: bool = False,
+                               content: bytes | None = None) -> httpx.Response:
+        try:
+            return await self._client._request(
+                method, f"{self._path}/archive", params={"path": path}, stream=stream,
+                content=content,
+                headers={"Content-Type": "application/x-tar"} if content is not None else None)
+        except EngineAPIError as error:
+            # Podman's words do not name the path ("no such file or directory"; Docker's
+            # do), and the request path in the message carries no query: add it.
+            if path in error.message.split():
+                raise
+            raise type(error)(error.status_code, f"{path}: {error.message}",
+                              method=error.method, path=error.path) from error
+
+    @contextlib.asynccontextmanager
+    async def _archive_stream(self, path: str, *, keep_file: bool = False
+                              ) -> AsyncIterator[tuple[Mapping[str, Any],
+                                                       AsyncGenerator[TarMember, None]]]:
+        """``GET /archive`` as it arrives: the path's stat and the tar's members.
+
+        Leaving the block before the tar's end closes the connection, so the engine
+        stops sending and the half-read connection is never reused (the transport
+        drops a body closed early).
+        """
+        response = await self._archive_request("GET", path, stream=True)
+        body = self._client.iter_body(response)
+        members = read_tar(body, keep=first_file_only() if keep_file else None)
+        try:
+            yield decode_path_stat(response.headers.get(PATH_STAT_HEADER)), members
+        finally:
+            await members.aclose()
+            await body.aclose()
+            await response.aclose()
+
     async def get_archive(self, path: str) -> tuple[bytes, Mapping[str, Any]]:
-        """A tar of ``path`` in the container and the engine's stat of it."""
-        response = await self._client._request("GET", f"{self._path}/archive",
-                                               params={"path": path})
-        return body_of(response), decode_path_stat(
-            response.headers.get("x-docker-container-path-stat"))
+        """A tar of ``path`` in the container and the engine's stat of it.
+
+        The whole tar is read into memory: to list a directory use :meth:`list_files`,
+        which reads only the tar's headers.
+        """
+        response = await self._archive_request("GET", path)
+        return body_of(response), decode_path_stat(response.headers.get(PATH_STAT_HEADER))
 
     async def put_archive(self, path: str, data: bytes) -> None:
         """Extract the tar ``data`` into the directory ``path`` in the container.
@@ -424,22 +482,65 @@ class Container(Model):
         Record padding after the archive's end marker is not sent (see
         `without_record_padding`): Podman fails some uploads that carry it.
         """
-        await self._client._request("PUT", f"{self._path}/archive", params={"path": path},
-                                    content=without_record_padding(data),
-                                    headers={"Content-Type": "application/x-tar"})
+        await self._archive_request("PUT", path, content=without_record_padding(data))
+
+    async def stat_path(self, path: str) -> FileEntry:
+        """What ``path`` is in the container, without reading it (``HEAD /archive``).
+
+        A symlink is described itself (``kind == "symlink"``); its ``link_target`` is
+        the absolute path it resolves to.
+
+        Raises
+        ------
+        NotFound
+            No such path (or no such container); the message names the path.
+
+        Examples
+        --------
+        >>> entry = await c.stat_path("/etc/passwd")            # doctest: +SKIP
+        >>> entry.kind, entry.size                              # doctest: +SKIP
+        ('file', 75)
+        """
+        try:
+            response = await self._archive_request("HEAD", path)
+            path_stat = decode_path_stat(response.headers.get(PATH_STAT_HEADER))
+        except EngineAPIError:
+            path_stat = {}
+        if path_stat:
+            return entry_of_path_stat(path_stat, path)
+        # A HEAD answer has no body, so a failed one does not say why (no such path? no
+        # such container?): a GET's error does, in the engine's words. And an engine
+        # that sends no stat header still sends the tar, whose first member is the path.
+        async with self._archive_stream(path) as (path_stat, members):
+            if path_stat:
+                return entry_of_path_stat(path_stat, path)
+            async for member in members:
+                return entry_of_member(member.info, path)
+        raise FileNotFoundError(f"{path}: the engine sent an empty archive")
 
     async def list_files(self, path: str = "/") -> list[FileEntry]:
-        """The entries of directory ``path`` in the container, directories first."""
-        archive, path_stat = await self.get_archive(path)
-        mode = int(path_stat.get("mode", 0))
-        if path_stat and not mode & (1 << 31):  # Go's os.ModeDir bit
-            raise NotADirectoryError(f"{path} is not a directory in {self.name}")
-        return entries_of_directory(archive, path.rstrip("/") or "/")
+        """The entries of directory ``path`` in the container, directories first.
+
+        Only the tar's headers are read, as they arrive; file contents are skipped, so
+        memory stays flat however large the directory. The engine still sends the
+        whole tree below ``path`` (the Engine API has no directory listing): time grows
+        with it. A path that is not a directory is refused from the answer's header,
+        before any of its content is read.
+        """
+        async with self._archive_stream(path) as (path_stat, members):
+            if path_stat and not path_stat_is_dir(path_stat):
+                raise NotADirectoryError(f"{path} is not a directory in {self.name}")
+            return await entries_of_members(members, path.rstrip("/") or "/")
 
     async def read_file(self, path: str) -> bytes:
         """The content of the regular file ``path`` in the container."""
-        archive, _ = await self.get_archive(path)
-        return file_from_archive(archive, path)
+        async with self._archive_stream(path, keep_file=True) as (path_stat, members):
+            if path_stat and path_stat_is_dir(path_stat):
+                raise IsADirectoryError(f"{path} is a directory in the container")
+            data = await file_of_members(members, path)
+            async for _ in members:  # the end marker: read, the connection is reused
+                pass
+            return data
 
     async def write_file(self, path: str, data: bytes, *, mode: int = 0o644) -> None:
         """Create or replace the file ``path`` in the container with ``data``."""

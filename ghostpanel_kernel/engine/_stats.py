@@ -1,18 +1,104 @@
-"""Container resource samples, with CPU % computed the way ``docker stats`` does."""
+"""Container resource samples, with CPU % as ``docker stats`` shows it, on any engine.
+
+CPU % is the container's CPU time over the wall-clock time between two readings, in
+percent of one CPU. ``docker stats`` computes it as ``container CPU delta / system CPU
+delta * online CPUs * 100``, which is the same thing on Docker only because Docker's
+``system_cpu_usage`` is ``/proc/stat``'s total (idle included): wall-clock time times
+the CPUs. Podman's is not. Podman 4.3 puts the *busy* time of all cgroups there (the
+root ``cpuacct.usage`` on cgroup v1, the top-level cgroups' ``usage_usec`` on v2), so on
+a quiet host Docker's formula reads up to ``online_cpus`` times too high: one spinning
+shell read 112-183 % on a 2-CPU host where it used 75-98 % of one CPU.
+
+Both engines stamp each reading with the wall-clock time it was taken (``read``, and
+``preread`` for the earlier reading in ``precpu_stats``), so the CPU time over those
+stamps is right on both without knowing which engine answered. On Docker it agrees with
+Docker's own figure to within ``/proc/stat``'s 10 ms ticks (and the steal time that
+Docker leaves out of its total on a VM). Docker's formula is kept only for samples
+without usable stamps.
+
+Podman's *first* streamed sample compares with a reading taken a few milliseconds
+before it: its CPU % is exact arithmetic over a very short window, so noisy.
+"""
 
 from __future__ import annotations
 
+import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 __all__ = ["StatsSample", "cpu_percent"]
 
+# RFC 3339 as Go writes it (time.RFC3339Nano): up to 9 fraction digits, trailing
+# zeros dropped, "Z" or a numeric offset (Podman stamps local time).
+_RFC3339 = re.compile(r"(\d{4}-\d\d-\d\d[Tt ]\d\d:\d\d:\d\d)(?:\.(\d{1,9}))?"
+                      r"([Zz]|[+-]\d\d:\d\d)")
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_SECOND = timedelta(seconds=1)
 
-def _cpu_totals(stats: Mapping[str, Any]) -> tuple[int, int]:
-    cpu = stats.get("cpu_stats") or {}
-    return (int((cpu.get("cpu_usage") or {}).get("total_usage") or 0),
-            int(cpu.get("system_cpu_usage") or 0))
+
+def _read_nanoseconds(stamp: object) -> int | None:
+    """The time of an engine's reading, in nanoseconds since the epoch.
+
+    Parameters
+    ----------
+    stamp
+        A ``read`` or ``preread`` field: RFC 3339 with up to nanosecond precision.
+
+    Returns
+    -------
+    int or None
+        None when there is no time: empty, unparsable, or Go's zero time
+        (``0001-01-01T00:00:00Z``), which is how both engines say "no earlier reading".
+
+    Examples
+    --------
+    >>> _read_nanoseconds("1970-01-01T00:00:01.5Z")
+    1500000000
+    >>> _read_nanoseconds("0001-01-01T00:00:00Z") is None
+    True
+    """
+    match = _RFC3339.fullmatch(stamp.strip()) if isinstance(stamp, str) else None
+    if match is None:
+        return None
+    clock, fraction, zone = match.groups()
+    offset = "+00:00" if zone in ("Z", "z") else zone
+    moment = datetime.fromisoformat(f"{clock[:10]}T{clock[11:]}{offset}")
+    if moment.year <= 1:
+        return None
+    # Whole seconds as an integer, so that nanoseconds survive (a float would not).
+    seconds = (moment - _EPOCH) // _SECOND
+    return seconds * 1_000_000_000 + int((fraction or "0").ljust(9, "0"))
+
+
+@dataclass(frozen=True)
+class _CpuReading:
+    """One reading of the CPU counters, and when the engine took it."""
+
+    used: int  # the container's CPU time (ns): cpu_usage.total_usage
+    system: int  # the engine's system_cpu_usage (ns); 0 when not reported
+    at: int | None  # wall-clock time of the reading (ns since the epoch)
+
+
+def _reading(cpu_stats: Mapping[str, Any] | None, stamp: object) -> _CpuReading:
+    cpu = cpu_stats or {}
+    return _CpuReading(used=int((cpu.get("cpu_usage") or {}).get("total_usage") or 0),
+                       system=int(cpu.get("system_cpu_usage") or 0),
+                       at=_read_nanoseconds(stamp))
+
+
+def _earlier_reading(stats: Mapping[str, Any]) -> _CpuReading | None:
+    """The sample's own earlier reading (``precpu_stats``), or None when it has none.
+
+    Podman's one-shot samples and Docker's first streamed one carry a zeroed
+    ``precpu_stats`` and a zero ``preread``.
+    """
+    before = _reading(stats.get("precpu_stats"), stats.get("preread"))
+    if before.at is None and not before.system:
+        return None
+    return before
 
 
 def _online_cpus(stats: Mapping[str, Any]) -> int:
@@ -23,28 +109,64 @@ def _online_cpus(stats: Mapping[str, Any]) -> int:
     return online
 
 
-def cpu_percent(current: Mapping[str, Any], previous: Mapping[str, Any] | None = None) -> float:
-    """CPU use in percent of one CPU, as ``docker stats`` computes it.
+def _percent_between(now: _CpuReading, before: _CpuReading, online_cpus: int
+                     ) -> float | None:
+    """CPU % of one CPU from ``before`` to ``now``; None when they cannot be compared."""
+    used = now.used - before.used
+    if used < 0:  # the counter went back: the container restarted in between
+        return None
+    if now.at is not None and before.at is not None and now.at > before.at:
+        return used / (now.at - before.at) * 100.0
+    # No usable stamps: Docker's formula, right on Docker (its system time is wall time
+    # times the CPUs), the best there is elsewhere.
+    system = now.system - before.system
+    if before.system and system > 0:
+        return used / system * online_cpus * 100.0
+    return None
 
-    ``(container CPU delta / system CPU delta) * online CPUs * 100``, the deltas taken
-    against ``previous`` when given, else against the sample's own ``precpu_stats``.
-    Returns 0.0 when there is no earlier reading to compare with (Podman's one-shot
-    samples carry an empty ``precpu_stats``).
+
+def cpu_percent(current: Mapping[str, Any], previous: Mapping[str, Any] | None = None
+                ) -> float:
+    """CPU use of a raw sample in percent of one CPU, as ``docker stats`` shows it.
+
+    The container's CPU time between two readings over the wall-clock time between
+    them (the engine's ``read`` stamps), which is right on Docker and on Podman alike;
+    see the module's docstring for why not Docker's own formula.
+
+    Parameters
+    ----------
+    current
+        A raw ``/containers/{id}/stats`` sample.
+    previous
+        An earlier raw sample of the same container. Without it, the sample's own
+        earlier reading (``precpu_stats`` and ``preread``) is used.
+
+    Returns
+    -------
+    float
+        Can exceed 100 on several CPUs. 0.0 when there is nothing to compare with (a
+        Podman one-shot sample alone) or the counter went back, as ``docker stats``
+        shows it.
+
+    Examples
+    --------
+    >>> before = {"read": "2024-05-01T10:00:00Z",
+    ...           "cpu_stats": {"cpu_usage": {"total_usage": 1_000_000_000}}}
+    >>> now = {"read": "2024-05-01T10:00:02Z",
+    ...        "cpu_stats": {"cpu_usage": {"total_usage": 2_500_000_000}}}
+    >>> cpu_percent(now, before)
+    75.0
     """
-    total, system = _cpu_totals(current)
+    now = _reading(current.get("cpu_stats"), current.get("read"))
     if previous is not None:
-        prev_total, prev_system = _cpu_totals(previous)
+        before: _CpuReading | None = _reading(previous.get("cpu_stats"),
+                                              previous.get("read"))
     else:
-        pre = current.get("precpu_stats") or {}
-        prev_total = int((pre.get("cpu_usage") or {}).get("total_usage") or 0)
-        prev_system = int(pre.get("system_cpu_usage") or 0)
-    if not prev_system:
+        before = _earlier_reading(current)
+    if before is None:
         return 0.0
-    cpu_delta = total - prev_total
-    system_delta = system - prev_system
-    if cpu_delta <= 0 or system_delta <= 0:
-        return 0.0
-    return cpu_delta / system_delta * _online_cpus(current) * 100.0
+    percent = _percent_between(now, before, _online_cpus(current))
+    return 0.0 if percent is None else percent
 
 
 def has_precpu(stats: Mapping[str, Any]) -> bool:
@@ -63,7 +185,9 @@ class StatsSample:
     read
         The engine's RFC 3339 time of the sample.
     cpu_percent
-        CPU use in percent of one CPU (can exceed 100 on several CPUs).
+        CPU use in percent of one CPU (can exceed 100 on several CPUs), over the
+        sample's own window: see :func:`cpu_percent`, and :meth:`cpu_percent_since`
+        for the use since another sample.
     memory_usage, memory_limit
         Bytes in use (page cache excluded, as ``docker stats`` shows it) and the limit.
     memory_percent
@@ -76,6 +200,13 @@ class StatsSample:
         Processes in the container.
     attrs
         The raw sample.
+
+    Examples
+    --------
+    >>> first = await container.stats(cpu_window=0)      # doctest: +SKIP
+    >>> later = await container.stats(cpu_window=0)      # doctest: +SKIP
+    >>> later.cpu_percent_since(first)                   # doctest: +SKIP
+    99.2
     """
 
     container: str
@@ -91,10 +222,37 @@ class StatsSample:
     pids: int
     attrs: Mapping[str, Any]
 
+    def cpu_percent_since(self, previous: StatsSample) -> float:
+        """CPU use in percent of one CPU between ``previous`` and this sample.
+
+        The container's CPU time between the two over the wall-clock time between
+        their :attr:`read` stamps: what ``docker stats`` shows, on Docker and Podman.
+
+        Parameters
+        ----------
+        previous
+            An earlier sample of the same container.
+
+        Returns
+        -------
+        float
+            NaN when the two cannot be compared: the CPU counter went back (the
+            container restarted in between), or neither times nor system counters
+            tell the time between them. A chart shows a gap there, not a false 0 %.
+        """
+        now = _reading(self.attrs.get("cpu_stats"), self.read)
+        before = _reading(previous.attrs.get("cpu_stats"), previous.read)
+        percent = _percent_between(now, before, _online_cpus(self.attrs))
+        return math.nan if percent is None else percent
+
     @classmethod
     def from_attrs(cls, attrs: Mapping[str, Any], *, container: str = "",
                    previous: Mapping[str, Any] | None = None) -> StatsSample:
-        """Summarise a raw ``/containers/{id}/stats`` sample."""
+        """Summarise a raw ``/containers/{id}/stats`` sample.
+
+        ``previous``, an earlier raw sample of the same container, is what CPU % is
+        measured against; without it, the sample's own ``precpu_stats``.
+        """
         memory = attrs.get("memory_stats") or {}
         detail = memory.get("stats") or {}
         # cgroup v1 reports page cache as total_inactive_file, v2 as inactive_file.

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import io
+import re
 import socket
 import tarfile
 import time
+import tracemalloc
 import uuid
 from collections.abc import Callable
 from datetime import datetime
@@ -482,6 +485,53 @@ async def test_exec_with_env_and_workdir(make_container) -> None:
     assert as_nobody.stdout == "65534\n"
 
 
+# -- status text -----------------------------------------------------------------------
+
+# docker ps's forms (go-units durations); what Podman's listing writes, and what an
+# inspect's Container.status must write too.
+_DURATION = (r"(Less than a second|1 second|\d+ seconds|About a minute|\d+ minutes|"
+             r"About an hour|\d+ hours|\d+ days|\d+ weeks|\d+ months|\d+ years)")
+
+
+def _status_form(status: str) -> tuple[str, ...]:
+    """The kind of a status text and its exit code: ("Up",), ("Exited", "3")..."""
+    for pattern in (rf"(Up) {_DURATION}", rf"(Up) {_DURATION} \((Paused)\)",
+                    rf"(Exited) \((\d+)\) {_DURATION} ago", r"(Created)"):
+        match = re.fullmatch(pattern, status)
+        if match:
+            return tuple(group for group in match.groups() if not re.fullmatch(_DURATION, group))
+    raise AssertionError(f"{status!r} is not in docker ps's form")
+
+
+async def test_status_of_an_inspect_agrees_with_the_listing(env: Environment,
+                                                            make_container) -> None:
+    label = {"gp.test.status": uuid.uuid4().hex[:8]}
+    running = await make_container(labels=label)
+    exited = await make_container(command=["sh", "-c", "exit 3"], labels=label)
+    paused = await make_container(labels=label)
+    created = await make_container(labels=label)
+    for container in (running, exited, paused):
+        await container.start()
+    await paused.pause()
+    assert await exited.wait(timeout=20) == 3
+
+    listed = {c.name: c.status for c in await env.containers.list(
+        all=True, filters={"label": f"gp.test.status={label['gp.test.status']}"})}
+    inspected = {c.name: (await env.containers.get(c.name)).status
+                 for c in (running, exited, paused, created)}
+    assert set(listed) == set(inspected)
+    forms = {name: (_status_form(listed[name]), _status_form(inspected[name]))
+             for name in listed}
+    assert forms == {running.name: (("Up",), ("Up",)),
+                     exited.name: (("Exited", "3"), ("Exited", "3")),
+                     paused.name: (("Up", "Paused"), ("Up", "Paused")),
+                     created.name: (("Created",), ("Created",))}
+    # Seconds old: the durations agree too, bar a second boundary crossed in between.
+    assert inspected[running.name] in (listed[running.name], "Up 1 second", "Up 2 seconds",
+                                       "Up Less than a second")
+    await paused.unpause()
+
+
 # -- files -----------------------------------------------------------------------------
 
 
@@ -545,6 +595,93 @@ async def test_put_archive_and_list_files(make_container) -> None:
         assert member is not None and member.read() == b"deep"
     seen = await container.exec(["cat", "/gpdir/a.txt", "/gpdir/sub/deep.txt"])
     assert seen.stdout == "alphadeep"
+
+
+async def _container_with_a_big_file(make_container, megabytes: int) -> Container:
+    container = await make_container()
+    await container.start()
+    made = await container.exec(
+        f"mkdir -p /big/sub && echo small > /big/a.txt && ln -s a.txt /big/link && "
+        f"dd if=/dev/urandom of=/big/blob.bin bs=1048576 count={megabytes} 2>/dev/null")
+    assert made.exit_code == 0, made.stderr
+    return container
+
+
+async def test_list_files_reads_headers_only(make_container) -> None:
+    container = await _container_with_a_big_file(make_container, 16)
+    tracemalloc.start()
+    try:
+        entries = await container.list_files("/big")
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert [(e.name, e.kind, e.size) for e in entries] == [
+        ("sub", "dir", 0), ("a.txt", "file", 6), ("blob.bin", "file", 16 << 20),
+        ("link", "symlink", 0)]
+    assert peak < 4 << 20, f"{peak} bytes held to list a directory with a 16 MiB file"
+
+
+async def test_list_files_of_a_big_file_is_refused_before_its_content(
+        env: Environment, make_container) -> None:
+    container = await _container_with_a_big_file(make_container, 16)
+    tracemalloc.start()
+    try:
+        with pytest.raises(NotADirectoryError, match=r"^/big/blob\.bin is not a directory"):
+            await container.list_files("/big/blob.bin")
+        with pytest.raises(IsADirectoryError, match=r"^/big is a directory"):
+            await container.read_file("/big")
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 4 << 20, f"{peak} bytes held to refuse a 16 MiB file"
+    # The connections those dropped half-read are not reused: the engine still answers.
+    assert (await container.exec("echo alive")).stdout == "alive\n"
+    assert [e.name for e in await container.list_files("/big/sub")] == []
+    checked = await container.exec("md5sum /big/blob.bin")
+    data = await container.read_file("/big/blob.bin")
+    assert len(data) == 16 << 20
+    assert hashlib.md5(data).hexdigest() == checked.stdout.split()[0]
+
+
+async def test_list_files_of_the_root_agrees_with_stat_path(make_container) -> None:
+    container = await make_container()
+    await container.start()
+    entries = await container.list_files("/")
+    assert {"bin", "etc", "tmp", "usr"} <= {e.name for e in entries}
+    for entry in entries:
+        assert entry.path == f"/{entry.name}"
+        stat = await container.stat_path(entry.path)
+        assert (stat.name, stat.kind, stat.mode) == (entry.name, entry.kind, entry.mode)
+
+
+async def test_stat_path(make_container) -> None:
+    container = await _container_with_a_big_file(make_container, 1)
+    blob = await container.stat_path("/big/blob.bin")
+    assert (blob.name, blob.path, blob.kind, blob.size, blob.mode) == (
+        "blob.bin", "/big/blob.bin", "file", 1 << 20, 0o644)
+    assert abs(blob.mtime - time.time()) < 120
+    big = await container.stat_path("/big/")
+    assert (big.name, big.path, big.kind, big.size, big.is_dir) == ("big", "/big", "dir", 0, True)
+    link = await container.stat_path("/big/link")
+    assert (link.kind, link.link_target) == ("symlink", "/big/a.txt")  # resolved, absolute
+    root = await container.stat_path("/")
+    assert (root.name, root.kind) == ("/", "dir")
+    tmp = await container.stat_path("/tmp")
+    assert tmp.mode == 0o1777  # the sticky bit, from Go's mode bits
+
+
+async def test_stat_path_of_a_missing_path_or_container_says_which(env: Environment,
+                                                                   make_container) -> None:
+    container = await make_container()
+    await container.start()
+    with pytest.raises(NotFound) as missing_path:
+        await container.stat_path("/no/such/file")
+    assert missing_path.value.message == "/no/such/file: no such file or directory"
+    await container.remove(force=True)
+    with pytest.raises(NotFound) as missing_container:
+        await container.stat_path("/etc")
+    assert "no such container" in missing_container.value.message
+    assert missing_container.value.message.startswith("/etc: ")
 
 
 # -- prune -----------------------------------------------------------------------------

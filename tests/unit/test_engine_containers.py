@@ -178,7 +178,7 @@ async def test_get_reads_inspect_attrs() -> None:
     assert container.id == ID
     assert container.name == "web"  # inspect's "/web", slash dropped
     assert container.state == "running"
-    assert container.status == "running"
+    assert container.status.startswith("Up ")  # made from State, as docker ps writes it
     assert container.image == "localhost/busybox:latest"
     assert container.labels == {"app": "web"}
     assert container.ports == ["127.0.0.1:18080->8080/tcp", "9090/udp"]
@@ -675,7 +675,8 @@ async def test_log_batches_follow_the_reads() -> None:
 # -- stats -------------------------------------------------------------------------------
 
 
-# A one-shot sample from Docker 24 on cgroup v1: it carries the previous reading.
+# A one-shot sample from Docker 24 on cgroup v1: it carries the previous reading, 1 s
+# earlier; Docker's system time (idle included) grew by that 1 s times its 4 CPUs.
 DOCKER_STATS_V1: dict[str, Any] = {
     "read": "2024-05-01T10:00:01.000000000Z", "preread": "2024-05-01T10:00:00.000000000Z",
     "name": "/web", "id": ID,
@@ -690,7 +691,7 @@ DOCKER_STATS_V1: dict[str, Any] = {
                                 "percpu_usage": [100_000_000] * 4},
                   "system_cpu_usage": 20_000_000_000, "online_cpus": 4},
     "precpu_stats": {"cpu_usage": {"total_usage": 300_000_000},
-                     "system_cpu_usage": 19_000_000_000, "online_cpus": 4},
+                     "system_cpu_usage": 16_000_000_000, "online_cpus": 4},
     "memory_stats": {"usage": 104_857_600, "limit": 1_073_741_824,
                      "stats": {"total_inactive_file": 20_971_520, "inactive_file": 1,
                                "cache": 30_000_000}},
@@ -720,8 +721,11 @@ PODMAN_STATS: dict[str, Any] = {
 }
 
 
-def podman_later(sample: dict[str, Any], cpu: int, system: int) -> dict[str, Any]:
+def podman_later(sample: dict[str, Any], cpu: int, system: int, read: str
+                 ) -> dict[str, Any]:
+    """``sample`` as read at ``read``, its counters grown by ``cpu`` and ``system``."""
     later = copy.deepcopy(sample)
+    later["read"] = read
     later["cpu_stats"]["cpu_usage"]["total_usage"] += cpu
     later["cpu_stats"]["system_cpu_usage"] += system
     return later
@@ -733,8 +737,9 @@ async def test_stats_docker_sample_computes_like_docker_stats() -> None:
     sample = await container.stats()
     assert engine.calls == [("GET", f"/containers/{ID}/stats", {"stream": "false"})]
     assert isinstance(sample, StatsSample)
-    # CPU: (400e6 - 300e6) / (20e9 - 19e9) * 4 CPUs * 100 = 0.1 * 4 * 100 = 40 %
-    assert sample.cpu_percent == pytest.approx(40.0)
+    # CPU: 100e6 ns of CPU in the 1 s from preread to read = 10 % of one CPU, as Docker's
+    # own formula has it: (400e6 - 300e6) / (20e9 - 16e9) * 4 CPUs * 100
+    assert sample.cpu_percent == pytest.approx(10.0)
     # Memory: usage 100 MiB minus 20 MiB of inactive page cache (v1: total_inactive_file)
     assert sample.memory_usage == 104_857_600 - 20_971_520 == 80 * 1024**2
     assert sample.memory_limit == 1024**3
@@ -764,20 +769,23 @@ def test_stats_cgroup_v2_memory_subtracts_inactive_file() -> None:
 def test_stats_without_online_cpus_counts_percpu_entries() -> None:
     attrs = copy.deepcopy(DOCKER_STATS_V1)
     del attrs["cpu_stats"]["online_cpus"]
-    # 0.1 of the system's time, times 4 per-CPU entries, in percent
-    assert StatsSample.from_attrs(attrs).cpu_percent == pytest.approx(40.0)
+    del attrs["read"], attrs["preread"]  # no times: Docker's formula is all there is
+    # 0.025 of the system's time, times 4 per-CPU entries, in percent
+    assert StatsSample.from_attrs(attrs).cpu_percent == pytest.approx(10.0)
 
 
 async def test_stats_podman_takes_a_second_sample() -> None:
-    second = podman_later(PODMAN_STATS, cpu=50_000_000, system=500_000_000)
+    second = podman_later(PODMAN_STATS, cpu=50_000_000, system=500_000_000,
+                          read="2026-11-27T21:01:51.637824628Z")  # 0.5 s later
     answers = iter([PODMAN_STATS, second])
     engine = engine_for({("GET", f"/containers/{ID}/stats"):
                          lambda r: httpx.Response(200, json=next(answers))})
     env, container = await web(engine)
     sample = await container.stats(cpu_window=0.01)
     assert [c[2] for c in engine.calls] == [{"stream": "false"}, {"stream": "false"}]
-    # CPU between the two samples: 50e6 / 500e6 * 2 CPUs * 100 = 20 %
-    assert sample.cpu_percent == pytest.approx(20.0)
+    # CPU between the two samples: 50e6 ns in 0.5 s = 10 % (Docker's formula would read
+    # 50e6 / 500e6 * 2 CPUs * 100 = 20 %: Podman's system time counts only busy time)
+    assert sample.cpu_percent == pytest.approx(10.0)
     assert sample.memory_usage == 569344  # no page-cache figures: usage as reported
     assert sample.memory_limit == 25276510208
     assert (sample.net_rx, sample.net_tx) == (516, 860)
@@ -797,8 +805,10 @@ async def test_stats_podman_with_no_window_is_one_request_and_zero_cpu() -> None
 
 
 async def test_stats_stream_uses_the_previous_sample_when_precpu_is_empty() -> None:
-    second = podman_later(PODMAN_STATS, cpu=10_000_000, system=1_000_000_000)
-    third = podman_later(second, cpu=30_000_000, system=1_000_000_000)
+    second = podman_later(PODMAN_STATS, cpu=10_000_000, system=1_000_000_000,
+                          read="2026-11-27T21:01:52.137824628Z")  # 1 s later
+    third = podman_later(second, cpu=30_000_000, system=1_000_000_000,
+                         read="2026-11-27T21:01:53.137824628Z")  # and 1 s later again
     wire = json_lines(PODMAN_STATS, second, third)
     engine = engine_for({("GET", f"/containers/{ID}/stats"): streamed(
         cut(wire, range(50, len(wire), 97)), "application/json")})
@@ -807,22 +817,23 @@ async def test_stats_stream_uses_the_previous_sample_when_precpu_is_empty() -> N
     assert isinstance(stream, AsyncIterator)
     samples = [sample async for sample in stream]
     assert engine.calls == [("GET", f"/containers/{ID}/stats", {"stream": "true"})]
-    # 1st: nothing to compare with; 2nd: 10e6/1e9*2*100 = 2 %; 3rd: 30e6/1e9*2*100 = 6 %
-    assert [s.cpu_percent for s in samples] == pytest.approx([0.0, 2.0, 6.0])
+    # 1st: nothing to compare with; then 10e6 ns and 30e6 ns of CPU in 1 s each
+    assert [s.cpu_percent for s in samples] == pytest.approx([0.0, 1.0, 3.0])
     await env.aclose()
 
 
 async def test_stats_stream_prefers_the_samples_own_precpu() -> None:
     later = copy.deepcopy(DOCKER_STATS_V1)
     later["precpu_stats"] = copy.deepcopy(DOCKER_STATS_V1["cpu_stats"])
+    later["preread"], later["read"] = DOCKER_STATS_V1["read"], "2024-05-01T10:00:02Z"
     later["cpu_stats"]["cpu_usage"]["total_usage"] += 20_000_000
-    later["cpu_stats"]["system_cpu_usage"] += 1_000_000_000
+    later["cpu_stats"]["system_cpu_usage"] += 4_000_000_000
     engine = engine_for({("GET", f"/containers/{ID}/stats"): streamed(
         [json_lines(DOCKER_STATS_V1, later)], "application/json")})
     env, container = await web(engine)
     samples = [sample async for sample in container.stats(stream=True)]
-    # 40 % as above; then 20e6 / 1e9 * 4 * 100 = 8 %
-    assert [s.cpu_percent for s in samples] == pytest.approx([40.0, 8.0])
+    # 10 % as above; then 20e6 ns in the 1 s since its own preread = 2 %
+    assert [s.cpu_percent for s in samples] == pytest.approx([10.0, 2.0])
     await env.aclose()
 
 

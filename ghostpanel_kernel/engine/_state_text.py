@@ -1,0 +1,147 @@
+"""Docker's human status text ("Up 2 hours (healthy)") from an inspect's ``State``.
+
+A listing (``GET /containers/json``) carries this text as ``Status``; an inspect
+(``GET /containers/{id}/json``) does not, only the facts it is made of. The rules are
+Docker's own, so that a container reads the same in both: ``State.String()`` in
+moby's ``daemon/container/state.go`` and ``HumanDuration`` in ``docker/go-units``.
+Pure functions: the current time is a parameter.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+__all__ = ["engine_time", "human_duration", "status_text"]
+
+# Health states Docker shows after the uptime; "starting" reads "health: starting".
+_HEALTH_TEXT = {"starting": "health: starting", "healthy": "healthy", "unhealthy": "unhealthy"}
+
+
+def human_duration(seconds: float) -> str:
+    """A duration the way ``docker ps`` writes it (go-units ``HumanDuration``).
+
+    Go truncates each unit toward zero, except hours, which are rounded; a negative
+    duration (a clock a little ahead of the engine's) reads "Less than a second".
+
+    Examples
+    --------
+    >>> human_duration(0.4), human_duration(75), human_duration(2 * 3600)
+    ('Less than a second', 'About a minute', '2 hours')
+    """
+    whole_seconds = int(seconds)
+    if whole_seconds < 1:
+        return "Less than a second"
+    if whole_seconds == 1:
+        return "1 second"
+    if whole_seconds < 60:
+        return f"{whole_seconds} seconds"
+    minutes = int(seconds / 60)
+    if minutes == 1:
+        return "About a minute"
+    if minutes < 60:
+        return f"{minutes} minutes"
+    hours = int(seconds / 3600 + 0.5)
+    if hours == 1:
+        return "About an hour"
+    if hours < 48:
+        return f"{hours} hours"
+    if hours < 24 * 7 * 2:
+        return f"{hours // 24} days"
+    if hours < 24 * 30 * 2:
+        return f"{hours // 24 // 7} weeks"
+    if hours < 24 * 365 * 2:
+        return f"{hours // 24 // 30} months"
+    return f"{int(seconds / 3600) // 24 // 365} years"
+
+
+def engine_time(value: Any) -> datetime | None:
+    """An engine's RFC 3339 timestamp as an aware datetime; ``None`` for "never".
+
+    Go's zero time (``0001-01-01T00:00:00Z``, what Podman and Docker send for a
+    container never started or never stopped), an empty or missing value, and text
+    that is not a timestamp all read as ``None``. Nanosecond fractions
+    (``2026-11-28T00:10:37.07380012Z``) are cut to microseconds by
+    :meth:`datetime.fromisoformat` on Python 3.11+; a time without a zone is UTC.
+    """
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    if moment.year <= 1:
+        return None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def _since(moment: datetime | None, now: datetime) -> str:
+    return human_duration((now - moment).total_seconds() if moment is not None else 0.0)
+
+
+def _health_suffix(state: Mapping[str, Any]) -> str:
+    # Podman sends Health {"Status": ""} for every container without a healthcheck;
+    # Docker leaves Health out. Either way there is nothing to show.
+    health = state.get("Health")
+    status = health.get("Status") if isinstance(health, Mapping) else None
+    text = _HEALTH_TEXT.get(str(status or "").lower())
+    return f" ({text})" if text else ""
+
+
+def status_text(state: Mapping[str, Any], *, now: datetime | None = None) -> str:
+    """Docker's status text for an inspect's ``State`` object, at time ``now``.
+
+    Parameters
+    ----------
+    state
+        ``attrs["State"]`` of an inspect: ``Status``, ``Running``, ``Paused``,
+        ``Restarting``, ``Dead``, ``ExitCode``, ``StartedAt``, ``FinishedAt``, ``Health``.
+    now
+        The current time (aware); the real one when ``None``.
+
+    Returns
+    -------
+    str
+        ``"Up 3 minutes"``, ``"Up 2 hours (healthy)"``, ``"Up 5 seconds (Paused)"``,
+        ``"Restarting (1) 5 seconds ago"``, ``"Exited (137) 2 minutes ago"``,
+        ``"Created"``, ``"Dead"`` or ``"Removal In Progress"``, as ``docker ps`` shows.
+
+    Examples
+    --------
+    >>> status_text({"Status": "exited", "ExitCode": 3,
+    ...              "StartedAt": "2026-11-28T00:10:37Z",
+    ...              "FinishedAt": "2026-11-28T00:10:38.5Z"},
+    ...             now=datetime(2026, 11, 28, 0, 12, 40, tzinfo=UTC))
+    'Exited (3) 2 minutes ago'
+    """
+    now = now or datetime.now(UTC)
+    status = str(state.get("Status") or "").lower()
+    started = engine_time(state.get("StartedAt"))
+    finished = engine_time(state.get("FinishedAt"))
+    # The flags decide, as in Docker; Status stands in for an engine that omits them.
+    if state.get("Running") or status in ("running", "paused", "restarting"):
+        if state.get("Paused") or status == "paused":
+            return f"Up {_since(started, now)} (Paused)"
+        if state.get("Restarting") or status == "restarting":
+            return f"Restarting ({_exit_code(state)}) {_since(finished, now)} ago"
+        return f"Up {_since(started, now)}{_health_suffix(state)}"
+    # Docker keeps "removal in progress" out of the inspect's flags: only Status says it.
+    if status == "removing":
+        return "Removal In Progress"
+    if state.get("Dead") or status == "dead":
+        return "Dead"
+    if started is None:
+        return "Created"
+    if finished is None:
+        # Docker's daemon writes "" here; Podman's listing names the state ("Stopping"),
+        # which says more, so that is what is shown.
+        return status.capitalize()
+    return f"Exited ({_exit_code(state)}) {_since(finished, now)} ago"
+
+
+def _exit_code(state: Mapping[str, Any]) -> int:
+    try:
+        return int(state.get("ExitCode") or 0)
+    except (TypeError, ValueError):
+        return 0

@@ -50,7 +50,8 @@ step packages
 installed() { [ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null)" = "install ok installed" ]; }
 missing=()
 # chromium: the browser tests drive Debian's build through Playwright (no browser download).
-for pkg in podman runc busybox-static btrfs-progs curl chromium; do
+# docker-registry: the pull tests start private registries on free loopback ports.
+for pkg in podman runc busybox-static btrfs-progs curl chromium docker-registry; do
     installed "$pkg" || missing+=("$pkg")
 done
 command -v python3 >/dev/null || missing+=(python3)
@@ -61,6 +62,49 @@ else
     run apt-get update -q
     run apt-get install -y -q "${missing[@]}"
     say "installed ${missing[*]}"
+fi
+
+# --- docker-registry: no system-wide registry -----------------------------------------
+# The package's postinst enables a registry on port 5000 of every interface, at boot
+# (systemd unit and SysV links) and at once (unless policy-rc.d forbids it). The tests
+# start their own, on loopback: when this run installed the package, its service is
+# stopped and disabled; one that was there before is the machine owner's, left alone.
+step registry-service
+registry_running() {
+    if [ -d /run/systemd/system ]; then
+        systemctl is-active --quiet docker-registry.service
+    else
+        /etc/init.d/docker-registry status >/dev/null 2>&1
+    fi
+}
+if [[ " ${missing[*]} " != *" docker-registry "* ]]; then
+    if registry_running; then
+        say "ok (a system-wide docker-registry runs; the tests neither use nor need it)"
+    else
+        say ok
+    fi
+else
+    if [ -d /run/systemd/system ]; then
+        run systemctl disable --now docker-registry.service
+    else
+        if registry_running; then
+            run /etc/init.d/docker-registry stop
+        fi
+        # The unit's link too, that a later boot with systemd would follow (systemctl
+        # edits the links offline; deb-systemd-helper refuses to run outside dpkg).
+        if command -v systemctl >/dev/null; then
+            run systemctl disable docker-registry.service
+        else
+            run rm -f /etc/systemd/system/multi-user.target.wants/docker-registry.service
+        fi
+    fi
+    run update-rc.d docker-registry disable
+    if registry_running; then
+        echo "FAILED"
+        echo "setup: the system-wide docker-registry still runs after being stopped" >&2
+        exit 1
+    fi
+    say "stopped and disabled the system-wide service"
 fi
 
 # --- Podman settings: runc, no default ulimits -------------------------------------

@@ -10,12 +10,21 @@ that tests never see the host's containers, nor the host's engine theirs:
 
 Tests remove the containers they create; teardown removes whatever is left, stops the
 engines and checks that nothing stays mounted.
+
+Pulls need a registry, and none is reachable from here: ``image_registry`` is a private
+``docker-registry`` (Debian's Distribution 2.8) on a free loopback port, with a slow door
+(a relay that passes its answers at a set rate) so that a pull lasts long enough for
+the engine to report its bytes. ``podman_engine`` trusts both over plain HTTP; the
+registry starts before it because Podman reads registries.conf once, at its first pull
+or short-name lookup. ``registry_images`` pushes the images to pull, from
+``podman_engine``, only for the tests that ask for them.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import shutil
 import tempfile
 import time
@@ -25,9 +34,16 @@ from pathlib import Path
 import pytest
 
 from ghostpanel_kernel.engine.podman_service import (
+    BUSYBOX_REFERENCE,
     PodmanService,
     build_busybox_archive,
     mounts_under,
+)
+from tests.image_registry import (
+    REGISTRY_COMMAND,
+    ImageRegistry,
+    RegistryImages,
+    payload_archive,
 )
 
 # Variables that would point a client, or the podman CLI, at the developer's engine.
@@ -104,9 +120,11 @@ def _dispose(engine: PodmanService) -> None:
     shutil.rmtree(engine.base_dir)
 
 
-def _start_engine(archive: Path | None) -> PodmanService:
+def _start_engine(archive: Path | None, *,
+                  insecure_registries: tuple[str, ...] = ()) -> PodmanService:
     _require_podman()
-    engine = PodmanService(Path(tempfile.mkdtemp(prefix="gp-", dir="/tmp")))
+    engine = PodmanService(Path(tempfile.mkdtemp(prefix="gp-", dir="/tmp")),
+                           insecure_registries=insecure_registries)
     try:
         engine.start()
         if archive is not None:
@@ -127,9 +145,11 @@ def busybox_archive(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def podman_engine(busybox_archive: Path) -> Iterator[PodmanService]:
-    """A private Podman engine for the session, with ``localhost/busybox:latest``."""
-    engine = _start_engine(busybox_archive)
+def podman_engine(busybox_archive: Path,
+                  image_registry: ImageRegistry) -> Iterator[PodmanService]:
+    """A private Podman engine for the session, with ``localhost/busybox:latest``; it
+    pulls from ``image_registry`` (both doors) over plain HTTP."""
+    engine = _start_engine(busybox_archive, insecure_registries=image_registry.locations)
     yield engine
     _dispose(engine)
 
@@ -164,3 +184,44 @@ def extra_podman_engine(busybox_archive: Path) -> Iterator[Callable[..., PodmanS
             return engine
 
         yield start
+
+
+# -- a private image registry --------------------------------------------------------
+
+def _require_registry() -> None:
+    if shutil.which(REGISTRY_COMMAND) is None:
+        pytest.fail(f"{REGISTRY_COMMAND} is not installed (Debian package docker-registry): "
+                    f"run scripts/setup.sh as root ({_SETUP_HINT})", pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def image_registry() -> Iterator[ImageRegistry]:
+    """A private registry on loopback for the session, empty (``registry_images`` fills
+    it). Starting it costs about 0.1 s."""
+    _require_registry()
+    registry = ImageRegistry(Path(tempfile.mkdtemp(prefix="gp-registry-")))
+    try:
+        registry.start()
+    except BaseException:
+        registry.stop()
+        raise
+    yield registry
+    registry.stop()
+
+
+@pytest.fixture(scope="session")
+def registry_images(image_registry: ImageRegistry, podman_engine: PodmanService,
+                    tmp_path_factory: pytest.TempPathFactory) -> RegistryImages:
+    """Push the demo image and a payload image into ``image_registry``, from
+    ``podman_engine``, which keeps no copy of the payload's layer."""
+    busybox, payload, size = "ghostpanel/busybox:latest", "ghostpanel/payload:latest", 3 << 20
+    image_registry.push(podman_engine, BUSYBOX_REFERENCE, busybox)
+    archive = payload_archive(tmp_path_factory.mktemp("payload") / "payload.tar", size)
+    staged = f"localhost/gp-payload-{secrets.token_hex(4)}:latest"
+    podman_engine.import_image(archive, staged, changes=())
+    try:
+        image_registry.push(podman_engine, staged, payload)
+    finally:
+        podman_engine.podman("rmi", staged)
+    archive.unlink()
+    return RegistryImages(image_registry, busybox, payload, size)

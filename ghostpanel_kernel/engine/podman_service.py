@@ -9,6 +9,7 @@ Podman storage::
 
     base_dir/
       containers.conf    this engine's whole Podman configuration (CONTAINERS_CONF)
+      registries.conf    only with ``insecure_registries`` (CONTAINERS_REGISTRIES_CONF)
       root/  run/  tmp/  storage root, run root, libpod tmp dir (locks, events log)
       networks/          network definitions (``--network-config-dir``)
       podman.sock        the Engine API socket
@@ -36,7 +37,9 @@ import argparse
 import contextlib
 import http.client
 import io
+import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -60,6 +63,9 @@ __all__ = [
 
 BUSYBOX_REFERENCE = "localhost/busybox:latest"
 """The reference the demo image is imported under, in every engine."""
+
+# A registry host (a name, an IPv4 address or a bracketed IPv6 one) and an optional port.
+_REGISTRY_LOCATION = re.compile(r"(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?")
 
 # sockaddr_un.sun_path holds 108 bytes on Linux, the terminating NUL included.
 _MAX_SOCKET_PATH = 107
@@ -87,6 +93,18 @@ events_logger = "file"
 exit_command_delay = 2
 """
 
+# containers/image reads registries.conf once per process, at the first pull or short-name
+# lookup, and keeps it for the life of the service: the file must be final before the
+# engine starts. Plain HTTP on loopback is what a private test registry speaks.
+_REGISTRIES_CONF_HEADER = """\
+# Written by ghostpanel_kernel.engine.podman_service for one private engine.
+"""
+_INSECURE_REGISTRY = """
+[[registry]]
+location = {location}
+insecure = true
+"""
+
 _INSTALL_HINT = "run `make test` (or `scripts/setup.sh`) as root to install Podman"
 
 
@@ -101,6 +119,15 @@ class PodmanCommandError(subprocess.CalledProcessError):
         command = " ".join(map(str, self.cmd)) if isinstance(self.cmd, list) else str(self.cmd)
         stderr = (self.stderr or "").strip() if isinstance(self.stderr, str) else ""
         return f"`{command}` exited with status {self.returncode}: {stderr or '(no stderr)'}"
+
+
+def _checked_registry(location: str) -> str:
+    """Return ``location`` if it is a ``host[:port]`` that registries.conf can hold."""
+    if not _REGISTRY_LOCATION.fullmatch(location):
+        raise ValueError(
+            f"insecure registry {location!r} is not a host[:port] such as 127.0.0.1:5000"
+        )
+    return location
 
 
 def _is_static_elf(path: Path) -> bool:
@@ -305,11 +332,20 @@ class PodmanService:
         The podman executable, a name looked up on ``PATH`` or a path.
     runtime
         The OCI runtime the engine runs containers with.
+    insecure_registries
+        Registries (``host:port``) the engine may reach over plain HTTP, or with a
+        certificate it cannot verify. When given, the engine reads its own
+        ``base_dir/registries.conf`` that lists them, instead of the host's
+        ``/etc/containers/registries.conf`` (the drop-ins in ``registries.conf.d``
+        still apply). The Docker-compatible pull, ``POST /images/create``, has no
+        per-request TLS switch in Podman 4.3: this is the only way to pull from such
+        a registry through the Engine API.
 
     Raises
     ------
     ValueError
-        If the socket path would be too long for a unix socket.
+        If the socket path would be too long for a unix socket, or a registry is not
+        a ``host[:port]``.
 
     Examples
     --------
@@ -321,7 +357,14 @@ class PodmanService:
     >>> engine.reset(); engine.stop()  # doctest: +SKIP
     """
 
-    def __init__(self, base_dir: Path, *, podman: str = "podman", runtime: str = "runc") -> None:
+    def __init__(
+        self,
+        base_dir: Path,
+        *,
+        podman: str = "podman",
+        runtime: str = "runc",
+        insecure_registries: Sequence[str] = (),
+    ) -> None:
         self._base_dir = Path(base_dir).absolute()
         self._socket_path = self._base_dir / "podman.sock"
         if len(os.fsencode(self._socket_path)) > _MAX_SOCKET_PATH:
@@ -331,6 +374,7 @@ class PodmanService:
             )
         self._podman = podman
         self._runtime = runtime
+        self._insecure_registries = tuple(map(_checked_registry, insecure_registries))
         self._process: subprocess.Popen[bytes] | None = None
 
     def __repr__(self) -> str:
@@ -351,6 +395,16 @@ class PodmanService:
     def url(self) -> str:
         """The engine's address for clients, ``unix:///.../podman.sock``."""
         return f"unix://{self._socket_path}"
+
+    @property
+    def insecure_registries(self) -> tuple[str, ...]:
+        """Registries this engine reaches over plain HTTP (see the constructor)."""
+        return self._insecure_registries
+
+    @property
+    def registries_conf(self) -> Path | None:
+        """This engine's own ``registries.conf``, or None when it reads the host's."""
+        return self._base_dir / "registries.conf" if self._insecure_registries else None
 
     @property
     def log_path(self) -> Path:
@@ -395,6 +449,8 @@ class PodmanService:
     def _environment(self) -> dict[str, str]:
         environment = {k: v for k, v in os.environ.items() if k not in _REMOTE_VARIABLES}
         environment["CONTAINERS_CONF"] = os.fspath(self._base_dir / "containers.conf")
+        if self.registries_conf is not None:
+            environment["CONTAINERS_REGISTRIES_CONF"] = os.fspath(self.registries_conf)
         return environment
 
     def _prepare_base_dir(self) -> None:
@@ -403,6 +459,15 @@ class PodmanService:
         (self._base_dir / "containers.conf").write_text(
             _CONTAINERS_CONF.format(runtime=self._runtime), encoding="utf-8"
         )
+        if self.registries_conf is not None:
+            entries = (
+                # A JSON string is a valid TOML basic string for these characters.
+                _INSECURE_REGISTRY.format(location=json.dumps(location))
+                for location in self._insecure_registries
+            )
+            self.registries_conf.write_text(
+                _REGISTRIES_CONF_HEADER + "".join(entries), encoding="utf-8"
+            )
 
     def ping(self, *, timeout: float = 2.0) -> bool:
         """Tell whether ``GET /_ping`` on the socket answers ``OK``.

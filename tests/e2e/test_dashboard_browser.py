@@ -3,7 +3,9 @@ Debian's Chromium through Playwright.
 
 One server for the module, on the session's private engine (registered as ``e2e``, with
 the demo containers started on it) and a spare, empty engine of the module's own
-(``e2e-spare``): the empty state, and an engine that goes away and comes back.
+(``e2e-spare``): the empty state, and an engine that goes away and comes back. The
+session engine pulls from the session's private registry on loopback
+(``registry_images``, tests/conftest.py).
 
 Each test saves a screenshot of where it ended in ``tests/e2e/screenshots/`` and then
 leaves the page as a user does (``beforeunload`` runs, and with it Voila's shutdown
@@ -13,6 +15,7 @@ beacon); the test then waits until the server runs no kernel for it any more.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import socket
 import time
@@ -26,6 +29,7 @@ from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from ghostpanel_kernel import connect
 from ghostpanel_kernel.demo import DEMO_LABEL, remove_demo_containers, start_demo_containers
+from ghostpanel_kernel.engine import NotFound
 from ghostpanel_kernel.engine.podman_service import PodmanService
 from tests.e2e.conftest import (
     CHROMIUM,
@@ -36,6 +40,7 @@ from tests.e2e.conftest import (
     registered_environment,
     start_server,
 )
+from tests.image_registry import RegistryImages
 
 ENV = "e2e"
 SPARE = "e2e-spare"
@@ -71,6 +76,16 @@ async def _containers(url: str, **filters: Any) -> dict[str, str]:
 def containers(url: str, **filters: Any) -> dict[str, str]:
     """Name -> state of the containers on the engine at ``url``."""
     return run(_containers(url, **filters))
+
+
+async def _images(url: str) -> set[str]:
+    async with connect(url, name="check") as env:
+        return {tag for image in await env.images.list() for tag in image.tags}
+
+
+def images(url: str) -> set[str]:
+    """The image tags on the engine at ``url``."""
+    return run(_images(url))
 
 
 async def _seed(url: str) -> list[str]:
@@ -247,8 +262,8 @@ def test_stats_tab_charts_the_running_containers(page: Page) -> None:
 
 
 def test_images_tab_pull_without_a_registry_says_why(page: Page) -> None:
-    # No registry is reachable here, so a pull can only fail: the widget must say so.
-    # (A pull that succeeds, with its progress bar, needs a registry to pull from.)
+    # Nothing listens on loopback port 1: the pull fails, and the widget must say so.
+    # (A pull that succeeds is the next test, from the session's private registry.)
     open_tab(page, "Images")
     browser_view = page.locator(".gp-image-browser")
     expect(browser_view).to_contain_text("localhost/busybox:latest", timeout=30_000)
@@ -257,6 +272,55 @@ def test_images_tab_pull_without_a_registry_says_why(page: Page) -> None:
     browser_view.get_by_role("button", name="Pull").click()
     status = browser_view.locator(".gp-status-error")
     expect(status).to_contain_text("Pull localhost:1/nope:latest failed", timeout=60_000)
+
+
+async def _remove_image(url: str, reference: str) -> None:
+    async with connect(url, name="cleanup") as env:
+        with contextlib.suppress(NotFound):  # the pull may never have happened
+            await env.images.remove(reference)
+
+
+# Every width the pull's bar takes, in order: the page records them as they change, so
+# that none is missed between two looks from the test.
+_RECORD_WIDTHS = """bar => {
+    window.gpBarWidths = [];
+    new MutationObserver(() => window.gpBarWidths.push(bar.style.width))
+        .observe(bar, {attributes: true, attributeFilter: ["style"]});
+}"""
+
+
+def test_images_tab_pull_from_the_registry_fills_the_bar(
+        page: Page, podman_engine: PodmanService, registry_images: RegistryImages) -> None:
+    # Through the registry's slow door the payload's layer takes ~3 s: Podman reports its
+    # bytes as they arrive, and the bar follows them.
+    reference = registry_images.reference(registry_images.payload, slow=True)
+    open_tab(page, "Images")
+    browser_view = page.locator(".gp-image-browser")
+    expect(browser_view).to_contain_text("localhost/busybox:latest", timeout=30_000)
+    expect(browser_view).not_to_contain_text(reference)
+    bar = browser_view.locator(".progress-bar")
+    bar.evaluate(_RECORD_WIDTHS)
+    browser_view.get_by_placeholder("registry.local:5000/app:1.4").fill(reference)
+    try:
+        browser_view.get_by_role("button", name="Pull").click()
+        expect(browser_view).to_contain_text("Downloading: ", timeout=60_000)
+        page.screenshot(path=str(SCREENSHOTS / (
+            "test_images_tab_pull_from_the_registry_fills_the_bar-pulling.png")),
+                        full_page=True)
+        expect(browser_view.locator(".gp-status-success")).to_contain_text(
+            f"Pulled {reference}", timeout=60_000)
+        expect(browser_view).to_contain_text(f"Pulled {reference}")
+        expect(bar).to_have_class(re.compile(r"progress-bar-success"))
+        expect(browser_view.locator(".gp-rows select")).to_contain_text(reference)
+        widths = [float(width.rstrip("%")) for width in page.evaluate("window.gpBarWidths")
+                  if width]
+        # From empty, through at least one partial filling, to full; never backwards.
+        assert widths and widths[-1] == 100, widths
+        assert any(0 < width < 100 for width in widths), widths
+        assert widths == sorted(widths), widths
+        assert reference in images(podman_engine.url)
+    finally:
+        run(_remove_image(podman_engine.url, reference))
 
 
 def test_empty_environment_offers_the_demo_containers(page: Page,

@@ -8,8 +8,8 @@ page shown travels to the browser; header sort and the filters run in the kernel
 thousand rows stay responsive. How it stays current without listing again:
 
 - one task per environment follows ``env.events(filters={"type": "container"})``
-  (see :func:`~._event_feed.follow_events`). It asks for the events first, then lists
-  that environment once;
+  (:class:`~._live_table.LiveTable`, the base it shares with the event feed). It asks
+  for the events first, then lists that environment once;
 - an event names one container: the widget inspects just that one
   (``env.containers.get``) and changes its row, adds it, or drops it (``remove``).
   Where the event itself says the new state (``start``, ``die``, ``pause``...), the
@@ -30,27 +30,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from itertools import count
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import ipywidgets
 import param
-from traitlets import Float, Int, TraitError, Unicode, observe, validate
+from traitlets import TraitError, Unicode, observe, validate
 
 from ghostpanel_kernel.engine import Container, Environment, Event, NotFound
 
-from ._event_feed import (
-    UNREACHABLE,
-    EnvironmentHealth,
-    EnvironmentsArg,
-    close_later,
-    follow_events,
-    open_environments,
-    running_loop,
-    tabulator_view,
-)
-from ._status import StatusLine, describe_error
+from ._live_table import UNREACHABLE, EnvironmentsArg, LiveTable, running_loop, tabulator_view
+from ._status import describe_error
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -133,7 +124,7 @@ def _filter_rows(frame: pd.DataFrame, text: str, state: str) -> pd.DataFrame:
     return frame
 
 
-class ContainerList(ipywidgets.VBox):
+class ContainerList(LiveTable):
     """The containers of one or more environments: a live, sortable, filterable table
     with bulk start, stop, restart and remove.
 
@@ -172,9 +163,9 @@ class ContainerList(ipywidgets.VBox):
                           ).tag(sync=True)
     state_filter = Unicode("", help="Show only rows in this state ('' for any)."
                            ).tag(sync=True)
-    retry_max = Float(10.0, help="Most seconds between tries to reach an engine that went "
-                      "away (tries start at 0.5 s and double).").tag(sync=True)
-    revision = Int(0, help="Bumped each time the rows change (kernel side).")
+
+    _EVENT_FILTERS: ClassVar[Mapping[str, Any]] = {"type": ["container"]}
+    _FOLLOWING = "Listing containers"
 
     # Engine requests in flight at once, per kind: stats samples hold theirs for the CPU
     # window (0.5 s), so they get their own, and never delay the inspects events ask for.
@@ -188,20 +179,14 @@ class ContainerList(ipywidgets.VBox):
                  **kwargs: Any) -> None:
         import pandas as pd
 
-        # What close() needs comes first: ipywidgets closes a widget when it is garbage
-        # collected, even one whose __init__ raised.
-        self._closed = False
-        self._owned: list[Environment] = []
-        self._tasks: dict[str, asyncio.Task[None]] = {}
+        if stats_interval is not None and not stats_interval > 0:
+            raise ValueError(f"stats_interval must be more than 0 seconds, not "
+                             f"{stats_interval!r}")
+        self._open(environments)  # first: what close() needs; bad arguments build nothing
         self._stats_task: asyncio.Task[None] | None = None
         self._fetching: dict[tuple[str, str], asyncio.Task[None]] = {}
         self._fetch_again: set[tuple[str, str]] = set()
         self._task: asyncio.Task[None] | None = None
-        self._flush_handle: asyncio.Handle | None = None
-        if stats_interval is not None and not stats_interval > 0:
-            raise ValueError(f"stats_interval must be more than 0 seconds, not "
-                             f"{stats_interval!r}")
-        self._environments, self._owned = open_environments(environments)
         self._show_all = bool(show_all)
         self._live = bool(live)
         self._stats_interval = stats_interval
@@ -214,14 +199,11 @@ class ContainerList(ipywidgets.VBox):
         self._ids = count()
         self._patches: dict[int, dict[str, Any]] = {}
         self._reshaped = False
-        self._listed: dict[str, asyncio.Event] = {}
         self._fetch_limit = asyncio.Semaphore(self._FETCHES)
         self._action_limit = asyncio.Semaphore(self._ACTIONS)
         self._sample_limit = asyncio.Semaphore(self._SAMPLES)
         self._pending_remove: list[tuple[int, Container]] = []
 
-        self.status = StatusLine()
-        self.health = EnvironmentHealth(self.status)
         self._criteria = _Criteria()
 
         self.text_field = ipywidgets.Text(
@@ -297,13 +279,6 @@ class ContainerList(ipywidgets.VBox):
                              f"not {state!r}")
         return state
 
-    @validate("retry_max")
-    def _valid_retry_max(self, proposal: dict[str, Any]) -> float:
-        seconds = float(proposal["value"])
-        if not seconds > 0:
-            raise TraitError(f"retry_max must be more than 0 seconds, not {seconds}")
-        return seconds
-
     @observe("text_filter")
     def _text_filter_changed(self, change: dict[str, Any]) -> None:
         self.text_field.value = change["new"]
@@ -319,11 +294,6 @@ class ContainerList(ipywidgets.VBox):
         self._show_count()
 
     # -- what it shows
-    @property
-    def environments(self) -> list[Environment]:
-        """The environments listed."""
-        return list(self._environments)
-
     @property
     def show_all(self) -> bool:
         """Whether containers that are not running are listed."""
@@ -380,18 +350,7 @@ class ContainerList(ipywidgets.VBox):
         self.table.selection = sorted(set(positions))
 
     # -- lifecycle
-    def start(self) -> None:
-        """Start following the engines (done on construction when a loop runs)."""
-        loop = running_loop("Listing containers", self.status)
-        if loop is None or self._closed:
-            return
-        for environment in self._environments:
-            self._listed.setdefault(environment.name, asyncio.Event())
-            if self._live:
-                task = self._tasks.get(environment.name)
-                if task is None or task.done():
-                    self._tasks[environment.name] = loop.create_task(
-                        self._follow(environment))
+    def _started(self, loop: asyncio.AbstractEventLoop) -> None:
         if not self._live and self._task is None:
             self._run("Refresh", self.refresh)
         if self._stats_interval is not None and (self._stats_task is None
@@ -404,71 +363,25 @@ class ContainerList(ipywidgets.VBox):
             if not self._live and self._task is not None:
                 with contextlib.suppress(asyncio.CancelledError):
                     await asyncio.shield(self._task)
-            for environment in self._environments:
-                await self._listed.setdefault(environment.name, asyncio.Event()).wait()
+            await super().ready(None)
 
-    def set_environments(self, environments: EnvironmentsArg) -> None:
-        """List other environments (an :class:`EnvironmentPicker` can drive this)."""
-        new, opened = open_environments(environments)
-        self._stop_tasks()
-        self._close_owned()
-        self.health.forget([environment.name for environment in self._environments])
-        self._environments, self._owned = new, opened
-        self._listed = {}
+    def _environments_changed(self) -> None:
         self._rows.clear()
         self._row_of.clear()
         self._containers.clear()
         self._reshaped = True
         self._flush()
-        self.status.clear()
-        self.start()
 
-    def close(self) -> None:
-        """Stop every task, close the environments opened here, close the views."""
-        if self._closed or "table" not in self.__dict__:
-            self._closed = True
-            super().close()
-            return
-        self._closed = True
-        self._stop_tasks()
-        self._close_owned()
-        if self._flush_handle is not None:
-            self._flush_handle.cancel()
-            self._flush_handle = None
-        for child in (self.table_view, self.status, self.text_field, self.state_field,
-                      self.start_button, self.stop_button, self.restart_button,
-                      self.remove_button, self.refresh_button, self.count_label,
-                      self.confirm_text, self.force_box, self.confirm_button,
-                      self.cancel_button, self.confirm_row):
-            child.close()
-        super().close()
-
-    async def aclose(self) -> None:
-        """:meth:`close`, and wait until its tasks have ended."""
-        tasks = [*self._tasks.values(), *self._fetching.values()]
-        tasks += [task for task in (self._stats_task, self._task) if task is not None]
-        owned = list(self._owned)
-        self._owned = []
-        self.close()
-        for task in tasks:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        for environment in owned:
-            await environment.aclose()
+    def _running_tasks(self) -> list[asyncio.Task[Any]]:
+        return [*super()._running_tasks(), *self._fetching.values(),
+                *(task for task in (self._stats_task, self._task) if task is not None)]
 
     def _stop_tasks(self) -> None:
-        for task in [*self._tasks.values(), *self._fetching.values()]:
+        super()._stop_tasks()
+        for task in self._running_tasks():
             task.cancel()
-        for other in (self._stats_task, self._task):
-            if other is not None:
-                other.cancel()
-        self._tasks, self._fetching, self._stats_task = {}, {}, None
+        self._fetching, self._stats_task = {}, None
         self._fetch_again.clear()
-
-    def _close_owned(self) -> None:
-        owned, self._owned = self._owned, []
-        close_later(owned)
 
     # -- listing
     async def refresh(self) -> None:
@@ -483,10 +396,10 @@ class ContainerList(ipywidgets.VBox):
         for environment, result in zip(self._environments, results, strict=True):
             if result.ok and result.value is not None:
                 self._show_listing(environment, result.value)
-                self.health.came_up(environment, self._listed_detail(environment))
+                self.health.came_up(environment, self._up_detail(environment))
             elif result.error is not None:
                 self.health.went_down(environment, result.error, None)
-            self._listed.setdefault(environment.name, asyncio.Event()).set()
+            self._ready_event(environment.name).set()
         if not self.health.down:
             rows = len(self._rows)
             self.status.success(f"Listed {rows} container{'' if rows == 1 else 's'} in "
@@ -496,7 +409,7 @@ class ContainerList(ipywidgets.VBox):
     def _list_containers(self, environment: Environment) -> Awaitable[list[Container]]:
         return environment.containers.list(all=self._show_all)
 
-    async def _list_one(self, environment: Environment) -> None:
+    async def _connect(self, environment: Environment) -> None:
         self._show_listing(environment, await self._list_containers(environment))
 
     def _show_listing(self, environment: Environment, containers: Sequence[Container]) -> None:
@@ -513,26 +426,11 @@ class ContainerList(ipywidgets.VBox):
         self._reshaped = True
         self._flush()
 
-    def _listed_detail(self, environment: Environment) -> str:
+    def _up_detail(self, environment: Environment) -> str:
         rows = sum(1 for key in self._row_of if key[0] == environment.name)
         return f" ({rows} container{'' if rows == 1 else 's'})"
 
     # -- following the engines
-    async def _follow(self, environment: Environment) -> None:
-        await follow_events(
-            environment, filters={"type": ["container"]}, connect=self._list_one,
-            on_event=self._on_event, on_up=self._on_up, on_down=self._on_down,
-            retry_delays=lambda: (min(0.5, self.retry_max), self.retry_max))
-
-    def _on_up(self, environment: Environment) -> None:
-        self.health.came_up(environment, self._listed_detail(environment))
-        self._listed.setdefault(environment.name, asyncio.Event()).set()
-
-    def _on_down(self, environment: Environment, error: BaseException,
-                 retry: float | None) -> None:
-        self.health.went_down(environment, error, retry)
-        self._listed.setdefault(environment.name, asyncio.Event()).set()
-
     def _on_event(self, environment: Environment, event: Event) -> None:
         if event.type != "container" or not event.actor_id:
             return
@@ -652,16 +550,6 @@ class ContainerList(ipywidgets.VBox):
             self._patches.setdefault(ident, {}).update(changed)
             self._schedule_flush()
 
-    def _schedule_flush(self) -> None:
-        """Apply row changes at the end of this turn of the loop, all at once."""
-        if self._flush_handle is not None:
-            return
-        loop = running_loop("Updating rows")
-        if loop is None:
-            self._flush()
-        else:
-            self._flush_handle = loop.call_soon(self._flush)
-
     def _build_frame(self, pd: Any) -> pd.DataFrame:
         # Explicit types: an empty frame would otherwise be all float, and the table
         # keeps the column types (formatters) it was first made with.
@@ -672,12 +560,7 @@ class ContainerList(ipywidgets.VBox):
                                dtype=_DTYPES.get(column, "str"))
              for column in COLUMNS}, index=index, columns=COLUMNS)
 
-    def _flush(self) -> None:
-        if self._flush_handle is not None:
-            self._flush_handle.cancel()
-            self._flush_handle = None
-        if self._closed:
-            return
+    def _update_table(self) -> None:
         table = self.table
         if self._reshaped:
             import pandas as pd

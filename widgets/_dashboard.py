@@ -38,7 +38,8 @@ from traitlets import Int, TraitError, Unicode, observe, validate
 from ghostpanel_kernel.engine import Environment
 
 from ._container_list import ContainerList
-from ._event_feed import EventFeed, running_loop
+from ._event_feed import EventFeed
+from ._live_table import running_loop
 from ._status import StatusLine, describe_error
 
 if TYPE_CHECKING:
@@ -185,8 +186,6 @@ class OpsDashboard(ipywidgets.VBox):
                                  layout=ipywidgets.Layout(align_items="center",
                                                           flex_flow="row wrap"))
         self.children = [header, self.status, self.links, self.tabs]
-        for table_view in (self.container_list.table_view, self.event_feed.table_view):
-            _hold_patches_until_shown(table_view)
         self._watch_listing()
 
     # -- environments
@@ -385,7 +384,6 @@ class OpsDashboard(ipywidgets.VBox):
             from ._stats_monitor import StatsMonitor
 
             view = StatsMonitor(env, list(targets), interval=self._stats_interval)
-            _hold_patches_until_shown(view.chart)
         return ipywidgets.VBox([toolbar, view])
 
     def followed(self) -> list[str]:
@@ -508,49 +506,6 @@ class OpsDashboard(ipywidgets.VBox):
             if loop is not None:
                 loop.create_task(opened.aclose())
         super().close()
-
-
-def _hold_patches_until_shown(view: ipywidgets.Widget) -> None:
-    """Send a ``pn.ipywidget`` view no change until a browser shows it, then its whole
-    state.
-
-    jupyter_bokeh sends each change as three or more comm messages (header, metadata,
-    content, buffers) that the browser's view reassembles in order. A view created
-    while such a group is arriving (the page is still building its widgets, and the
-    container list is sending its first listing or a stats sample) takes the group's
-    tail for the head of the next one, and from then on reads every change wrongly: the
-    table never changes again. Holding the changes until the kernel hears that the view
-    exists, then sending the current state whole, closes that window.
-    """
-    document = getattr(view, "_document", None)
-    if document is None or not hasattr(view, "update_from_model") or \
-            getattr(view, "_view_count", None) not in (None, 0):
-        return
-    document.remove_on_change(view)
-    held = [True]
-
-    def views_changed(change: dict[str, Any]) -> None:
-        if held[0] and (change["old"] or 0) == 0 and (change["new"] or 0) > 0:
-            held[0] = False
-            view.update_from_model(view._model)  # dispatches the changes to it again
-
-    close = view.close
-    closed = [False]
-
-    def close_once() -> None:
-        # BokehModel.close() takes the view off its document's change callbacks: put it
-        # back if it is still held, so that this does not raise KeyError. And once only:
-        # ipywidgets calls close() again when the widget is garbage collected.
-        if closed[0]:
-            return
-        closed[0] = True
-        if held[0]:
-            held[0] = False
-            document.on_change_dispatch_to(view)
-        close()
-
-    view.observe(views_changed, "_view_count")
-    view.close = close_once
 
 
 def _close_tree(widget: ipywidgets.Widget) -> None:

@@ -1,24 +1,51 @@
-"""Panel, loaded once per process with the extensions the widgets need, offline.
+"""Panel, loaded once per process with the extensions the widgets need, offline, and the
+one way a Panel object becomes an ipywidget here.
 
 ``inline=True``: no CDN is reachable from a Bolt host's notebook, and without Panel's
 bundled JavaScript nothing renders (STACK_NOTES.md). ``comms="ipywidgets"`` lets Panel
 objects live inside ipywidgets layouts through ``pn.ipywidget``.
+
+:func:`load_panel` hands the widgets Panel with its ``ipywidget`` replaced by
+:func:`panel_ipywidget`, which holds a view's changes until a browser shows it (see
+:func:`hold_changes_until_shown`). Every table and chart of GhostPanel is made through
+it, so none of them can miss that fix, however its widget was written.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["load_panel"]
+__all__ = ["hold_changes_until_shown", "load_panel", "panel_ipywidget"]
 
 _loaded: set[str] = set()
 _base_loaded = False
 
 
-def load_panel(*extensions: str) -> Any:
-    """Return the ``panel`` module with ``extensions`` (e.g. ``"tabulator"``) loaded.
+class _Panel:
+    """The ``panel`` module as the widgets see it: Panel's own names, but
+    :func:`panel_ipywidget` for ``ipywidget``."""
 
-    Each extension is loaded once, whichever widget asks first.
+    def __init__(self, module: Any) -> None:
+        self._module = module
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._module, name)
+
+    @staticmethod
+    def ipywidget(obj: Any, doc: Any = None, **kwargs: Any) -> Any:
+        return panel_ipywidget(obj, doc=doc, **kwargs)
+
+
+def load_panel(*extensions: str) -> Any:
+    """Return Panel with ``extensions`` (e.g. ``"tabulator"``) loaded.
+
+    Each extension is loaded once, whichever widget asks first. What comes back is the
+    ``panel`` module but for ``ipywidget``, which is :func:`panel_ipywidget`.
+
+    Examples
+    --------
+    >>> pn = load_panel("tabulator")                                     # doctest: +SKIP
+    >>> view = pn.ipywidget(pn.widgets.Tabulator(frame))                 # doctest: +SKIP
     """
     global _base_loaded
     import panel as pn
@@ -28,4 +55,71 @@ def load_panel(*extensions: str) -> Any:
         pn.extension(*missing, comms="ipywidgets", inline=True)
         _loaded.update(missing)
         _base_loaded = True
-    return pn
+    return _Panel(pn)
+
+
+def panel_ipywidget(obj: Any, doc: Any = None, **kwargs: Any) -> Any:
+    """``pn.ipywidget(obj)``: ``obj`` (a Panel object, or what ``pn.panel`` takes) as an
+    ipywidget, whose changes wait until a browser shows it
+    (:func:`hold_changes_until_shown`)."""
+    pn = load_panel()._module
+    view = pn.ipywidget(obj, doc=doc, **kwargs)
+    hold_changes_until_shown(view)
+    return view
+
+
+def hold_changes_until_shown(view: Any) -> None:
+    """Send a ``pn.ipywidget`` view no change until a browser shows it, then its whole
+    state; and let it be closed more than once.
+
+    jupyter_bokeh sends each change of the Bokeh document as three or more comm messages
+    (header, metadata, content, buffers) that the browser's view reassembles in order.
+    A view created while such a group is arriving (the page is still building its
+    widgets while a table sends its first listing or a chart a sample; or the table sits
+    in a tab the user has not opened yet) takes the group's tail for the head of the
+    next one, and from then on reads every change wrongly: the table never changes
+    again. Changes made before any view exists are dropped instead, and when the kernel
+    hears that a view exists (``_view_count`` goes above 0, which the browser reports)
+    the model's current state is sent whole, as ``render_bundle``.
+
+    ``BokehModel.close()`` raises KeyError the second time (it takes the view off its
+    document's callbacks again), and ipywidgets calls ``close()`` once more when the
+    widget is garbage collected: the view's ``close`` runs once only.
+
+    A view that a browser already shows, or that does not count its views
+    (``_view_count`` None), is left to send its changes as they come.
+    """
+    if not hasattr(view, "update_from_model") or getattr(view, "_close_once", False):
+        return
+    close = view.close
+    closed = False
+
+    def close_once() -> None:
+        nonlocal closed
+        if not closed:
+            closed = True
+            close()
+
+    view.close = close_once
+    view._close_once = True
+    if getattr(view, "_view_count", None) != 0:
+        return
+
+    send_patch = view._document_patched
+    held = True
+
+    def document_patched(event: Any) -> None:
+        # Replaced on the instance rather than taking the view off the document's
+        # callbacks: update_from_model() puts it back on them (Panel calls it when it
+        # makes a new model; the Boltfile editor when it adds its Ace modules).
+        if not held:
+            send_patch(event)
+
+    def views_changed(change: dict[str, Any]) -> None:
+        nonlocal held
+        if held and (change["new"] or 0) > 0:
+            held = False
+            view.update_from_model(view._model)  # the whole state, as it is now
+
+    view._document_patched = document_patched
+    view.observe(views_changed, "_view_count")

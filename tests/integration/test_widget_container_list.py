@@ -19,6 +19,7 @@ from traitlets import TraitError
 from ghostpanel_kernel import connect
 from ghostpanel_kernel.engine import Container, Environment, NotFound
 from ghostpanel_kernel.engine.podman_service import BUSYBOX_REFERENCE, PodmanService
+from tests.unit.fake_browser import FakeBrowser
 
 pytestmark = pytest.mark.integration
 
@@ -93,6 +94,30 @@ async def test_rows_for_containers_in_two_environments(
     assert type(table.table_view).__name__ == "BokehModel"
     assert table.table.pagination == "remote"
     assert table.table.selectable == "checkbox"
+
+
+async def test_rows_listed_before_the_page_shows_the_table_reach_it_when_it_does(
+        env: Environment, make_container, widgets,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A table in a tab the user has not opened yet (no view of it in the browser) still
+    shows what it holds when the tab opens, and changes as they come from then on."""
+    web = await make_container(command=SLEEPER)
+    table = widgets(env)
+    browser = FakeBrowser(table.table_view, monkeypatch)  # no view yet
+    await table.ready()
+    table.text_filter = web.name  # before the view too
+    assert row(table, web.name) is not None
+    assert browser.patches == []  # held: nothing a view being made could take half of
+
+    browser.show()
+    (grid,) = browser.document().roots
+    assert list(grid.source.data["name"]) == list(table.frame["name"]) == [web.name]
+    assert list(grid.source.data["state"]) == ["created"]
+
+    await web.start()
+    await until(lambda: (row(table, web.name) or {}).get("state") == "running",
+                timeout=5, what="its row turns running")
+    assert browser.patches  # sent as it came
 
 
 async def test_published_ports_are_shown(env: Environment, make_container, widgets) -> None:
@@ -342,7 +367,7 @@ async def test_an_engine_that_never_answered_is_named(
         await ghost.aclose()  # closed under the widget: it says so and stops trying
         await until(lambda: "has been closed" in table.status.message,
                     what="the closed environment is reported")
-        assert all(task.done() for name, task in table._tasks.items() if name == "ghost")
+        assert all(task.done() for name, task in table._followers.items() if name == "ghost")
     finally:
         await ghost.aclose()
 
@@ -351,7 +376,7 @@ async def test_closing_ends_every_task(env: Environment, make_container) -> None
     await make_container()
     table = ContainerList(env, stats_interval=0.5)
     await table.ready()
-    tasks: list[asyncio.Task[Any]] = [*table._tasks.values()]
+    tasks: list[asyncio.Task[Any]] = [*table._followers.values()]
     assert table._stats_task is not None
     tasks.append(table._stats_task)
     await table.aclose()

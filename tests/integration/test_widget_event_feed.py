@@ -16,6 +16,7 @@ from traitlets import TraitError
 from ghostpanel_kernel import connect
 from ghostpanel_kernel.engine import Environment
 from ghostpanel_kernel.engine.podman_service import BUSYBOX_REFERENCE, PodmanService
+from tests.unit.fake_browser import FakeBrowser
 
 pytestmark = pytest.mark.integration
 
@@ -72,6 +73,28 @@ async def test_events_of_two_environments_newest_first(
     assert feed.events[0].time >= feed.events[-1].time
     assert feed.received >= 3
     assert feed.status.level != "error"
+
+
+async def test_events_that_came_before_the_page_shows_the_feed_reach_it_when_it_does(
+        env: Environment, make_container, feeds, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The Events tab opened late: the rows the feed gathered meanwhile are shown then."""
+    feed = feeds(env)
+    browser = FakeBrowser(feed.table_view, monkeypatch)  # no view yet
+    await feed.ready()
+    made = await make_container()
+    await until(lambda: shown(feed, made.name), what="the container's event is a row")
+    assert browser.patches == []
+
+    browser.show()
+    (grid,) = browser.document().roots
+    page = list(feed.frame["name"][:feed.table.page_size])
+    assert list(grid.source.data["name"]) == page
+    assert made.name in page
+
+    await made.start()
+    await until(lambda: ("a", "container", "start") in shown(feed, made.name),
+                what="the start event")
+    assert browser.patches
 
 
 async def test_type_filter_pause_and_clear(env: Environment, make_container, make_volume,

@@ -104,9 +104,7 @@ def _ace_module_sources(pn: Any) -> dict[str, str]:
 
 
 def _ace_ipywidget(pn: Any, editor: CodeEditor) -> Any:
-    """``pn.ipywidget(editor)``, able to highlight TOML offline, and re-rendered when a
-    second view opens (jupyter_bokeh renders a new view from the state the model had
-    when it was wrapped)."""
+    """``pn.ipywidget(editor)``, able to highlight TOML offline."""
     from bokeh.models import CustomJS
 
     view = pn.ipywidget(editor)
@@ -121,14 +119,8 @@ def _ace_ipywidget(pn: Any, editor: CodeEditor) -> Any:
             view._document.js_on_event("document_ready", define_modules)
             view.update_from_model(view._model)
 
-    def views_changed(change: dict[str, Any]) -> None:
-        old, new = change["old"] or 0, change["new"] or 0
-        if 0 < old < new:  # 0 -> n is Panel's business: it has just made a new model
-            view.update_from_model(view._model)
-        with_ace_modules()
-
     with_ace_modules()
-    view.observe(views_changed, "_view_count")
+    view.observe(lambda _: with_ace_modules(), "_view_count")
     return view
 
 

@@ -40,6 +40,7 @@ from ghostpanel_kernel.engine import Environment
 from ._container_list import ContainerList
 from ._event_feed import EventFeed
 from ._live_table import running_loop
+from ._resource_browsers import close_widget_tree
 from ._status import StatusLine, describe_error
 
 if TYPE_CHECKING:
@@ -331,7 +332,7 @@ class OpsDashboard(ipywidgets.VBox):
         children[TABS.index(name)] = widget
         self.tabs.children = children
         if old is not None and old is not widget:
-            _close_tree(old)
+            close_widget_tree(old)
 
     def _build(self, name: str, *, force: bool = False) -> None:
         """Build (or rebuild) the lazy tab ``name`` for the environment shown."""
@@ -496,7 +497,7 @@ class OpsDashboard(ipywidgets.VBox):
         for task in list(self._tasks):
             task.cancel()
         for widget in self._tab_widgets.values():
-            _close_tree(widget)
+            close_widget_tree(widget)
         for widget in (self.picker, self.status, self.links, self.title, self.demo_button,
                        self.empty_state, self.tabs):
             widget.close()
@@ -506,12 +507,3 @@ class OpsDashboard(ipywidgets.VBox):
             if loop is not None:
                 loop.create_task(opened.aclose())
         super().close()
-
-
-def _close_tree(widget: ipywidgets.Widget) -> None:
-    """Close ``widget`` and what it holds: GhostPanel's views close their own parts (and
-    stop their tasks); a plain box is closed child by child."""
-    if isinstance(widget, ipywidgets.Box) and type(widget).close is ipywidgets.Widget.close:
-        for child in widget.children:
-            _close_tree(child)
-    widget.close()

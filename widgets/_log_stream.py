@@ -58,6 +58,7 @@ from ghostpanel_kernel.engine import (
     LogLine,
     NotFound,
 )
+from ghostpanel_kernel.engine._times import sortable_engine_time
 
 from ._status import StatusLine, describe_error
 
@@ -171,15 +172,20 @@ def target_labels(targets: Sequence[tuple[Environment, str]]) -> list[str]:
 
 # -- timestamps ----------------------------------------------------------------------
 
-_STAMP = re.compile(r"(\d{4}-\d\d-\d\d)[Tt ](\d\d:\d\d:\d\d)(?:\.(\d+))?([Zz]|[+-]\d\d:?\d\d)?")
+
+def _now_stamp() -> str:
+    """The current time in :func:`normalise_timestamp`'s form."""
+    moment = datetime.now(UTC)
+    return f"{moment.replace(tzinfo=None).isoformat(timespec='microseconds')}000Z"
 
 
 def normalise_timestamp(stamp: str | None) -> str:
     """An engine's RFC 3339 time as ``YYYY-MM-DDTHH:MM:SS.nnnnnnnnnZ`` (UTC, 9 digits).
 
-    Fixed width and UTC, so that comparing the strings compares the times. ``None`` or
-    text that is not a time gives the current time: a line without a time is shown when
-    it arrives.
+    Fixed width and UTC, so that comparing the strings compares the times
+    (:func:`~ghostpanel_kernel.engine._times.sortable_engine_time`). ``None``, Go's zero
+    time or text that is not a time gives the current time: a line without a time is
+    shown when it arrives.
 
     Examples
     --------
@@ -190,25 +196,7 @@ def normalise_timestamp(stamp: str | None) -> str:
     >>> normalise_timestamp("2024-05-01T12:00:00.25+02:00")
     '2024-05-01T10:00:00.250000000Z'
     """
-    if stamp and len(stamp) >= 20 and stamp[-1] == "Z" and stamp[10] == "T":
-        if len(stamp) == 30:  # the common case: already 9 digits
-            return stamp
-        if len(stamp) == 20:
-            return f"{stamp[:19]}.000000000Z"
-        fraction = stamp[20:-1]
-        if stamp[19] == "." and fraction.isdigit():
-            return f"{stamp[:20]}{fraction[:9]:0<9}Z"
-    match = _STAMP.fullmatch(stamp.strip()) if stamp else None
-    if match is None:
-        moment = datetime.now(UTC)
-        return f"{moment:%Y-%m-%dT%H:%M:%S}.{moment.microsecond:06d}000Z"
-    day, clock, fraction, zone = match.groups()
-    nanos = f"{(fraction or '')[:9]:0<9}"
-    if zone in (None, "Z", "z"):
-        return f"{day}T{clock}.{nanos}Z"
-    offset = zone if ":" in zone else f"{zone[:3]}:{zone[3:]}"
-    moment = datetime.fromisoformat(f"{day}T{clock}{offset}").astimezone(UTC)
-    return f"{moment:%Y-%m-%dT%H:%M:%S}.{nanos}Z"
+    return sortable_engine_time(stamp) or _now_stamp()
 
 
 def _shown_time(stamp: str) -> str:
@@ -648,7 +636,8 @@ class LogStream(ipywidgets.VBox):
         for line in batch:
             raw = line.timestamp
             if raw != previous_raw:  # a batch mostly shares a few stamps
-                previous_raw, normalised = raw, normalise_timestamp(raw)
+                # The kernel's reader directly, one call per new stamp on this hot path.
+                previous_raw, normalised = raw, sortable_engine_time(raw) or _now_stamp()
             if source.resume_time is not None:
                 # Resuming with since=: the engine sends again what was already kept.
                 if normalised < source.resume_time:

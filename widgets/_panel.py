@@ -15,7 +15,8 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["hold_changes_until_shown", "load_panel", "panel_ipywidget"]
+__all__ = ["hold_changes_until_shown", "load_panel", "panel_ipywidget",
+           "render_again_for_new_views"]
 
 _loaded: set[str] = set()
 _base_loaded = False
@@ -65,7 +66,27 @@ def panel_ipywidget(obj: Any, doc: Any = None, **kwargs: Any) -> Any:
     pn = load_panel()._module
     view = pn.ipywidget(obj, doc=doc, **kwargs)
     hold_changes_until_shown(view)
+    render_again_for_new_views(view)
     return view
+
+
+def render_again_for_new_views(view: Any) -> None:
+    """Send a ``pn.ipywidget`` view's whole state again when a further view opens.
+
+    jupyter_bokeh renders each new view from the state its model had when it was
+    wrapped, so a second view (the same widget shown in two cells, or a page reloaded
+    while the first is still counted) would start from stale data. The first view is
+    :func:`hold_changes_until_shown`'s business, and Panel's (it makes a new model).
+    """
+    if not hasattr(view, "update_from_model"):
+        return
+
+    def views_changed(change: dict[str, Any]) -> None:
+        old, new = change["old"] or 0, change["new"] or 0
+        if 0 < old < new:
+            view.update_from_model(view._model)
+
+    view.observe(views_changed, "_view_count")
 
 
 def hold_changes_until_shown(view: Any) -> None:

@@ -49,6 +49,7 @@ from ghostpanel_kernel.engine import (
     PullEvent,
     Volume,
 )
+from ghostpanel_kernel.engine._times import engine_time
 
 from ._status import StatusLine
 
@@ -93,7 +94,8 @@ def format_size(size: int | float | None) -> str:
 def format_time(value: int | float | str | None) -> str:
     """An engine timestamp (seconds since the epoch, or RFC 3339 text) as UTC minutes.
 
-    Go's zero time (``0001-01-01T00:00:00Z``) and 0 read as "never": ``""``.
+    Go's zero time (``0001-01-01T00:00:00Z``), 0, and text that is not a time read as
+    "never": ``""``.
 
     Examples
     --------
@@ -102,25 +104,11 @@ def format_time(value: int | float | str | None) -> str:
     >>> format_time("0001-01-01T00:00:00Z")
     ''
     """
-    if value is None or value == "" or value == 0:
-        return ""
     if isinstance(value, int | float):
-        moment = datetime.fromtimestamp(value, tz=UTC)
+        moment = datetime.fromtimestamp(value, tz=UTC) if value else None
     else:
-        text = str(value).strip().replace("Z", "+00:00")
-        head, dot, rest = text.partition(".")
-        if dot:  # Go writes nanoseconds; Python reads at most microseconds
-            digits = len(rest) - len(rest.lstrip("0123456789"))
-            text = f"{head}.{rest[:min(digits, 6)]}{rest[digits:]}"
-        try:
-            moment = datetime.fromisoformat(text)
-        except ValueError:
-            return str(value)
-        if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=UTC)
-    if moment.year <= 1:
-        return ""
-    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+        moment = engine_time(value)
+    return "" if moment is None else moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def parse_labels(text: str) -> dict[str, str]:

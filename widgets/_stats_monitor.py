@@ -48,8 +48,9 @@ from ghostpanel_kernel.engine import (
     NotFound,
     StatsSample,
 )
+from ghostpanel_kernel.engine._times import engine_time_ns
 
-from ._log_stream import _PALETTE, container_targets, normalise_timestamp, target_labels
+from ._log_stream import _PALETTE, container_targets, target_labels
 from ._panel import load_panel
 from ._status import StatusLine, describe_error
 
@@ -100,12 +101,8 @@ class StatsPoint:
 
 def _sample_seconds(sample: StatsSample) -> float:
     """The engine's time of the sample (epoch seconds); now when it gave none."""
-    stamp = sample.read
-    if not stamp or stamp.startswith("0001-"):
-        return time.time()
-    normalised = normalise_timestamp(stamp)
-    moment = datetime.fromisoformat(f"{normalised[:26]}+00:00")
-    return moment.timestamp() + int(normalised[26:29]) / 1e9
+    nanoseconds = engine_time_ns(sample.read)
+    return time.time() if nanoseconds is None else nanoseconds / 1e9
 
 
 def _rate(now: int, before: int, seconds: float) -> float:
@@ -227,7 +224,7 @@ class StatsMonitor(ipywidgets.VBox):
         self.sources: dict[str, ColumnDataSource] = {}
         self.figures: dict[str, Figure] = {}
         self._pane = pn.pane.Bokeh(self._build_charts(), sizing_mode="stretch_width")
-        self.chart = _bokeh_ipywidget(pn, self._pane)
+        self.chart = pn.ipywidget(self._pane)
         self.chart.layout = ipywidgets.Layout(width="100%")
 
         super().__init__(**kwargs)
@@ -496,28 +493,3 @@ class StatsMonitor(ipywidgets.VBox):
         self.close()
         if task is not None:
             await asyncio.gather(task, return_exceptions=True)
-
-
-def _bokeh_ipywidget(pn: Any, pane: Any) -> Any:
-    """``pn.ipywidget(pane)``, re-rendered with the current data when a second view
-    opens: jupyter_bokeh renders a new view from the state its model had when it was
-    wrapped (the same fix as the Boltfile editor's)."""
-    view = pn.ipywidget(pane)
-    close = view.close
-
-    def close_once() -> None:
-        # jupyter_bokeh's BokehModel.close() raises KeyError the second time (it removes
-        # its document callback again), and ipywidgets calls close() once more from
-        # __del__: an unraisable exception at garbage collection.
-        view.close = lambda: None
-        close()
-
-    view.close = close_once
-
-    def views_changed(change: dict[str, Any]) -> None:
-        old, new = change["old"] or 0, change["new"] or 0
-        if 0 < old < new:  # 0 -> n is Panel's own business: it makes a new model
-            view.update_from_model(view._model)
-
-    view.observe(views_changed, "_view_count")
-    return view

@@ -18,7 +18,7 @@ from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ._state_text import engine_time
+from ._times import engine_time
 
 __all__ = ["PATH_STAT_HEADER", "FileEntry", "TarMember", "TarStreamReader",
            "decode_path_stat", "entries_of_members", "entry_of_member",

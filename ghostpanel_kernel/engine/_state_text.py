@@ -13,7 +13,9 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-__all__ = ["engine_time", "human_duration", "status_text"]
+from ._times import engine_time
+
+__all__ = ["human_duration", "status_text"]
 
 # Health states Docker shows after the uptime; "starting" reads "health: starting".
 _HEALTH_TEXT = {"starting": "health: starting", "healthy": "healthy", "unhealthy": "unhealthy"}
@@ -54,26 +56,6 @@ def human_duration(seconds: float) -> str:
     if hours < 24 * 365 * 2:
         return f"{hours // 24 // 30} months"
     return f"{int(seconds / 3600) // 24 // 365} years"
-
-
-def engine_time(value: Any) -> datetime | None:
-    """An engine's RFC 3339 timestamp as an aware datetime; ``None`` for "never".
-
-    Go's zero time (``0001-01-01T00:00:00Z``, what Podman and Docker send for a
-    container never started or never stopped), an empty or missing value, and text
-    that is not a timestamp all read as ``None``. Nanosecond fractions
-    (``2026-11-28T00:10:37.07380012Z``) are cut to microseconds by
-    :meth:`datetime.fromisoformat` on Python 3.11+; a time without a zone is UTC.
-    """
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    if moment.year <= 1:
-        return None
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def _since(moment: datetime | None, now: datetime) -> str:

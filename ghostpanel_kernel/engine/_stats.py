@@ -23,54 +23,13 @@ before it: its CPU % is exact arithmetic over a very short window, so noisy.
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from ._times import engine_time_ns
+
 __all__ = ["StatsSample", "cpu_percent"]
-
-# RFC 3339 as Go writes it (time.RFC3339Nano): up to 9 fraction digits, trailing
-# zeros dropped, "Z" or a numeric offset (Podman stamps local time).
-_RFC3339 = re.compile(r"(\d{4}-\d\d-\d\d[Tt ]\d\d:\d\d:\d\d)(?:\.(\d{1,9}))?"
-                      r"([Zz]|[+-]\d\d:\d\d)")
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_SECOND = timedelta(seconds=1)
-
-
-def _read_nanoseconds(stamp: object) -> int | None:
-    """The time of an engine's reading, in nanoseconds since the epoch.
-
-    Parameters
-    ----------
-    stamp
-        A ``read`` or ``preread`` field: RFC 3339 with up to nanosecond precision.
-
-    Returns
-    -------
-    int or None
-        None when there is no time: empty, unparsable, or Go's zero time
-        (``0001-01-01T00:00:00Z``), which is how both engines say "no earlier reading".
-
-    Examples
-    --------
-    >>> _read_nanoseconds("1970-01-01T00:00:01.5Z")
-    1500000000
-    >>> _read_nanoseconds("0001-01-01T00:00:00Z") is None
-    True
-    """
-    match = _RFC3339.fullmatch(stamp.strip()) if isinstance(stamp, str) else None
-    if match is None:
-        return None
-    clock, fraction, zone = match.groups()
-    offset = "+00:00" if zone in ("Z", "z") else zone
-    moment = datetime.fromisoformat(f"{clock[:10]}T{clock[11:]}{offset}")
-    if moment.year <= 1:
-        return None
-    # Whole seconds as an integer, so that nanoseconds survive (a float would not).
-    seconds = (moment - _EPOCH) // _SECOND
-    return seconds * 1_000_000_000 + int((fraction or "0").ljust(9, "0"))
 
 
 @dataclass(frozen=True)
@@ -86,7 +45,7 @@ def _reading(cpu_stats: Mapping[str, Any] | None, stamp: object) -> _CpuReading:
     cpu = cpu_stats or {}
     return _CpuReading(used=int((cpu.get("cpu_usage") or {}).get("total_usage") or 0),
                        system=int(cpu.get("system_cpu_usage") or 0),
-                       at=_read_nanoseconds(stamp))
+                       at=engine_time_ns(stamp))
 
 
 def _earlier_reading(stats: Mapping[str, Any]) -> _CpuReading | None:

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from ._client import EngineVersion, body_of, encode_filters
 from ._streams import iter_json_lines
+from ._times import engine_time_ns
 
 if TYPE_CHECKING:
     from ._client import EngineClient
@@ -29,13 +30,15 @@ def _timestamp(value: Timestamp | None) -> str | None:
 
 
 def _seconds(value: Timestamp) -> float | None:
-    """Seconds since the epoch for a numeric or datetime bound; None for other text."""
+    """Seconds since the epoch for a numeric, datetime or RFC 3339 bound; None for other
+    text (a Go duration such as ``10m``, which only the engine reads)."""
     if isinstance(value, datetime):
         return value.timestamp()
     try:
         return float(value)
     except ValueError:
-        return None
+        nanoseconds = engine_time_ns(value)
+        return None if nanoseconds is None else nanoseconds / 1e9
 
 
 @dataclass(frozen=True)

@@ -12,37 +12,32 @@ when the consumer stops reading (the followers are then cancelled).
 from __future__ import annotations
 
 import asyncio
-import re
 from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Literal
 
 from ..bolt import Boltfile
 from ..engine import Environment, LogLine
+from ..engine._times import engine_time_ns
 from ._errors import SurgeError
 from ._observe import ObservedContainer, observe_containers
 
 __all__ = ["SurgeLogLine", "surge_logs", "timestamp_key"]
 
-_STAMP = re.compile(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:?\d\d)?")
-
 
 def timestamp_key(stamp: str | None) -> tuple[int, int]:
-    """``(seconds, nanoseconds)`` of an RFC 3339 time, for sorting; (0, 0) if unreadable.
+    """``(seconds, nanoseconds)`` of an engine's time, for sorting; (0, 0) if there is none.
+
+    (0, 0), first, for ``None``, Go's zero time and text that is not a time
+    (:func:`~ghostpanel_kernel.engine._times.engine_time_ns` reads it).
 
     Examples
     --------
     >>> timestamp_key("2026-11-27T10:00:00.8Z") > timestamp_key("2026-11-27T10:00:00.75Z")
     True
     """
-    match = _STAMP.match(stamp or "")
-    if not match:
-        return (0, 0)
-    zone = match.group(3) or "Z"
-    moment = datetime.fromisoformat(match.group(1) + ("+00:00" if zone == "Z" else zone))
-    fraction = (match.group(2) or "0")[:9].ljust(9, "0")
-    return (int(moment.timestamp()), int(fraction))
+    nanoseconds = engine_time_ns(stamp)
+    return (0, 0) if nanoseconds is None else divmod(nanoseconds, 1_000_000_000)
 
 
 @dataclass(frozen=True)

@@ -631,9 +631,15 @@ def container_event(action: str, when: float) -> dict[str, Any]:
             "scope": "local", "time": int(when), "timeNano": int(when * 1e9)}
 
 
-@pytest.mark.parametrize("as_datetime", [False, True], ids=["seconds", "datetime"])
+def _until_as(kind: str, seconds: int) -> int | datetime | str:
+    moment = datetime.fromtimestamp(seconds, UTC)
+    return {"seconds": seconds, "datetime": moment,
+            "rfc3339": moment.isoformat().replace("+00:00", "Z")}[kind]
+
+
+@pytest.mark.parametrize("until_kind", ["seconds", "datetime", "rfc3339"])
 async def test_podman_past_window_reads_without_until_and_drops_later_events(
-        as_datetime: bool) -> None:
+        until_kind: str) -> None:
     # Podman 4.3 answers a past `until` with no events at all: ask for everything since
     # `since`, not streaming, and end the window here.
     until = int(time.time()) - 60
@@ -645,7 +651,7 @@ async def test_podman_past_window_reads_without_until_and_drops_later_events(
         [json_lines(*inside, *later)], "application/json", bodies)})
     env = laptop(engine)
     stream = env.system.events(
-        since=until - 600, until=datetime.fromtimestamp(until, UTC) if as_datetime else until)
+        since=until - 600, until=_until_as(until_kind, until))
     async with asyncio.timeout(5):
         events = [event async for event in stream]
     assert [e.attrs for e in events] == inside

@@ -397,7 +397,7 @@ def without_record_padding(archive: bytes) -> bytes:
     copier reads a ``PUT /archive`` body only up to the end marker, then its subprocess
     exits; when the padding is still being written into the pipe at that moment, the
     engine answers 500 "passing bulk input to subprocess: write |1: broken pipe"
-    (containers/buildah#6573; about 1 upload in 100 here, on Podman 4.3). Sending no
+    (buildah issue #6573; about 1 upload in 100 here, on Podman 4.3). Sending no
     padding closes that race. The archive is parsed to find its end, because trailing
     zero bytes may belong to a member's data; one that does not parse is returned
     unchanged, for the engine to judge.

@@ -26,6 +26,7 @@ import contextlib
 import os
 import secrets
 import shutil
+import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -45,6 +46,7 @@ from tests.image_registry import (
     RegistryImages,
     payload_archive,
 )
+from tests.orphans import claim, processes_using, sweep_orphans
 
 # Variables that would point a client, or the podman CLI, at the developer's engine.
 _ENGINE_VARIABLES = (
@@ -62,11 +64,16 @@ _environment = pytest.MonkeyPatch()
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """Isolate the whole session from the user's GhostPanel data and engine settings."""
-    home = tempfile.mkdtemp(prefix="gp-home-")
+    """Isolate the whole session from the user's GhostPanel data and engine settings,
+    and remove what killed sessions left running (see ``tests/orphans.py``)."""
+    home = os.fspath(claim(Path(tempfile.mkdtemp(prefix="gp-home-", dir="/tmp"))))
     _environment.setenv("GHOSTPANEL_HOME", home)
     for name in _ENGINE_VARIABLES:
         _environment.delenv(name, raising=False)
+    removed, failures = sweep_orphans()
+    for line in [f"removed {path}, left by a killed test session" for path in removed] + [
+            f"could not remove what a killed test session left: {why}" for why in failures]:
+        print(f"conftest: {line}", file=sys.stderr)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -87,22 +94,6 @@ def _require_podman() -> None:
         )
 
 
-def _processes_using(base_dir: Path) -> list[str]:
-    """Command lines that name ``base_dir``: the service, conmon, ``container cleanup``."""
-    needle = os.fsencode(base_dir) + b"/"
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                command = (entry / "cmdline").read_bytes()
-            except OSError:  # the process ended while we looked
-                continue
-            if needle in command:
-                words = command.replace(b"\0", b" ").decode(errors="replace")
-                found.append(f"{entry.name}: {words}")
-    return found
-
-
 def _dispose(engine: PodmanService) -> None:
     """Remove everything the engine holds, stop it, check nothing is left, delete it."""
     try:
@@ -111,7 +102,7 @@ def _dispose(engine: PodmanService) -> None:
         engine.stop()
     # conmon runs `podman container cleanup` when a container exits; give it time to end.
     deadline = time.monotonic() + 10
-    while (left := _processes_using(engine.base_dir)) and time.monotonic() < deadline:
+    while (left := processes_using(engine.base_dir)) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not left, f"processes of {engine.base_dir} outlived the engine: {left}"
     # Never delete through a mount point: reset() has unmounted, this makes sure.
@@ -123,7 +114,7 @@ def _dispose(engine: PodmanService) -> None:
 def _start_engine(archive: Path | None, *,
                   insecure_registries: tuple[str, ...] = ()) -> PodmanService:
     _require_podman()
-    engine = PodmanService(Path(tempfile.mkdtemp(prefix="gp-", dir="/tmp")),
+    engine = PodmanService(claim(Path(tempfile.mkdtemp(prefix="gp-", dir="/tmp"))),
                            insecure_registries=insecure_registries)
     try:
         engine.start()
@@ -199,7 +190,7 @@ def image_registry() -> Iterator[ImageRegistry]:
     """A private registry on loopback for the session, empty (``registry_images`` fills
     it). Starting it costs about 0.1 s."""
     _require_registry()
-    registry = ImageRegistry(Path(tempfile.mkdtemp(prefix="gp-registry-")))
+    registry = ImageRegistry(claim(Path(tempfile.mkdtemp(prefix="gp-registry-", dir="/tmp"))))
     try:
         registry.start()
     except BaseException:

@@ -30,6 +30,7 @@ from typing import Any
 import pytest
 
 from ghostpanel_kernel.engine.podman_service import PodmanService, mounts_under
+from tests.orphans import claim
 
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = Path(__file__).resolve().parent / "screenshots"
@@ -115,7 +116,7 @@ def spare_engine() -> Iterator[PodmanService]:
     if shutil.which("podman") is None or os.geteuid() != 0:
         pytest.fail("the e2e tests start private rootful Podman engines: run `make test` "
                     "as root", pytrace=False)
-    engine = PodmanService(Path(tempfile.mkdtemp(prefix="gp-", dir="/tmp")))
+    engine = PodmanService(claim(Path(tempfile.mkdtemp(prefix="gp-", dir="/tmp"))))
     try:
         engine.start()
         yield engine

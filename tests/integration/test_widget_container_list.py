@@ -19,6 +19,7 @@ from traitlets import TraitError
 from ghostpanel_kernel import connect
 from ghostpanel_kernel.engine import Container, Environment, NotFound
 from ghostpanel_kernel.engine.podman_service import BUSYBOX_REFERENCE, PodmanService
+from tests.integration.waiting import until
 from tests.unit.fake_browser import FakeBrowser
 
 pytestmark = pytest.mark.integration
@@ -26,15 +27,6 @@ pytestmark = pytest.mark.integration
 # Ends at once on SIGTERM (a bare `sleep` as PID 1 ignores it and waits for the kill).
 SLEEPER = ["sh", "-c", "trap 'exit 0' TERM; while :; do sleep 0.2; done"]
 
-
-async def until(condition: Callable[[], Any], *, timeout: float = 10.0,
-                what: str = "condition") -> None:
-    """Wait until ``condition()`` is true, at most ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what}: not true after {timeout} s")
-        await asyncio.sleep(0.02)
 
 
 def row(widget: ContainerList, name: str, environment: str = "a") -> dict[str, Any] | None:

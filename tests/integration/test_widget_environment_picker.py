@@ -5,10 +5,8 @@ environments are real Podman engines: what it offers, what it opens, and a
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from ghostpanel_widgets._container_list import ContainerList
@@ -17,17 +15,10 @@ from traitlets import TraitError
 
 from ghostpanel_kernel.engine.podman_service import PodmanService
 from ghostpanel_kernel.environments import EnvironmentRegistry, EnvironmentSpec
+from tests.integration.waiting import until
 
 pytestmark = pytest.mark.integration
 
-
-async def until(condition: Callable[[], Any], *, timeout: float = 10.0,
-                what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what}: not true after {timeout} s")
-        await asyncio.sleep(0.02)
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ followed again when it returns."""
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -16,18 +15,11 @@ from traitlets import TraitError
 from ghostpanel_kernel import connect
 from ghostpanel_kernel.engine import Environment
 from ghostpanel_kernel.engine.podman_service import BUSYBOX_REFERENCE, PodmanService
+from tests.integration.waiting import until
 from tests.unit.fake_browser import FakeBrowser
 
 pytestmark = pytest.mark.integration
 
-
-async def until(condition: Callable[[], Any], *, timeout: float = 10.0,
-                what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what}: not true after {timeout} s")
-        await asyncio.sleep(0.02)
 
 
 def shown(feed: EventFeed, name: str) -> list[tuple[str, str, str]]:

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import functools
 import re
-import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -25,6 +25,7 @@ from ghostpanel_widgets._log_stream import (
 from ghostpanel_kernel import connect
 from ghostpanel_kernel.engine import Environment
 from ghostpanel_kernel.engine.podman_service import BUSYBOX_REFERENCE, PodmanService
+from tests.integration.waiting import until as wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -39,14 +40,8 @@ def script(text: str) -> list[str]:
     return ["sh", "-c", f"{text}; {HOLD}"]
 
 
-async def until(condition: Callable[[], Any], *, timeout: float = 15.0,
-                what: str = "condition") -> None:
-    """Wait until ``condition()`` is true, at most ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what}: not true after {timeout} s")
-        await asyncio.sleep(0.02)
+# This widget waits on the engine's streams and samples: a longer default wait.
+until = functools.partial(wait_until, timeout=15.0)
 
 
 def texts(entries: list[Any]) -> list[str]:

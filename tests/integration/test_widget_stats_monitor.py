@@ -8,8 +8,8 @@ draw through their ``ColumnDataSource``\\ s (the kernel side of what the browser
 from __future__ import annotations
 
 import asyncio
+import functools
 import math
-import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -20,6 +20,7 @@ from traitlets import TraitError
 from ghostpanel_kernel import connect
 from ghostpanel_kernel.engine import Environment, StatsSample
 from ghostpanel_kernel.engine.podman_service import BUSYBOX_REFERENCE, PodmanService
+from tests.integration.waiting import until as wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -27,14 +28,8 @@ BUSY = ["sh", "-c", "trap 'exit 0' TERM; while :; do :; done"]
 IDLE = ["sh", "-c", "trap 'exit 0' TERM; while :; do sleep 0.2; done"]
 
 
-async def until(condition: Callable[[], Any], *, timeout: float = 15.0,
-                what: str = "condition") -> None:
-    """Wait until ``condition()`` is true, at most ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what}: not true after {timeout} s")
-        await asyncio.sleep(0.02)
+# This widget waits on the engine's streams and samples: a longer default wait.
+until = functools.partial(wait_until, timeout=15.0)
 
 
 async def new_samples(monitor: StatsMonitor, name: str, count: int) -> None:

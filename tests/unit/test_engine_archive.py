@@ -10,10 +10,9 @@ transport, against a small HTTP server that counts its connections.
 from __future__ import annotations
 
 import asyncio
-import base64
+import functools
 import io
 import itertools
-import json
 import random
 import shutil
 import tarfile
@@ -39,34 +38,15 @@ from ghostpanel_kernel.engine._archive import (
 from ghostpanel_kernel.engine._client import EngineClient
 from ghostpanel_kernel.engine._containers import Container
 from tests.unit.fake_engine import Body, json_answer
+from tests.unit.tar_fixtures import MTIME, path_stat_value, tar_archive
 from tests.unit.test_engine_containers import ID, PODMAN_INSPECT, engine_for, laptop, web
 
-MTIME = 1714557600
 LONG_DIR = "a-directory-name-long-enough-" * 3  # > 100 bytes with its children
 UNICODE = "répertoire-ü/fichier-ß.txt"
 
 
-def archive(members: Iterable[tuple[str, str, bytes | str]], *, format: int = tarfile.PAX_FORMAT,
-            pax_headers: dict[str, str] | None = None, padding: bool = True) -> bytes:
-    """A tar in ``format``: (name, kind, data or link target) per member."""
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w", format=format,
-                      pax_headers=pax_headers or {}) as tar:
-        for name, kind, data in members:
-            info = tarfile.TarInfo(name)
-            info.mtime = MTIME
-            if kind == "dir":
-                info.type, info.mode = tarfile.DIRTYPE, 0o755
-                tar.addfile(info)
-            elif kind == "symlink":
-                info.type, info.mode, info.linkname = tarfile.SYMTYPE, 0o777, str(data)
-                tar.addfile(info)
-            else:
-                assert isinstance(data, bytes)
-                info.size, info.mode = len(data), 0o640
-                tar.addfile(info, io.BytesIO(data))
-        end = tar.offset + 2 * tarfile.BLOCKSIZE
-    return buffer.getvalue() if padding else buffer.getvalue()[:end]
+# The engine's own member mode for files here.
+archive = functools.partial(tar_archive, file_mode=0o640)
 
 
 TREE = [
@@ -332,7 +312,7 @@ def test_entry_of_path_stat_reads_gos_file_modes() -> None:
 
 
 def path_stat_header(stat: dict[str, Any]) -> dict[str, str]:
-    return {"X-Docker-Container-Path-Stat": base64.b64encode(json.dumps(stat).encode()).decode()}
+    return {"X-Docker-Container-Path-Stat": path_stat_value(**stat)}
 
 
 def podman_404(message: str) -> httpx.Response:

@@ -10,7 +10,6 @@ multiplexed frames under ``Content-Type: application/octet-stream``, its TTY log
 
 from __future__ import annotations
 
-import base64
 import copy
 import io
 import json
@@ -43,6 +42,7 @@ from tests.unit.fake_engine import (
     json_lines,
     streamed,
 )
+from tests.unit.tar_fixtures import path_stat_value, tar_archive
 
 ID = "1df8c92e931a39be3686e640992d0f2ff780642770beaff3ab0642575a8941a0"
 IMAGE_ID = "sha256:9b60bbf061e92814b872b0e824d8bb38f7b8da5ca4f5f813a0a5afb05f34f574"
@@ -906,26 +906,7 @@ async def test_exec_without_exit_code_reports_minus_one() -> None:
 
 def tar_of(*members: tuple[str, str, bytes | str]) -> bytes:
     """A tar as the engine sends it: (name, kind, data or link target) per member."""
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w") as tar:
-        for name, kind, data in members:
-            info = tarfile.TarInfo(name)
-            info.mtime = 1714557600
-            if kind == "dir":
-                info.type, info.mode = tarfile.DIRTYPE, 0o755
-                tar.addfile(info)
-            elif kind == "symlink":
-                info.type, info.mode, info.linkname = tarfile.SYMTYPE, 0o777, str(data)
-                tar.addfile(info)
-            else:
-                assert isinstance(data, bytes)
-                info.size, info.mode = len(data), 0o644
-                tar.addfile(info, io.BytesIO(data))
-    return buffer.getvalue()
-
-
-def path_stat(**stat: Any) -> str:
-    return base64.b64encode(json.dumps(stat).encode()).decode()
+    return tar_archive(members)
 
 
 DIR_MODE = 2147484141  # os.ModeDir | 0o755, as Podman reports /etc
@@ -938,7 +919,7 @@ ETC_TAR = tar_of(("etc", "dir", b""), ("etc/group", "file", b"root:x:0:\n"),
 def archive_answer(archive: bytes, stat: dict[str, Any]) -> Route:
     return lambda request: httpx.Response(
         200, headers={"Content-Type": "application/x-tar",
-                      "X-Docker-Container-Path-Stat": path_stat(**stat)},
+                      "X-Docker-Container-Path-Stat": path_stat_value(**stat)},
         content=archive)
 
 

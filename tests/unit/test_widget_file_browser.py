@@ -9,22 +9,19 @@ integration tests cover Podman, which follows such links itself.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import io
 import json
 import posixpath
 import tarfile
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
 
 import httpx
 import pytest
 from ghostpanel_widgets._file_browser import FileBrowser
-from ipywidgets.widgets.widget import _instances  # open widgets, by model id
 
-from ghostpanel_kernel.engine import Environment
-from tests.unit.fake_engine import DOCKER, FakeEngine, env_for, json_answer
+from tests.unit.fake_engine import DOCKER, FakeEngine, json_answer
 
 ID = "5f0c" * 16
 MTIME = 1714557600
@@ -95,27 +92,10 @@ def docker_engine() -> FakeEngine:
 
 
 @pytest.fixture
-async def open_browser() -> AsyncIterator[Callable[..., Any]]:
+def open_browser(open_engine_widget: Callable[..., Any]) -> Callable[..., Any]:
     """``await open_browser(engine, path=...)``: a FileBrowser, shown; closed after."""
-    made: list[tuple[FileBrowser, Environment]] = []
-
-    async def open_(engine: FakeEngine, **options: Any) -> FileBrowser:
-        env = env_for(engine)
-        browser = FileBrowser(env, "web", **options)
-        made.append((browser, env))
-        assert browser.task is not None
-        await browser.task
-        return browser
-
-    before = set(_instances)
-    yield open_
-    for browser, env in made:
-        task = browser.task
-        browser.close()
-        if task is not None:
-            await asyncio.gather(task, return_exceptions=True)
-        await env.aclose()
-    assert set(_instances) == before, "close() left widgets open"
+    return lambda engine, **options: open_engine_widget(FileBrowser, engine, "web",
+                                                        **options)
 
 
 def _archive_calls(engine: FakeEngine) -> list[tuple[str, str]]:

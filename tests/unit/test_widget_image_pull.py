@@ -9,18 +9,18 @@ downloading in steps, extraction starting again from 0, completion) and Podman's
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
 
 import httpx
 import pytest
 from ghostpanel_widgets._resource_browsers import ImageBrowser, PullProgress
-from ipywidgets.widgets.widget import _instances  # open widgets, by model id
 from traitlets import TraitError
 
-from ghostpanel_kernel.engine import Environment, PullEvent
-from tests.unit.fake_engine import FakeEngine, env_for, json_answer, lines_answer
+from ghostpanel_kernel.engine import PullEvent
+from tests.unit.fake_engine import FakeEngine, json_answer, lines_answer
 
 REFERENCE = "localhost:5000/app:1"
 IMAGE_ID = "sha256:" + "ab" * 32
@@ -79,28 +79,10 @@ def _engine(pull: list[dict[str, Any]], *, listed: list[dict[str, Any]] | None =
 
 
 @pytest.fixture
-async def open_browser() -> AsyncIterator[Callable[[FakeEngine], Any]]:
+def open_browser(open_engine_widget: Callable[..., Any]) -> Callable[..., Any]:
     """``await open_browser(engine)``: an ImageBrowser on that engine, listed; closed
     (and its environment) after the test."""
-    made: list[tuple[ImageBrowser, Environment]] = []
-
-    async def open_(engine: FakeEngine) -> ImageBrowser:
-        env = env_for(engine)
-        browser = ImageBrowser(env)
-        made.append((browser, env))
-        assert browser.task is not None
-        await browser.task  # the first listing
-        return browser
-
-    before = set(_instances)
-    yield open_
-    for browser, env in made:
-        task = browser.task
-        browser.close()
-        if task is not None:
-            await asyncio.gather(task, return_exceptions=True)
-        await env.aclose()
-    assert set(_instances) == before, "close() left widgets open"
+    return functools.partial(open_engine_widget, ImageBrowser)
 
 
 def _record_bar(browser: ImageBrowser) -> list[tuple[int, int]]:

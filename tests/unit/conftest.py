@@ -1,0 +1,43 @@
+"""Fixtures shared by the unit tests of the widgets (no engine: a FakeEngine)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import pytest
+
+from ghostpanel_kernel.engine import Environment
+from tests.unit.fake_engine import FakeEngine, env_for
+
+
+@pytest.fixture
+async def open_engine_widget() -> AsyncIterator[Callable[..., Any]]:
+    """``await open_engine_widget(Widget, engine, *args, **options)``.
+
+    ``Widget(env, *args, **options)`` on a new environment over ``engine``, once its
+    first task (the first listing) is done. After the test each widget is closed, its
+    task awaited and its environment closed, and no widget model may be left open.
+    """
+    from ipywidgets.widgets.widget import _instances  # open widgets, by model id
+
+    made: list[tuple[Any, Environment]] = []
+
+    async def open_(widget_class: type, engine: FakeEngine, *args: Any, **options: Any) -> Any:
+        env = env_for(engine)
+        widget = widget_class(env, *args, **options)
+        made.append((widget, env))
+        assert widget.task is not None
+        await widget.task
+        return widget
+
+    before = set(_instances)
+    yield open_
+    for widget, env in made:
+        task = widget.task
+        widget.close()
+        if task is not None:
+            await asyncio.gather(task, return_exceptions=True)
+        await env.aclose()
+    assert set(_instances) == before, "close() left widgets open"

@@ -27,7 +27,7 @@ if __package__ in (None, ""):  # run as a script: make `bench` and the project i
 
 from bench import _imports, _report, _scenarios
 from bench._clients import ALL, RAW, Adapter, load_candidate
-from bench._engine import BenchEngine, log
+from bench._engine import BenchEngine, interrupt_on_sigterm, log
 
 SCENARIOS = ("imports", "ping", "inflight", "logs", "list")
 
@@ -79,10 +79,6 @@ async def _engine_scenarios(engine: BenchEngine, cfg: _scenarios.Config, only: s
     return results
 
 
-def _on_sigterm(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt(f"signal {signum}")
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--engine", help="unix:///path/to.sock of a running engine "
@@ -100,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown scenarios: {', '.join(sorted(unknown))}")
     cfg = _scenarios.Config.quick() if args.quick else _scenarios.Config()
-    signal.signal(signal.SIGTERM, _on_sigterm)
+    interrupt_on_sigterm()
 
     started = time.monotonic()
     results: list[_scenarios.Result] = []

@@ -34,7 +34,6 @@ import asyncio
 import contextlib
 import os
 import platform
-import re
 import signal
 import statistics
 import sys
@@ -48,9 +47,9 @@ if __package__ in (None, ""):  # run as a script: make `bench` and the project i
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     __package__ = "bench"
 
-from bench._engine import LABEL, BenchEngine, log
+from bench._engine import LABEL, BenchEngine, interrupt_on_sigterm, log
+from bench._results_file import RESULTS, markers, put_block
 
-RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 SLEEPER = ["sh", "-c", "trap 'exit 0' TERM; while :; do sleep 0.2; done"]
 BUILD_TARGET_MS = 300.0
 EVENT_TARGET_MS = 50.0
@@ -323,35 +322,6 @@ def report(figures: Figures, facts: dict[str, Any], started: float) -> str:
     return "\n".join(lines)
 
 
-_BEGIN = "<!-- bench/widgets_container_list.py: begin -->"
-_END = "<!-- bench/widgets_container_list.py: end -->"
-
-
-def update_results(section: str, path: Path = RESULTS) -> None:
-    """Put ``section`` between this script's markers in ``path``: in place of what they
-    held, else at the end of the "## Widgets" section (made if missing). Other widget
-    benchmarks keep their own marked blocks there; nothing else is touched."""
-    block = f"{_BEGIN}\n{section.rstrip()}\n{_END}"
-    text = path.read_text(encoding="utf-8") if path.exists() else ""
-    if _BEGIN in text and _END in text:
-        start = text.index(_BEGIN)
-        end = text.index(_END, start) + len(_END)
-        text = text[:start] + block + text[end:]
-    else:
-        heading = re.search(r"^## Widgets\n", text, re.MULTILINE)
-        if heading is None:
-            text = text.rstrip("\n") + "\n\n## Widgets\n\n" + block + "\n"
-        else:
-            following = re.compile(r"^## ", re.MULTILINE).search(text, heading.end())
-            at = following.start() if following else len(text)
-            text = text[:at].rstrip("\n") + "\n\n" + block + "\n\n" + text[at:].lstrip("\n")
-    path.write_text(text, encoding="utf-8")
-
-
-def _on_sigterm(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt(f"signal {signum}")
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--engine", help="unix:///path/to.sock of a running engine with "
@@ -362,7 +332,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="write the figures into bench/RESULTS.md (its block under "
                         "## Widgets)")
     args = parser.parse_args(argv)
-    signal.signal(signal.SIGTERM, _on_sigterm)
+    interrupt_on_sigterm()
     started = time.monotonic()
     engine = BenchEngine(args.engine)
     try:
@@ -383,7 +353,8 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(section)
     if args.update_results:
-        update_results(section)
+        begin, end = markers("bench/widgets_container_list.py")
+        put_block(f"{begin}\n{section.rstrip()}\n{end}", begin, end)
         log(f"written to {RESULTS}")
     return 0
 

@@ -53,13 +53,12 @@ if __package__ in (None, ""):  # run as a script: make `bench` and the project i
 import httpx
 
 from bench._engine import LABEL, BenchEngine, log
+from bench._results_file import RESULTS, markers, put_block
 from ghostpanel_kernel import connect
 from ghostpanel_kernel.engine import Environment
 from ghostpanel_kernel.engine.podman_service import BUSYBOX_REFERENCE
 
-RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
-BEGIN = "<!-- bench/widgets_log_stream.py: begin -->"
-END = "<!-- bench/widgets_log_stream.py: end -->"
+BEGIN, END = markers("bench/widgets_log_stream.py")
 _PAGE = os.sysconf("SC_PAGE_SIZE")
 _MIB = 1024 * 1024
 
@@ -438,26 +437,6 @@ def markdown(runs: list[Run], ceiling: dict[str, Any] | None, args: argparse.Nam
     return "\n".join(lines) + "\n"
 
 
-def write_results(block: str) -> None:
-    """Put ``block`` under the "## Widgets" heading, replacing an earlier run's block and
-    keeping everything else (other benchmarks write their own sections there)."""
-    text = RESULTS.read_text(encoding="utf-8") if RESULTS.exists() else "# Benchmark results\n"
-    if BEGIN in text and END in text:
-        head, rest = text.split(BEGIN, 1)
-        tail = rest.split(END, 1)[1].lstrip("\n")
-        text = head + block + ("\n" + tail if tail else "")
-    elif "\n## Widgets\n" in text:
-        head, rest = text.split("\n## Widgets\n", 1)
-        # The end of the Widgets section: the next level-2 heading, or the end.
-        cut = rest.find("\n## ")
-        section, after = (rest, "") if cut < 0 else (rest[:cut + 1], rest[cut + 1:])
-        text = (head + "\n## Widgets\n" + section.rstrip("\n") + "\n\n" + block
-                + ("\n" + after if after else ""))
-    else:
-        text = text.rstrip("\n") + "\n\n## Widgets\n\n" + block
-    RESULTS.write_text(text, encoding="utf-8")
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rate", type=int, default=10_000, help="lines per second")
@@ -497,7 +476,7 @@ def main(argv: list[str] | None = None) -> int:
         args.json.write_text(json.dumps({"ceiling": ceiling, "runs": [
             {**run.summary(), "raw": asdict(run)} for run in runs]}, indent=1))
     if not args.no_results:
-        write_results(block)
+        put_block(block, BEGIN, END)
         log(f"added to {RESULTS}")
     return 0
 

@@ -117,6 +117,17 @@ class BenchEngine:
         for error in errors:
             log(f"cleanup: {error}")
 
+    def close_ignoring_ctrl_c(self) -> None:
+        """:meth:`close`, saying what it does, with Ctrl-C ignored until it is done: a
+        second Ctrl-C during the clean-up would leave containers or the engine behind."""
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        try:
+            log("cleanup: removing containers" + ("" if self.given_url else
+                                                  ", resetting and stopping the engine"))
+            self.close()
+        finally:
+            signal.signal(signal.SIGINT, previous)
+
     # -- containers ----------------------------------------------------------------
 
     async def _pool(self, jobs: list, work, concurrency: int = 8) -> list:

@@ -15,7 +15,6 @@ import asyncio
 import json
 import os
 import platform
-import signal
 import sys
 import time
 from importlib import metadata
@@ -118,13 +117,7 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     finally:
         if engine is not None:
-            previous = signal.signal(signal.SIGINT, signal.SIG_IGN)  # finish the cleanup
-            try:
-                log("cleanup: removing containers" + ("" if args.engine else
-                                                      ", resetting and stopping the engine"))
-                engine.close()
-            finally:
-                signal.signal(signal.SIGINT, previous)
+            engine.close_ignoring_ctrl_c()
 
     versions = _versions(engine)
     checks = _report.targets(results)

@@ -34,7 +34,6 @@ import asyncio
 import contextlib
 import os
 import platform
-import signal
 import statistics
 import sys
 import time
@@ -342,13 +341,7 @@ def main(argv: list[str] | None = None) -> int:
         log("interrupted: cleaning up")
         return 130
     finally:
-        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)  # finish the cleanup
-        try:
-            log("cleanup: removing containers" + ("" if args.engine else
-                                                  ", resetting and stopping the engine"))
-            engine.close()
-        finally:
-            signal.signal(signal.SIGINT, previous)
+        engine.close_ignoring_ctrl_c()
     section = report(figures, facts, started)
     print()
     print(section)

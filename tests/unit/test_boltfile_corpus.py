@@ -1,4 +1,4 @@
-"""Bolt's verdict on every real Boltfile in ``../shared/bolt-corpus/``.
+"""Bolt's verdict on every real Boltfile in ``tests/data/bolt-corpus/`` (see its README for provenance and licences).
 
 The expected values below were derived by hand from the rules in DESIGN.md section 1
 (Bolt's loader: serde types, required keys, and ``BoltFile::validate``) and from
@@ -15,7 +15,7 @@ import pytest
 
 from ghostpanel_kernel.bolt import Boltfile, validate, validate_file
 
-CORPUS = Path(__file__).resolve().parents[3] / "shared" / "bolt-corpus"
+CORPUS = Path(__file__).resolve().parents[1] / "data" / "bolt-corpus"
 
 EXPECTED: dict[str, dict[str, object]] = {
     # Bolt's own root Boltfile. project, three services with exactly one source each

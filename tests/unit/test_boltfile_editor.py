@@ -32,7 +32,7 @@ from ghostpanel_kernel.engine import Environment
 
 ROOT = Path(__file__).resolve().parents[2]
 # CI checks the project out with ../shared beside it.
-CORPUS = ROOT.parent / "shared" / "bolt-corpus"
+CORPUS = ROOT / "tests" / "data" / "bolt-corpus"
 CORPUS_FILES = sorted(CORPUS.glob("*.toml"))
 BOLT_ROOT = CORPUS / "bolt__Boltfile.toml"  # valid, commented, no final newline
 SNAPSHOTS = CORPUS / "bolt__examples_Boltfile-with-snapshots.toml"

@@ -451,7 +451,7 @@ def test_diagnostic_json_shape_and_order() -> None:
 
 
 def test_every_diagnostic_says_what_and_what_to_change() -> None:
-    corpus = Path(__file__).resolve().parents[3] / "shared" / "bolt-corpus"
+    corpus = Path(__file__).resolve().parents[1] / "data" / "bolt-corpus"
     for path in corpus.glob("*.toml"):
         for d in validate_file(path):
             assert d.message and d.hint and d.key, d

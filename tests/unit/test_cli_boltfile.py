@@ -19,7 +19,7 @@ from ghostpanel_kernel.bolt import Boltfile, validate_file
 from ghostpanel_kernel.cli import cli
 
 # CI checks the project out with ../shared beside it.
-CORPUS = Path(__file__).resolve().parents[2].parent / "shared" / "bolt-corpus"
+CORPUS = Path(__file__).resolve().parents[1] / "data" / "bolt-corpus"
 CORPUS_FILES = sorted(CORPUS.glob("*.toml"))
 
 VALID = 'project = "demo"\n\n[services.web]\nimage = "nginx"\nports = ["80:80"]\n'

@@ -20,7 +20,7 @@ import time
 import uuid
 from pathlib import Path
 
-from ghostpanel_kernel.engine.podman_service import (
+from tests.podman_service import (
     BUSYBOX_REFERENCE,
     PodmanService,
     build_busybox_archive,

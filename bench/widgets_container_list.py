@@ -93,7 +93,7 @@ async def _wait_for(condition: Callable[[], bool], what: str, timeout: float = 3
 
 async def measure(engine: BenchEngine, count: int, repeats: int) -> tuple[Figures, dict[str, Any]]:
     from ghostpanel_kernel import connect
-    from ghostpanel_kernel.engine.podman_service import BUSYBOX_REFERENCE
+    from tests.podman_service import BUSYBOX_REFERENCE
 
     figures = Figures()
     facts: dict[str, Any] = {}

@@ -56,7 +56,7 @@ from bench._engine import LABEL, BenchEngine, log
 from bench._results_file import RESULTS, markers, put_block
 from ghostpanel_kernel import connect
 from ghostpanel_kernel.engine import Environment
-from ghostpanel_kernel.engine.podman_service import BUSYBOX_REFERENCE
+from tests.podman_service import BUSYBOX_REFERENCE
 
 BEGIN, END = markers("bench/widgets_log_stream.py")
 _PAGE = os.sysconf("SC_PAGE_SIZE")

@@ -17,7 +17,8 @@ _SCHEMES = ("unix://", "tcp://", "http://", "https://")
 def connect(target: str | None = None, *, name: str | None = None,
             tls: TLSConfig | None = None, labels: Mapping[str, str] | None = None,
             transport: httpx.AsyncBaseTransport | None = None,
-            timeout: float | None = None) -> Environment:
+            timeout: float | None = None, connect_timeout: float | None = None,
+            response_timeout: float | None = None) -> Environment:
     """Open an environment by URL or by registered name.
 
     Parameters
@@ -28,9 +29,18 @@ def connect(target: str | None = None, *, name: str | None = None,
         default one (chosen with ``ghostpanel env use``, else the auto-detected ``local``).
     name
         Name for an environment opened by URL (default ``"local"``).
-    tls, labels, transport, timeout
+    tls, labels, transport
         As :class:`Environment` takes them; ``tls``/``labels`` default to the registered
         ones when ``target`` is a name.
+    timeout
+        Seconds a non-streaming request may take, answer included (default 60).
+    connect_timeout
+        Seconds to open a connection and finish the TLS handshake (default 3).
+    response_timeout
+        Seconds from a request sent to the head of its answer (default 10): a host that
+        accepts connections but never answers fails this fast. Calls slow by nature
+        (``stop``, ``wait``) use their own ``timeout`` instead; streams (logs, events,
+        stats, pulls) wait for their head without limit.
 
     Raises
     ------
@@ -43,9 +53,10 @@ def connect(target: str | None = None, *, name: str | None = None,
     >>> env = connect("unix:///run/podman/podman.sock")   # doctest: +SKIP
     >>> env = connect("us-east-1")                        # doctest: +SKIP
     """
-    extra: dict[str, Any] = {}
-    if timeout is not None:
-        extra["timeout"] = timeout
+    # Only what was given: the defaults live in one place, Environment's signature.
+    extra: dict[str, Any] = {key: value for key, value in (
+        ("timeout", timeout), ("connect_timeout", connect_timeout),
+        ("response_timeout", response_timeout)) if value is not None}
     if target is not None and target.startswith(_SCHEMES):
         return Environment(target, name=name or "local", tls=tls, labels=labels,
                            transport=transport, **extra)

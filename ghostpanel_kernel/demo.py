@@ -32,9 +32,9 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from ._busybox import BUSYBOX_REFERENCE, build_busybox_archive, host_architecture
 from .engine import Container, EngineAPIError, Environment, GhostPanelError, NotFound
 from .engine._container_spec import PortSpec
-from .engine.podman_service import BUSYBOX_REFERENCE, build_busybox_archive
 
 __all__ = [
     "DEMO_IMAGE",
@@ -112,6 +112,22 @@ async def demo_containers(env: Environment) -> list[Container]:
     return sorted(found, key=lambda container: container.name)
 
 
+async def _check_architecture(env: Environment) -> None:
+    """Refuse to import this host's busybox into an engine of another CPU architecture.
+
+    The image would import fine and every demo container would then fail to start
+    ("exec format error"), far from the cause. An engine that does not say its
+    architecture is given the benefit of the doubt.
+    """
+    engine_arch = (await env.version()).arch.strip().lower()
+    host_arch = host_architecture()
+    if engine_arch and engine_arch != host_arch:
+        raise DemoError(
+            f"the demo image {DEMO_IMAGE} is not on environment {env.name!r}, and this "
+            f"host's busybox ({host_arch}) would not run on its engine ({engine_arch}); "
+            f"import a {engine_arch} busybox rootfs there as {DEMO_IMAGE} first")
+
+
 async def _ensure_image(env: Environment) -> None:
     """Import the busybox image from this host's busybox when ``env`` lacks it."""
     try:
@@ -119,6 +135,7 @@ async def _ensure_image(env: Environment) -> None:
         return
     except NotFound:
         pass
+    await _check_architecture(env)
     with tempfile.TemporaryDirectory(prefix="ghostpanel-demo-") as folder:
         try:
             archive = await asyncio.to_thread(build_busybox_archive,
@@ -181,7 +198,8 @@ async def start_demo_containers(env: Environment) -> list[Container]:
 
     Idempotent: a demo container that exists is started if it is not running, one that
     is missing is created; nothing else is touched. When ``env`` lacks the busybox image,
-    it is imported from this host's ``/bin/busybox`` first.
+    it is imported from this host's ``/bin/busybox`` first, if the engine runs on the
+    same CPU architecture as this host.
 
     Returns
     -------
@@ -193,7 +211,9 @@ async def start_demo_containers(env: Environment) -> list[Container]:
     Raises
     ------
     DemoError
-        The image cannot be had, or a non-demo container holds a demo name.
+        The image cannot be had (not on the engine, and this host's busybox is missing
+        or of another architecture than the engine's), or a non-demo container holds a
+        demo name.
     GhostPanelError
         The engine refused or could not be reached.
 

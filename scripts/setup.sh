@@ -198,7 +198,7 @@ if podman image exists "$IMAGE" 2>>"$SETUP_LOG"; then
     say ok
 else
     workdir=$(mktemp -d)
-    archive=$("$VENV/bin/python" "$ROOT/ghostpanel_kernel/engine/podman_service.py" archive "$workdir/busybox.tar")
+    archive=$("$VENV/bin/python" "$ROOT/ghostpanel_kernel/_busybox.py" archive "$workdir/busybox.tar")
     run podman import --quiet --change 'CMD ["sh"]' "$archive" "$IMAGE"
     rm -rf "$workdir"
     say "imported $IMAGE"

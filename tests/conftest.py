@@ -34,12 +34,6 @@ from pathlib import Path
 
 import pytest
 
-from ghostpanel_kernel.engine.podman_service import (
-    BUSYBOX_REFERENCE,
-    PodmanService,
-    build_busybox_archive,
-    mounts_under,
-)
 from tests.image_registry import (
     REGISTRY_COMMAND,
     ImageRegistry,
@@ -47,6 +41,12 @@ from tests.image_registry import (
     payload_archive,
 )
 from tests.orphans import claim, processes_using, sweep_orphans
+from tests.podman_service import (
+    BUSYBOX_REFERENCE,
+    PodmanService,
+    build_busybox_archive,
+    mounts_under,
+)
 
 # Variables that would point a client, or the podman CLI, at the developer's engine.
 _ENGINE_VARIABLES = (

@@ -24,7 +24,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from ghostpanel_kernel.engine.podman_service import PodmanService
+from tests.podman_service import PodmanService
 
 REGISTRY_COMMAND = "docker-registry"
 

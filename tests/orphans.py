@@ -21,7 +21,8 @@ import signal
 import time
 from pathlib import Path
 
-from ghostpanel_kernel.engine.podman_service import PodmanService, mounts_under
+from ghostpanel_kernel._procfs import command_line, process_ids
+from tests.podman_service import PodmanService, mounts_under
 
 __all__ = ["OWNER_FILE", "claim", "processes_using", "remove_orphan", "sweep_orphans"]
 
@@ -38,17 +39,12 @@ def claim(base_dir: Path) -> Path:
 def processes_using(base_dir: Path) -> list[tuple[int, str]]:
     """(PID, command line) of the processes whose command line names ``base_dir``:
     an engine's service, conmon, ``container cleanup``; a registry's ``serve``."""
-    needle = os.fsencode(base_dir) + b"/"
+    needle = f"{base_dir}/"
     found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                command = (entry / "cmdline").read_bytes()
-            except OSError:  # the process ended while we looked
-                continue
-            if needle in command:
-                words = command.replace(b"\0", b" ").decode(errors="replace").strip()
-                found.append((int(entry.name), words))
+    for pid in process_ids():
+        arguments = command_line(pid)  # None: the process ended while we looked
+        if arguments and any(needle in argument for argument in arguments):
+            found.append((pid, " ".join(arguments)))
     return found
 
 

@@ -21,6 +21,8 @@ from typing import Any
 
 import click
 
+from .. import _units
+from .._units import human_size  # the library's one byte formatter, for the commands
 from ..engine import EngineConnectionError, GhostPanelError
 
 __all__ = [
@@ -151,59 +153,14 @@ def echo_json_line(data: Any) -> None:
 
 # -- sizes and times -----------------------------------------------------------------
 
-_DECIMAL_UNITS = ("B", "kB", "MB", "GB", "TB", "PB")
-_BINARY_UNITS = ("B", "KiB", "MiB", "GiB", "TiB", "PiB")
-
-
-def human_size(size: float, *, binary: bool = False) -> str:
-    """A byte count as ``docker`` prints it: four significant digits and a unit.
-
-    Parameters
-    ----------
-    size
-        Bytes.
-    binary
-        Powers of 1024 (``MiB``, for memory) instead of 1000 (``MB``, for disk and I/O).
-
-    Examples
-    --------
-    >>> human_size(2131015), human_size(0), human_size(1536, binary=True)
-    ('2.131MB', '0B', '1.5KiB')
-    """
-    base = 1024.0 if binary else 1000.0
-    units = _BINARY_UNITS if binary else _DECIMAL_UNITS
-    value = float(size)
-    unit = units[0]
-    for unit in units:
-        if abs(value) < base or unit == units[-1]:
-            break
-        value /= base
-    return f"{value:.4g}{unit}"
-
-
-_AGE_STEPS: tuple[tuple[float, str], ...] = (
-    (60.0, "second"), (3600.0, "minute"), (86400.0, "hour"), (86400.0 * 7, "day"),
-    (86400.0 * 30, "week"), (86400.0 * 365, "month"),
-)
-_UNIT_SECONDS = {"second": 1.0, "minute": 60.0, "hour": 3600.0, "day": 86400.0,
-                 "week": 86400.0 * 7, "month": 86400.0 * 30, "year": 86400.0 * 365}
-
-
 def human_age(timestamp: float, *, now: float | None = None) -> str:
-    """How long ago ``timestamp`` (seconds since the epoch) was: ``5 minutes ago``.
+    """How long ago ``timestamp`` (seconds since the epoch) was, as ``docker images``
+    writes it: ``About a minute ago``, ``8 days ago`` (go-units ``HumanDuration``).
 
     Examples
     --------
     >>> human_age(1000.0, now=1300.0), human_age(0, now=86400.0 * 3)
     ('5 minutes ago', '3 days ago')
     """
-    elapsed = max((time.time() if now is None else now) - timestamp, 0.0)
-    if elapsed < 1:
-        return "Less than a second ago"
-    unit = "year"
-    for limit, name in _AGE_STEPS:
-        if elapsed < limit:
-            unit = name
-            break
-    count = int(elapsed // _UNIT_SECONDS[unit])
-    return f"{count} {unit}{'' if count == 1 else 's'} ago"
+    elapsed = (time.time() if now is None else now) - timestamp
+    return f"{_units.human_duration(elapsed)} ago"

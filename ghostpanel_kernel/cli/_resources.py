@@ -6,24 +6,26 @@ import asyncio
 import itertools
 import sys
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from ..engine import Environment, Image, Network, PullEvent, Volume
+from ..engine import Environment, Image, Network, PullEvent, PullProgress, Volume
 from ._app import (
     CliContext,
     env_option,
     filter_option,
-    gather_from_environments,
     json_option,
     one_env_option,
     pass_app,
 )
 from ._output import echo_json, echo_json_line, human_age, human_size, render_table
 
-__all__ = ["PullProgress", "images", "networks", "pull", "volumes"]
+if TYPE_CHECKING:
+    # What click.progressbar returns; click exports only the function.
+    from click._termui_impl import ProgressBar
+
+__all__ = ["images", "networks", "pull", "volumes"]
 
 Filters = Mapping[str, list[str]]
 T = TypeVar("T")
@@ -32,8 +34,7 @@ T = TypeVar("T")
 async def _gather_listings(app: CliContext, env_names: Sequence[str],
                            listing: Callable[[Environment], Awaitable[list[T]]]) -> list[T]:
     """``listing`` of every selected environment, concatenated in environment order."""
-    async with app.environments(env_names) as environments:
-        listings = await gather_from_environments(environments, listing)
+    listings = await app.gather(env_names, listing)
     return list(itertools.chain.from_iterable(listings))
 
 
@@ -81,65 +82,33 @@ def images(app: CliContext, show_all: bool, filters: Filters, env_names: tuple[s
 # -- pull ----------------------------------------------------------------------------
 
 
-@dataclass
-class PullProgress:
-    """Bytes done and expected for a pull, summed over its layers.
-
-    A layer's last report with a size counts; a layer reported complete counts as all
-    of its size done, whatever the engine said last about its bytes.
-
-    Examples
-    --------
-    >>> progress = PullProgress()
-    >>> progress.add(PullEvent("Downloading", layer="a1", current=5, total=10))
-    >>> progress.add(PullEvent("Downloading", layer="b2", current=1, total=30))
-    >>> progress.add(PullEvent("Pull complete", layer="a1"))
-    >>> progress.current, progress.total
-    (11, 40)
-    """
-
-    _layers: dict[str, tuple[int, int]] = field(default_factory=dict)
-
-    def add(self, event: PullEvent) -> None:
-        """Account for one progress report."""
-        if not event.layer:
-            return
-        current, total = self._layers.get(event.layer, (0, 0))
-        if event.total:
-            total = event.total
-            current = min(event.current or 0, total)
-        if event.status.lower() in ("pull complete", "download complete", "already exists"):
-            current = total
-        self._layers[event.layer] = (current, total)
-
-    @property
-    def current(self) -> int:
-        """Bytes done, over every layer."""
-        return sum(current for current, _ in self._layers.values())
-
-    @property
-    def total(self) -> int:
-        """Bytes expected, over the layers known so far."""
-        return sum(total for _, total in self._layers.values())
-
-
 def pull_event_record(event: PullEvent) -> dict[str, Any]:
     """The ``pull --json`` object of one progress report."""
     return {"status": event.status, "layer": event.layer, "current": event.current,
             "total": event.total}
 
 
-async def _pull_with_bar(environment: Environment, reference: str) -> None:
+def _show(bar: ProgressBar[int], progress: PullProgress) -> None:
+    # Layers announce their sizes as the pull goes, so the bar's length grows; the
+    # position only ever grows too (PullProgress never moves back).
+    bar.length = progress.total
+    bar.finished = False
+    bar.update(progress.current - bar.pos)
+
+
+async def _pull_with_bar(environment: Environment, reference: str) -> PullProgress:
     progress = PullProgress()
     # On stderr, so that stdout carries only the image id; click draws the bar only on
     # a terminal and prints the label once otherwise.
     with click.progressbar(length=0, label=f"Pulling {reference}", file=sys.stderr) as bar:
         async for event in environment.images.pull(reference):
-            progress.add(event)
-            # Layers announce their sizes as the pull goes, so the bar's length grows.
-            bar.length = progress.total
-            bar.finished = False
-            bar.update(progress.current - bar.pos)
+            progress.update(event)
+            _show(bar, progress)
+        # The stream ended without an error: every layer is in (an engine that does not
+        # report extraction says nothing more), so the bar ends full.
+        progress.finish()
+        _show(bar, progress)
+    return progress
 
 
 async def _pull(app: CliContext, env_names: Sequence[str], reference: str, *,

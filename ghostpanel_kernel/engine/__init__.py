@@ -1,22 +1,25 @@
 """Async client for the Docker-compatible Engine API that Bolt hosts serve."""
 
+from .._exceptions import (
+    BoltfileError,
+    Conflict,
+    EngineAPIError,
+    EngineConnectionError,
+    EngineProtocolError,
+    EngineTimeout,
+    EnvironmentClosed,
+    EnvironmentNotFound,
+    GhostPanelError,
+    NotFound,
+)
 from ._archive import FileEntry
 from ._client import EngineClient, EngineVersion
 from ._containers import Container, ContainerCollection, ExecResult, Logs
 from ._endpoint import Endpoint, TLSConfig
 from ._environment import Environment
-from ._errors import (
-    BoltfileError,
-    Conflict,
-    EngineAPIError,
-    EngineConnectionError,
-    EngineTimeout,
-    EnvironmentNotFound,
-    GhostPanelError,
-    NotFound,
-)
 from ._images import Image, ImageCollection, ImagePull, ImagePullError, PullEvent
 from ._networks import Network, NetworkCollection
+from ._pull_progress import LayerProgress, PullProgress
 from ._stats import StatsSample
 from ._streams import LogLine
 from ._sync import SyncBridge, SyncProxy
@@ -33,10 +36,12 @@ __all__ = [
     "EngineAPIError",
     "EngineClient",
     "EngineConnectionError",
+    "EngineProtocolError",
     "EngineTimeout",
     "EngineTransport",
     "EngineVersion",
     "Environment",
+    "EnvironmentClosed",
     "EnvironmentNotFound",
     "Event",
     "ExecResult",
@@ -46,12 +51,14 @@ __all__ = [
     "ImageCollection",
     "ImagePull",
     "ImagePullError",
+    "LayerProgress",
     "LogLine",
     "Logs",
     "Network",
     "NetworkCollection",
     "NotFound",
     "PullEvent",
+    "PullProgress",
     "StatsSample",
     "SyncBridge",
     "SyncProxy",

@@ -1,7 +1,8 @@
 """The low layer: one engine, HTTP only. Models and collections sit on top of it.
 
 Only :meth:`EngineClient._request` sends HTTP; every transport or engine failure is
-mapped to GhostPanel's errors in :func:`map_transport_errors` and :func:`raise_for_status`.
+mapped to GhostPanel's errors in :func:`map_transport_errors` and :func:`raise_for_status`,
+and an answer that is not the JSON an engine sends in :func:`decode_json`.
 """
 
 from __future__ import annotations
@@ -16,18 +17,32 @@ from urllib.parse import quote, urlencode
 
 import httpx
 
+from .._exceptions import (
+    EngineAPIError,
+    EngineConnectionError,
+    EngineProtocolError,
+    EngineTimeout,
+    EnvironmentClosed,
+    api_error_for,
+)
 from ._endpoint import Endpoint, TLSConfig
-from ._errors import EngineConnectionError, EngineTimeout, api_error_for
-from ._transport import BODY_EXTENSION, STREAM_EXTENSION, EngineTransport
+from ._transport import BODY_EXTENSION, FIRST_BYTE_TIMEOUT, STREAM_EXTENSION, EngineTransport
 
-__all__ = ["DEFAULT_TIMEOUT", "MAX_API_VERSION", "EngineClient", "EngineVersion", "body_of"]
+__all__ = ["DEFAULT_CONNECT_TIMEOUT", "DEFAULT_RESPONSE_TIMEOUT", "DEFAULT_TIMEOUT",
+           "MAX_API_VERSION", "EngineClient", "EngineVersion", "body_of", "decode_json"]
 
 #: Highest Engine API version GhostPanel speaks (Bolt's compat server claims 1.43).
 MAX_API_VERSION: Final = "1.43"
 #: Oldest one it accepts; Podman 4 serves 1.41.
 MIN_API_VERSION: Final = "1.40"
-#: Seconds a non-streaming request may wait for its answer.
+#: Seconds a non-streaming request may take, from sending it to the last byte of its answer.
 DEFAULT_TIMEOUT: Final = 60.0
+#: Seconds to open a connection (and finish the TLS handshake).
+DEFAULT_CONNECT_TIMEOUT: Final = 3.0
+#: Seconds from a request sent to the head of its answer. Engines answer at once (a
+#: Podman ``/_ping`` in 0.5 ms, ``/version`` in 0.45 s); calls that legitimately take
+#: longer (stop, wait) pass their own ``timeout``, which replaces this one.
+DEFAULT_RESPONSE_TIMEOUT: Final = 10.0
 
 EngineKind = Literal["podman", "docker", "bolt", "unknown"]
 Params = Mapping[str, str | int | float | bool | None]
@@ -113,6 +128,25 @@ def body_of(response: httpx.Response) -> bytes:
     return body if body is not None else response.content
 
 
+def decode_json(body: bytes, *, endpoint: str, method: str, path: str) -> Any:
+    """Decode an engine's JSON answer; :class:`EngineProtocolError` when it is not JSON.
+
+    Engines answer every API path with JSON: anything else (an HTML page, a proxy's
+    text) means the endpoint is not an engine, which the error says with what came.
+    """
+    try:
+        return json.loads(body) if body else None
+    except ValueError as exc:  # JSONDecodeError, or UnicodeDecodeError for bad UTF-8
+        raise EngineProtocolError(
+            f"{method} {path} answered with a body that is not JSON, so this is not an "
+            f"engine: {_excerpt(body)}", endpoint=endpoint) from exc
+
+
+def _excerpt(body: bytes) -> str:
+    text = " ".join(body[:120].decode("utf-8", "replace").split())
+    return repr(text + ("..." if len(body) > 120 else ""))
+
+
 def raise_for_status(response: httpx.Response, body: bytes, *, method: str, path: str
                      ) -> None:
     """Raise the :class:`EngineAPIError` subclass for an error ``response``.
@@ -158,9 +192,11 @@ class map_transport_errors:
             raise EngineTimeout(str(exc) or "the engine did not answer in time",
                                 endpoint=endpoint) from exc
         if isinstance(exc, httpx.RemoteProtocolError):
-            raise EngineConnectionError(
-                f"connection lost mid-stream: {exc}" if str(exc) else "connection lost mid-stream",
-                endpoint=endpoint) from exc
+            # The peer sent something that is not the HTTP an engine speaks.
+            raise EngineProtocolError(str(exc) or "the answer is not valid HTTP",
+                                      endpoint=endpoint) from exc
+        if isinstance(exc, httpx.ReadError) and not str(exc):
+            raise EngineConnectionError("connection lost mid-answer", endpoint=endpoint) from exc
         raise EngineConnectionError(str(exc) or type(exc).__name__, endpoint=endpoint) from exc
 
 
@@ -201,23 +237,43 @@ class EngineClient:
     transport
         Replaces the socket transport, e.g. :class:`httpx.MockTransport` in unit tests.
     timeout
-        Seconds a non-streaming request may take. Streams (logs, events, stats) have no
-        read timeout: Podman sends a stats sample only every 5 s.
+        Seconds a non-streaming request may take, from sending it to the last byte of
+        the answer. Streams (logs, events, stats, pulls) have no limit once their answer
+        has begun: Podman sends a stats sample only every 5 s.
     connect_timeout
-        Seconds to wait for the engine to accept a connection.
+        Seconds to wait for the engine to accept a connection (and finish TLS).
+    response_timeout
+        Seconds to wait for the head of an answer once a request is sent: a host that
+        accepts connections but never answers fails this fast (its first request is the
+        version negotiation). A call's own ``timeout`` (``stop``, ``wait``) replaces it.
+        Streams wait for their head without limit, as Podman sends a log follow's head
+        only with the first line.
     """
 
     def __init__(self, url: str, *, tls: TLSConfig | None = None,
                  transport: httpx.AsyncBaseTransport | None = None,
-                 timeout: float = DEFAULT_TIMEOUT, connect_timeout: float = 5.0) -> None:
+                 timeout: float = DEFAULT_TIMEOUT,
+                 connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
+                 response_timeout: float = DEFAULT_RESPONSE_TIMEOUT) -> None:
+        for label, value in (("timeout", timeout), ("connect_timeout", connect_timeout),
+                             ("response_timeout", response_timeout)):
+            check_seconds(label, value)
         self.endpoint = Endpoint.parse(url, tls=tls)
         self.url = url
+        #: Seconds a non-streaming request may take. Calls whose answer may be slow to
+        #: begin (a prune, a large upload's extraction) pass it as their ``timeout``, so
+        #: the short ``response_timeout`` does not apply to them.
+        self.timeout = timeout
         self._transport = transport or EngineTransport(self.endpoint,
                                                        connect_timeout=connect_timeout)
+        # httpx's timeout keys, plus the first-byte limit this package's transport reads.
         self._timeout = {"connect": connect_timeout, "read": timeout, "write": timeout,
-                         "pool": timeout}
+                         "pool": timeout, FIRST_BYTE_TIMEOUT: response_timeout}
+        # Streams wait for their head without limit: Podman 4.3 sends a log follow's head
+        # only with the container's first output. Every stream comes after the version
+        # negotiation, which a silent host fails within response_timeout.
         self._stream_timeout = {"connect": connect_timeout, "read": None, "write": timeout,
-                                "pool": timeout}
+                                "pool": timeout, FIRST_BYTE_TIMEOUT: None}
         self._base = ("https://" if self.endpoint.scheme == "https" else "http://") \
             + self.endpoint.host_header
         self._host_header = self.endpoint.host_header
@@ -264,8 +320,20 @@ class EngineClient:
         return self._version
 
     async def _fetch_version(self) -> None:
-        response = await self._request("GET", "/version", versioned=False)
-        self._version = EngineVersion.from_attrs(json.loads(body_of(response)))
+        try:
+            response = await self._request("GET", "/version", versioned=False)
+        except EngineAPIError as error:
+            not_an_engine = _not_an_engine(error, self.url)
+            if not_an_engine is None:
+                raise
+            raise not_an_engine from error
+        attrs = decode_json(body_of(response), endpoint=self.url, method="GET",
+                            path="/version")
+        if not isinstance(attrs, dict) or not ("ApiVersion" in attrs or "Version" in attrs):
+            raise EngineProtocolError(
+                f"GET /version answered {_excerpt(body_of(response))}, not an engine's "
+                "version", endpoint=self.url)
+        self._version = EngineVersion.from_attrs(attrs)
         if self._api_version is None:
             self._api_version, self._kind = self._version.api_version, self._version.kind
 
@@ -273,7 +341,13 @@ class EngineClient:
         # /_ping carries Api-Version and Server headers and costs 0.5 ms; Podman takes
         # ~0.45 s to answer /version. Fall back to /version for engines that send no
         # Api-Version header (Bolt's partial compat server may not).
-        response = await self._request("GET", "/_ping", versioned=False)
+        try:
+            response = await self._request("GET", "/_ping", versioned=False)
+        except EngineAPIError as error:
+            not_an_engine = _not_an_engine(error, self.url)
+            if not_an_engine is None:
+                raise
+            raise not_an_engine from error
         server_api = response.headers.get("api-version")
         if server_api:
             self._api_version = negotiate_api_version(server_api)
@@ -294,7 +368,7 @@ class EngineClient:
         :class:`EngineAPIError`; transport failures raise :class:`EngineConnectionError`.
         """
         if self._closed:
-            raise RuntimeError("this engine client has been closed; connect again")
+            raise EnvironmentClosed(f"the environment at {self.url} was closed; connect again")
         if versioned:
             path = f"/v{self._api_version or await self.api_version()}{path}"
         url = self._base + path
@@ -313,6 +387,10 @@ class EngineClient:
             "timeout": self._stream_timeout if stream else (
                 self._timeout if timeout is None else
                 {**self._timeout, "read": timeout})}
+        if timeout is not None:
+            # A call that takes long by nature (stop's grace period, wait) also waits
+            # that long for its answer to begin.
+            extensions["timeout"] = {**extensions["timeout"], FIRST_BYTE_TIMEOUT: timeout}
         if stream:
             extensions[STREAM_EXTENSION] = True
         if body is None or isinstance(body, bytes):
@@ -350,17 +428,23 @@ class EngineClient:
             finally:
                 await response.aclose()
 
-    async def get_json(self, path: str, *, params: Params | None = None) -> Any:
+    async def get_json(self, path: str, *, params: Params | None = None,
+                       timeout: float | None = None) -> Any:
         """``GET`` a path and decode its JSON body."""
-        body = body_of(await self._request("GET", path, params=params))
-        return json.loads(body) if body else None
+        body = body_of(await self._request("GET", path, params=params, timeout=timeout))
+        return decode_json(body, endpoint=self.url, method="GET", path=self._api_path(path))
 
     async def post_json(self, path: str, *, params: Params | None = None, body: Any = None,
                         timeout: float | None = None) -> Any:
         """``POST`` (with an optional JSON body) and decode the JSON answer, if any."""
         answer = body_of(await self._request("POST", path, params=params, json_body=body,
                                              timeout=timeout))
-        return json.loads(answer) if answer else None
+        return decode_json(answer, endpoint=self.url, method="POST",
+                           path=self._api_path(path))
+
+    def _api_path(self, path: str) -> str:
+        """``path`` as it was sent, with its API version prefix (for error messages)."""
+        return f"/v{self._api_version}{path}" if self._api_version else path
 
     async def aclose(self) -> None:
         """Close the connections; the client refuses further requests."""
@@ -371,6 +455,26 @@ class EngineClient:
     def closed(self) -> bool:
         """Whether :meth:`aclose` has been called."""
         return self._closed
+
+
+def _not_an_engine(error: EngineAPIError, endpoint: str) -> EngineProtocolError | None:
+    """The :class:`EngineProtocolError` for ``error`` when no engine would answer so.
+
+    Every engine serves ``/_ping`` and ``/version``: a 404 or 405 there, or an HTML page,
+    comes from a web server, and would otherwise read as "no such object". Other error
+    statuses (an engine still starting answers 503) stay the engine's own.
+    """
+    if error.status_code in (404, 405) or error.message.lstrip()[:1] == "<":
+        return EngineProtocolError(
+            f"{error.method} {error.path} answered {error.status_code} "
+            f"{_excerpt(error.message.encode())}: not an engine", endpoint=endpoint)
+    return None
+
+
+def check_seconds(label: str, value: float) -> None:
+    """Refuse a timeout that is not a positive number of seconds (``ValueError``)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+        raise ValueError(f"{label} must be a positive number of seconds, got {value!r}")
 
 
 def _param(value: str | int | float | bool) -> str:

@@ -6,10 +6,13 @@ unit-tested without an engine.
 
 from __future__ import annotations
 
-import re
+import ipaddress
 import shlex
 from collections.abc import Mapping, Sequence
 from typing import Any, TypeAlias
+
+from .._units import parse_size
+from ._arguments import check_port, check_signal
 
 __all__ = ["PortSpec", "VolumeSpec", "build_create_body", "parse_memory"]
 
@@ -20,29 +23,24 @@ PortSpec: TypeAlias = Mapping[int | str, HostBinding | Sequence[HostBinding]]
 #: ``["/srv/data:/data:ro", "cache:/cache"]`` or ``{"/srv/data": "/data:ro"}``.
 VolumeSpec: TypeAlias = Sequence[str] | Mapping[str, str]
 
-_MEMORY_UNITS = {"": 1, "b": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
-_MEMORY_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(?:i?b)?\s*$", re.IGNORECASE)
 _RESTART_NAMES = frozenset({"no", "always", "unless-stopped", "on-failure"})
 
 
 def parse_memory(value: int | str) -> int:
-    """Bytes from ``536870912``, ``"512m"``, ``"512MiB"`` or ``"1g"``.
+    """Bytes from ``536870912``, ``"512m"``, ``"512Mi"``, ``"512MiB"`` or ``"1g"``.
+
+    All units are binary, as ``docker run --memory`` reads them (see
+    :func:`ghostpanel_kernel._units.parse_size`).
 
     Examples
     --------
     >>> parse_memory("512m")
     536870912
     """
-    if isinstance(value, bool):
-        raise TypeError("memory must be an int or a size string like '512m'")
-    if isinstance(value, int):
-        if value < 0:
-            raise ValueError(f"memory must not be negative: {value}")
-        return value
-    match = _MEMORY_RE.match(value)
-    if not match:
-        raise ValueError(f"cannot read memory size {value!r}: use e.g. '512m' or '2g'")
-    return int(float(match.group(1)) * _MEMORY_UNITS[match.group(2).lower()])
+    try:
+        return parse_size(value)
+    except (TypeError, ValueError) as error:
+        raise type(error)(f"invalid memory size: {error}") from None
 
 
 def _port_key(port: int | str) -> str:
@@ -56,18 +54,21 @@ def _port_key(port: int | str) -> str:
 
 
 def _host_binding(binding: HostBinding) -> dict[str, str]:
+    # The engines answer an out-of-range port or a malformed address with a 500.
     if binding is None:
         return {"HostIp": "", "HostPort": ""}
     if isinstance(binding, tuple):
         host_ip, host_port = binding
+        if host_ip:
+            try:
+                ipaddress.ip_address(host_ip)
+            except ValueError:
+                raise ValueError(f"host address must be an IP address, got {host_ip!r}"
+                                 ) from None
         if host_port is None:
             return {"HostIp": host_ip, "HostPort": ""}  # any free port on that address
-        if isinstance(host_port, bool) or not str(host_port).isdigit():
-            raise ValueError(f"host port must be a number, got {host_port!r}")
-        return {"HostIp": host_ip, "HostPort": str(host_port)}
-    if isinstance(binding, bool) or not str(binding).isdigit():
-        raise ValueError(f"host port must be a number, got {binding!r}")
-    return {"HostIp": "", "HostPort": str(binding)}
+        return {"HostIp": host_ip, "HostPort": str(check_port("host port", host_port))}
+    return {"HostIp": "", "HostPort": str(check_port("host port", binding))}
 
 
 def _port_bindings(ports: PortSpec) -> tuple[dict[str, Any], dict[str, list[dict[str, str]]]]:
@@ -173,7 +174,7 @@ def build_create_body(
     if hostname is not None:
         body["Hostname"] = hostname
     if stop_signal is not None:
-        body["StopSignal"] = stop_signal
+        body["StopSignal"] = str(check_signal(stop_signal))
     if healthcheck is not None:
         body["Healthcheck"] = dict(healthcheck)
     if ports:
@@ -218,5 +219,9 @@ def _device(spec: str) -> dict[str, str]:
     host_path = parts[0]
     container_path = parts[1] if len(parts) > 1 else host_path
     permissions = parts[2] if len(parts) > 2 else "rwm"
+    # The engines answer a relative path or unknown permissions with a 500.
+    if (len(parts) > 3 or not host_path.startswith("/") or not container_path.startswith("/")
+            or not permissions or set(permissions) - set("rwm")):
+        raise ValueError(f"device {spec!r} must read '/dev/host[:/dev/container[:rwm]]'")
     return {"PathOnHost": host_path, "PathInContainer": container_path,
             "CgroupPermissions": permissions}

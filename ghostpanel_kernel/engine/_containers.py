@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import posixpath
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, overload
 
+from .._exceptions import EngineAPIError
 from ._archive import (
     PATH_STAT_HEADER,
     FileEntry,
@@ -25,13 +25,20 @@ from ._archive import (
     single_file_archive,
     without_record_padding,
 )
-from ._client import body_of, encode_filters, quote_id
+from ._arguments import (
+    WAIT_CONDITIONS,
+    check_grace_period,
+    check_name,
+    check_signal,
+    check_tail,
+)
+from ._client import body_of, check_seconds, decode_json, encode_filters, quote_id
 from ._container_spec import PortSpec, VolumeSpec, build_create_body
-from ._errors import EngineAPIError
 from ._models import Model
 from ._state_text import status_text
 from ._stats import StatsSample, has_precpu
 from ._streams import FrameDemuxer, LogLine, iter_json_lines, iter_log_lines
+from ._times import Timestamp, api_time
 
 if TYPE_CHECKING:
     import httpx
@@ -40,8 +47,8 @@ if TYPE_CHECKING:
 
 __all__ = ["Container", "ContainerCollection", "ExecResult", "Logs"]
 
-Timestamp = int | float | str
-
+#: The engines' stop grace period when neither the call nor the container sets one.
+_DEFAULT_STOP_TIMEOUT = 10
 
 class Logs(list[LogLine]):
     """Lines read from a container's log, oldest first.
@@ -201,13 +208,28 @@ class Container(Model):
 
     async def stop(self, *, timeout: int | None = None) -> None:
         """Stop: SIGTERM, then SIGKILL after ``timeout`` seconds (engine default: 10)."""
+        timeout = check_grace_period(timeout)
         await self._client._request("POST", f"{self._path}/stop", params={"t": timeout},
-                                    timeout=None if timeout is None else timeout + 30)
+                                    timeout=self._stop_wait(timeout))
 
     async def restart(self, *, timeout: int | None = None) -> None:
         """Stop (as :meth:`stop`) and start again."""
+        timeout = check_grace_period(timeout)
         await self._client._request("POST", f"{self._path}/restart", params={"t": timeout},
-                                    timeout=None if timeout is None else timeout + 30)
+                                    timeout=self._stop_wait(timeout))
+
+    def _stop_wait(self, grace: int | None) -> float:
+        """Seconds a stop may take to be answered: the grace period, and a margin.
+
+        The engine answers when the container has stopped, up to the grace period after
+        SIGTERM (a shell as PID 1 ignores it); without one, the container's own
+        ``StopTimeout``, 10 s unless set.
+        """
+        if grace is None:
+            config = self.attrs.get("Config")
+            own = config.get("StopTimeout") if isinstance(config, dict) else None
+            grace = own if isinstance(own, int) and own >= 0 else _DEFAULT_STOP_TIMEOUT
+        return grace + 30.0
 
     async def pause(self) -> None:
         """Freeze every process of the container."""
@@ -219,10 +241,12 @@ class Container(Model):
 
     async def kill(self, *, signal: str | int = "SIGKILL") -> None:
         """Send ``signal`` to the container's main process."""
-        await self._client._request("POST", f"{self._path}/kill", params={"signal": signal})
+        await self._client._request("POST", f"{self._path}/kill",
+                                    params={"signal": check_signal(signal)})
 
     async def rename(self, new_name: str) -> None:
         """Rename the container; ``attrs`` is refreshed."""
+        check_name("new_name", new_name, optional=False)
         await self._client._request("POST", f"{self._path}/rename", params={"name": new_name})
         await self.reload()
 
@@ -234,11 +258,17 @@ class Container(Model):
     async def wait(self, *, condition: Literal["not-running", "next-exit", "removed"]
                    = "not-running", timeout: float | None = None) -> int:
         """Wait until the container stops; return its exit code."""
+        if condition not in WAIT_CONDITIONS:
+            raise ValueError(f"condition must be one of {', '.join(sorted(WAIT_CONDITIONS))}, "
+                             f"got {condition!r}")
+        if timeout is not None:
+            check_seconds("timeout", timeout)
         response = await self._client._request(
             "POST", f"{self._path}/wait", params={"condition": condition},
             timeout=timeout if timeout is not None else 24 * 3600.0)
-        result = json.loads(body_of(response))
-        return int(result.get("StatusCode", -1))
+        result = decode_json(body_of(response), endpoint=self._client.url, method="POST",
+                             path=self._client._api_path(f"{self._path}/wait"))
+        return int(result.get("StatusCode", -1)) if isinstance(result, dict) else -1
 
     async def top(self, *, ps_args: str | None = None) -> dict[str, Any]:
         """Processes in the container: ``{"Titles": [...], "Processes": [[...], ...]}``."""
@@ -259,8 +289,9 @@ class Container(Model):
                            since: Timestamp | None, until: Timestamp | None,
                            timestamps: bool, stdout: bool, stderr: bool
                            ) -> AsyncGenerator[list[LogLine], None]:
-        params = {"follow": follow, "stdout": stdout, "stderr": stderr, "tail": tail,
-                  "since": since, "until": until, "timestamps": timestamps}
+        params = {"follow": follow, "stdout": stdout, "stderr": stderr,
+                  "tail": check_tail(tail), "since": api_time(since),
+                  "until": api_time(until), "timestamps": timestamps}
         response = await self._client._request("GET", f"{self._path}/logs", params=params,
                                                stream=True)
         content_type = response.headers.get("content-type", "")
@@ -308,13 +339,17 @@ class Container(Model):
         tail
             Only the last N lines (``"all"`` for every line).
         since, until
-            Unix timestamps (or RFC 3339 strings) bounding the lines.
+            Bounds of the lines: seconds since the epoch, a datetime (naive: local
+            time), RFC 3339 text or a duration ago (``"10m"``); see
+            :func:`~ghostpanel_kernel.engine._times.api_time_ns`.
         timestamps
             Ask the engine for each line's RFC 3339 time (``LogLine.timestamp``).
         stdout, stderr
             Which streams to read.
         """
-        options: dict[str, Any] = {"tail": tail, "since": since, "until": until,
+        for bound in (since, until):  # checked now, so a bad one fails at the call
+            api_time(bound)
+        options: dict[str, Any] = {"tail": check_tail(tail), "since": since, "until": until,
                                    "timestamps": timestamps, "stdout": stdout,
                                    "stderr": stderr}
         if follow:
@@ -386,7 +421,8 @@ class Container(Model):
         response = await self._client._request("GET", f"{self._path}/stats",
                                                params={"stream": True}, stream=True)
         previous: dict[str, Any] | None = None
-        async for raw in iter_json_lines(self._client.iter_body(response)):
+        async for raw in iter_json_lines(self._client.iter_body(response),
+                                         endpoint=self._client.url):
             yield StatsSample.from_attrs(raw, container=self.name,
                                          previous=None if has_precpu(raw) else previous)
             previous = raw
@@ -405,6 +441,9 @@ class Container(Model):
         (3, 'hi\\n')
         """
         cmd = ["sh", "-c", command] if isinstance(command, str) else list(command)
+        if not cmd or not all(isinstance(arg, str) for arg in cmd) or not cmd[0]:
+            raise ValueError(f"exec needs a command (a string or a list of strings), got "
+                             f"{command!r}")
         config: dict[str, Any] = {"Cmd": cmd, "AttachStdout": True, "AttachStderr": True,
                                   "Tty": False, "Privileged": privileged}
         if env:
@@ -435,9 +474,10 @@ class Container(Model):
     async def _archive_request(self, method: str, path: str, *, stream: bool = False,
                                content: bytes | None = None) -> httpx.Response:
         try:
+            # An upload is answered once extracted: no short first-byte limit on it.
             return await self._client._request(
                 method, f"{self._path}/archive", params={"path": path}, stream=stream,
-                content=content,
+                content=content, timeout=None if stream else self._client.timeout,
                 headers={"Content-Type": "application/x-tar"} if content is not None else None)
         except EngineAPIError as error:
             # Podman's words do not name the path ("no such file or directory"; Docker's
@@ -650,6 +690,7 @@ class ContainerCollection:
         Container
             The new container, inspected.
         """
+        check_name("name", name)
         body = build_create_body(
             image=image, command=command, entrypoint=entrypoint, env=env, ports=ports,
             volumes=volumes, labels=labels, network=network, network_aliases=network_aliases,
@@ -665,5 +706,6 @@ class ContainerCollection:
     async def prune(self, *, filters: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """Remove stopped containers: ``{"ContainersDeleted": [...], "SpaceReclaimed": n}``."""
         result: dict[str, Any] = await self._client.post_json(
-            "/containers/prune", params={"filters": encode_filters(filters)})
+            "/containers/prune", params={"filters": encode_filters(filters)},
+            timeout=self._client.timeout)
         return result

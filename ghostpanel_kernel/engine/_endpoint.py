@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import ipaddress
+import os
+import re
 import ssl
 from dataclasses import dataclass
 from typing import Literal
@@ -10,6 +13,42 @@ from urllib.parse import urlsplit
 __all__ = ["Endpoint", "TLSConfig"]
 
 Scheme = Literal["unix", "tcp", "https"]
+
+#: Longest engine URL taken; a host name is at most 253 characters (RFC 1035).
+_MAX_URL = 1024
+_MAX_HOST = 253
+#: ``sun_path`` holds 108 bytes on Linux, the terminating NUL included.
+_MAX_SOCKET_PATH = 107
+#: One DNS label: letters, digits, hyphens inside (underscores are seen in the wild).
+_LABEL = re.compile(r"(?!-)[A-Za-z0-9_-]{1,63}(?<!-)", re.ASCII)
+
+
+def _check_host(host: str, url: str) -> None:
+    """Refuse a host that no resolver would take, with the reason, at parse time.
+
+    An IP literal passes as it is. A name must be at most 253 characters of labels of
+    1 to 63; a non-ASCII name must have an IDNA form (what the resolver is given).
+    """
+    try:
+        ipaddress.ip_address(host)
+        return
+    except ValueError:
+        pass
+    if len(host) > _MAX_HOST:
+        raise ValueError(f"engine host name is {len(host)} characters long; a host name "
+                         f"has at most {_MAX_HOST}: {url[:60]!r}...")
+    ascii_host = host
+    if not host.isascii():
+        try:
+            ascii_host = host.encode("idna").decode("ascii")
+        except UnicodeError:
+            raise ValueError(f"engine host {host!r} is not a valid international domain "
+                             f"name: {url!r}") from None
+    labels = ascii_host.rstrip(".").split(".")
+    if len(ascii_host) > _MAX_HOST or not all(_LABEL.fullmatch(label) for label in labels):
+        raise ValueError(
+            f"engine host {host!r} is not a valid host name (dot-separated labels of 1-63 "
+            f"letters, digits or '-') or IP address: {url!r}")
 
 
 @dataclass(frozen=True)
@@ -41,14 +80,60 @@ class TLSConfig:
             raise ValueError("TLSConfig needs both client_cert and client_key, or neither")
 
     def ssl_context(self) -> ssl.SSLContext:
-        """Build the client-side :class:`ssl.SSLContext` these settings describe."""
-        context = ssl.create_default_context(cafile=self.ca_cert)
+        """Build the client-side :class:`ssl.SSLContext` these settings describe.
+
+        Raises
+        ------
+        ValueError
+            A certificate or key file is missing, unreadable, empty or not PEM; the
+            message names the file and the setting (OpenSSL's own words name neither).
+        """
+        try:
+            context = ssl.create_default_context(cafile=self.ca_cert)
+        except (OSError, ssl.SSLError) as error:
+            raise ValueError(_file_problem("ca_cert", self.ca_cert, error,
+                                           "a CA certificate")) from None
         if not self.verify:
             context.check_hostname = False
             context.verify_mode = ssl.CERT_NONE
         if self.client_cert is not None:
-            context.load_cert_chain(self.client_cert, self.client_key)
+            try:
+                context.load_cert_chain(self.client_cert, self.client_key)
+            except (OSError, ssl.SSLError) as error:
+                # Either file may be the culprit: name the one that is not readable PEM.
+                label, path = "client_cert", self.client_cert
+                if _readable(self.client_cert) and not _readable(self.client_key):
+                    label, path = "client_key", self.client_key or ""
+                raise ValueError(_file_problem(
+                    label, path, error, "a client certificate and its matching key")
+                    ) from None
         return context
+
+
+def _readable(path: str | None) -> bool:
+    try:
+        with open(path or "", "rb") as handle:
+            return b"-----BEGIN" in handle.read(1 << 20)
+    except OSError:
+        return False
+
+
+def _file_problem(label: str, path: str | None, error: BaseException, wanted: str) -> str:
+    """One line naming the TLS setting, its file and what is wrong with it."""
+    # OpenSSL reports a missing key file as "PEM lib": look at the file itself.
+    file = path or ""
+    if isinstance(error, FileNotFoundError) or not os.path.lexists(file):
+        problem = "does not exist"
+    elif isinstance(error, IsADirectoryError) or os.path.isdir(file):
+        problem = "is a directory"
+    elif isinstance(error, PermissionError) or not os.access(file, os.R_OK):
+        problem = "cannot be read (permission denied)"
+    elif os.path.isfile(file) and os.path.getsize(file) == 0:
+        problem = "is empty"
+    else:
+        reason = getattr(error, "reason", None) or getattr(error, "strerror", None) or error
+        problem = f"does not hold {wanted} in PEM form ({reason})"
+    return f"TLS {label} file {path!r} {problem}"
 
 
 @dataclass(frozen=True)
@@ -77,19 +162,33 @@ class Endpoint:
         """Parse ``url`` into an :class:`Endpoint`; raise ``ValueError`` when malformed."""
         if not isinstance(url, str):
             raise TypeError(f"engine URL must be a str, not {type(url).__name__}")
+        if len(url) > _MAX_URL:
+            raise ValueError(f"engine URL is too long ({len(url)} characters; at most "
+                             f"{_MAX_URL}): {url[:60]!r}...")
+        if any(ord(char) < 0x20 or ord(char) == 0x7F for char in url):
+            raise ValueError(f"engine URL contains control characters: {url!r}")
         parts = urlsplit(url)
         if parts.scheme == "unix":
-            path = parts.path if not parts.netloc else f"/{parts.netloc}{parts.path}"
-            if not path.startswith("/"):
-                raise ValueError(f"unix endpoint needs an absolute socket path: {url!r}")
-            return cls(url=url, scheme="unix", socket_path=path, tls=tls)
+            # unix://run/x.sock would name host "run": the path needs the third slash.
+            if parts.netloc or not parts.path.startswith("/"):
+                raise ValueError(
+                    f"a unix socket URL needs an absolute socket path, as in "
+                    f"unix:///run/podman/podman.sock: {url!r}")
+            if len(parts.path.encode()) > _MAX_SOCKET_PATH:
+                raise ValueError(f"unix socket path is too long for the system "
+                                 f"({len(parts.path.encode())} bytes; at most "
+                                 f"{_MAX_SOCKET_PATH}): {url!r}")
+            return cls(url=url, scheme="unix", socket_path=parts.path, tls=tls)
         if parts.scheme in ("tcp", "http", "https"):
             if not parts.hostname:
                 raise ValueError(f"endpoint has no host: {url!r}")
+            _check_host(parts.hostname, url)
             try:
                 port = parts.port
             except ValueError as exc:
                 raise ValueError(f"endpoint has an invalid port: {url!r}") from exc
+            if port == 0:
+                raise ValueError(f"endpoint has an invalid port: {url!r}")
             secure = parts.scheme == "https" or tls is not None
             if port is None:
                 port = 2376 if secure else 2375

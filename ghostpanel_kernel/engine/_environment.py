@@ -8,12 +8,19 @@ from typing import Any
 
 import httpx
 
-from ._client import DEFAULT_TIMEOUT, EngineClient, EngineVersion
+from ._client import (
+    DEFAULT_CONNECT_TIMEOUT,
+    DEFAULT_RESPONSE_TIMEOUT,
+    DEFAULT_TIMEOUT,
+    EngineClient,
+    EngineVersion,
+)
 from ._containers import ContainerCollection
 from ._endpoint import TLSConfig
 from ._images import ImageCollection
 from ._networks import NetworkCollection
-from ._system import Event, SystemAPI, Timestamp
+from ._system import Event, SystemAPI
+from ._times import Timestamp
 from ._volumes import VolumeCollection
 
 __all__ = ["Environment"]
@@ -35,8 +42,16 @@ class Environment:
         Free labels such as ``{"region": "us-east"}``.
     transport
         An httpx transport to use instead of the socket one (tests).
-    timeout, connect_timeout
-        Seconds for a non-streaming request and for connecting.
+    timeout
+        Seconds a non-streaming request may take, answer included (streams: no limit
+        once their answer has begun).
+    connect_timeout
+        Seconds to open a connection (and finish the TLS handshake).
+    response_timeout
+        Seconds from a request sent to the head of its answer: a host that accepts
+        connections but never answers fails in this time. Calls that are slow by
+        nature (``stop``, ``wait``) wait with their own ``timeout`` instead, and
+        streams without limit (Podman sends a log follow's head with its first line).
 
     Examples
     --------
@@ -49,11 +64,18 @@ class Environment:
     def __init__(self, url: str, *, name: str = "local", tls: TLSConfig | None = None,
                  labels: Mapping[str, str] | None = None,
                  transport: httpx.AsyncBaseTransport | None = None,
-                 timeout: float = DEFAULT_TIMEOUT, connect_timeout: float = 5.0) -> None:
+                 timeout: float = DEFAULT_TIMEOUT,
+                 connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
+                 response_timeout: float = DEFAULT_RESPONSE_TIMEOUT) -> None:
         self.name = name
         self.labels: dict[str, str] = dict(labels or {})
-        self.client = EngineClient(url, tls=tls, transport=transport, timeout=timeout,
-                                   connect_timeout=connect_timeout)
+        try:
+            self.client = EngineClient(url, tls=tls, transport=transport, timeout=timeout,
+                                       connect_timeout=connect_timeout,
+                                       response_timeout=response_timeout)
+        except ValueError as error:
+            # A bad URL or certificate file: say which environment it belongs to.
+            raise ValueError(f"environment {name!r}: {error}") from error
         self.containers = ContainerCollection(self.client, environment=name)
         self.images = ImageCollection(self.client, environment=name)
         self.volumes = VolumeCollection(self.client, environment=name)

@@ -1,190 +1,35 @@
-"""Exceptions raised by the Engine API client.
+"""Former home of GhostPanel's exceptions, now in :mod:`ghostpanel_kernel._exceptions`.
 
-The tree, one root split by cause (as httpx draws its own)::
-
-    GhostPanelError
-    ├── EngineConnectionError      the engine could not be reached (socket absent, refused,
-    │   └── EngineTimeout          no answer in time, connection lost mid-stream)
-    ├── EngineAPIError             the engine answered with an error status
-    │   ├── NotFound               404
-    │   └── Conflict               409
-    ├── EnvironmentNotFound        no environment of that name is registered
-    └── BoltfileError              a Boltfile that cannot be loaded (path, line, column)
-
-Library misuse (a bad argument) raises the built-in ``TypeError``/``ValueError``.
-Every transport error is mapped to one of these in a single place,
-:func:`ghostpanel_kernel.engine._transport.map_transport_errors`.
+Kept as a re-export so that code written against the old path still imports; new code
+imports from ``ghostpanel_kernel._exceptions`` (or the public ``ghostpanel_kernel``).
 """
 
 from __future__ import annotations
+
+from .._exceptions import (
+    BoltfileError,
+    Conflict,
+    EngineAPIError,
+    EngineConnectionError,
+    EngineProtocolError,
+    EngineTimeout,
+    EnvironmentClosed,
+    EnvironmentNotFound,
+    GhostPanelError,
+    NotFound,
+    api_error_for,
+)
 
 __all__ = [
     "BoltfileError",
     "Conflict",
     "EngineAPIError",
     "EngineConnectionError",
+    "EngineProtocolError",
     "EngineTimeout",
+    "EnvironmentClosed",
     "EnvironmentNotFound",
     "GhostPanelError",
     "NotFound",
+    "api_error_for",
 ]
-
-
-class GhostPanelError(Exception):
-    """Root of every error GhostPanel raises on purpose."""
-
-
-class EngineConnectionError(GhostPanelError):
-    """The engine at ``endpoint`` could not be reached, or the connection broke.
-
-    Parameters
-    ----------
-    message
-        What went wrong, in the operator's terms.
-    endpoint
-        The endpoint URL that was tried (``unix:///run/podman/podman.sock``...).
-    """
-
-    def __init__(self, message: str, *, endpoint: str) -> None:
-        super().__init__(message)
-        self.message = message
-        self.endpoint = endpoint
-
-    def __str__(self) -> str:
-        return f"{self.message} (engine at {self.endpoint})"
-
-    def __reduce__(self) -> tuple[object, ...]:  # keyword-only endpoint survives pickling
-        return (_rebuild_connection_error, (type(self), self.message, self.endpoint))
-
-
-def _rebuild_connection_error(cls: type[EngineConnectionError], message: str,
-                              endpoint: str) -> EngineConnectionError:
-    return cls(message, endpoint=endpoint)
-
-
-class EngineTimeout(EngineConnectionError):
-    """The engine did not answer within the configured timeout."""
-
-
-class EngineAPIError(GhostPanelError):
-    """The engine answered a request with an error status.
-
-    Parameters
-    ----------
-    status_code
-        The HTTP status the engine sent.
-    message
-        The engine's own words (the ``message`` of its JSON error body).
-    method, path
-        The request that failed, e.g. ``GET`` and ``/v1.41/containers/web/json``.
-
-    Examples
-    --------
-    >>> str(NotFound(404, "No such container: web", method="GET",
-    ...              path="/v1.41/containers/web/json"))
-    '[404] No such container: web (GET /v1.41/containers/web/json)'
-    """
-
-    def __init__(self, status_code: int, message: str, *, method: str, path: str) -> None:
-        super().__init__(message)
-        self.status_code = status_code
-        self.message = message
-        self.method = method
-        self.path = path
-
-    def __str__(self) -> str:
-        return f"[{self.status_code}] {self.message} ({self.method} {self.path})"
-
-    def __reduce__(self) -> tuple[object, ...]:  # keeps keyword-only args through pickling
-        return (_rebuild_api_error, (type(self), self.status_code, self.message,
-                                     self.method, self.path))
-
-
-def _rebuild_api_error(cls: type[EngineAPIError], status_code: int, message: str,
-                       method: str, path: str) -> EngineAPIError:
-    return cls(status_code, message, method=method, path=path)
-
-
-class NotFound(EngineAPIError):
-    """The engine has no such object (HTTP 404)."""
-
-
-class Conflict(EngineAPIError):
-    """The request conflicts with the engine's state, e.g. a name in use (HTTP 409)."""
-
-
-class EnvironmentNotFound(GhostPanelError, LookupError):
-    """No environment of this name is registered (see ``ghostpanel env ls``)."""
-
-    def __init__(self, name: str | None, *, known: list[str] | None = None,
-                 hint: str | None = None) -> None:
-        self.name = name
-        self.known = sorted(known or [])
-        self.hint = hint
-        # name None: the operator named nothing and no default could be found.
-        message = "no environment selected" if name is None else \
-            f"no environment named {name!r}"
-        if self.known:
-            message += f"; known: {', '.join(self.known)}"
-        if hint:
-            message += f". {hint}"
-        super().__init__(message)
-
-    def __str__(self) -> str:
-        return str(self.args[0])
-
-    def __reduce__(self) -> tuple[object, ...]:
-        return (_rebuild_not_found_env, (self.name, self.known, self.hint))
-
-
-def _rebuild_not_found_env(name: str | None, known: list[str], hint: str | None
-                           ) -> EnvironmentNotFound:
-    return EnvironmentNotFound(name, known=known, hint=hint)
-
-
-class BoltfileError(GhostPanelError):
-    """A Boltfile that cannot be read or parsed.
-
-    Parameters
-    ----------
-    message
-        What is wrong and what to change.
-    path
-        The file.
-    line, column
-        1-based position of the problem, when known.
-    """
-
-    def __init__(self, message: str, *, path: str, line: int | None = None,
-                 column: int | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.path = path
-        self.line = line
-        self.column = column
-
-    def __str__(self) -> str:
-        where = self.path
-        if self.line is not None:
-            where += f":{self.line}"
-            if self.column is not None:
-                where += f":{self.column}"
-        return f"{where}: {self.message}"
-
-    def __reduce__(self) -> tuple[object, ...]:
-        return (_rebuild_boltfile_error, (type(self), self.message, self.path, self.line,
-                                          self.column))
-
-
-def _rebuild_boltfile_error(cls: type[BoltfileError], message: str, path: str,
-                            line: int | None, column: int | None) -> BoltfileError:
-    return cls(message, path=path, line=line, column=column)
-
-
-_STATUS_CLASSES: dict[int, type[EngineAPIError]] = {404: NotFound, 409: Conflict}
-
-
-def api_error_for(status_code: int, message: str, *, method: str, path: str) -> EngineAPIError:
-    """Build the most specific :class:`EngineAPIError` for ``status_code``."""
-    cls = _STATUS_CLASSES.get(status_code, EngineAPIError)
-    return cls(status_code, message, method=method, path=path)

@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .._exceptions import EngineAPIError
 from ._client import body_of, encode_filters, quote_id
-from ._errors import EngineAPIError
 from ._models import Model
 from ._streams import iter_json_lines
 
@@ -91,7 +91,7 @@ class ImagePull:
                                          params={"fromImage": repo, "tag": tag or None},
                                          stream=True)
         path = f"/v{await client.api_version()}/images/create"
-        async for line in iter_json_lines(client.iter_body(response)):
+        async for line in iter_json_lines(client.iter_body(response), endpoint=client.url):
             if line.get("error") or line.get("errorDetail"):
                 message = line.get("error") or (line.get("errorDetail") or {}).get(
                     "message", "unknown error")
@@ -153,6 +153,10 @@ class Image(Model):
 
     async def tag(self, repository: str, tag: str = "latest") -> None:
         """Add the tag ``repository:tag``; ``attrs`` is refreshed."""
+        if not isinstance(repository, str) or not repository.strip():
+            raise ValueError(f"tag needs a repository name, got {repository!r}")
+        if not isinstance(tag, str) or not tag.strip():
+            raise ValueError(f"tag must be a non-empty string, got {tag!r}")
         await self._client._request("POST", f"{self._path}/tag",
                                     params={"repo": repository, "tag": tag})
         await self.reload()
@@ -160,7 +164,8 @@ class Image(Model):
     async def remove(self, *, force: bool = False, noprune: bool = False) -> None:
         """Remove the image."""
         await self._client._request("DELETE", self._path,
-                                    params={"force": force, "noprune": noprune})
+                                    params={"force": force, "noprune": noprune},
+                                    timeout=self._client.timeout)  # layers to delete
 
     async def export(self, destination: str | Path) -> Path:
         """Write the image as a ``docker save`` tarball to ``destination``, streaming."""
@@ -214,7 +219,7 @@ class ImageCollection:
     async def remove(self, reference: str, *, force: bool = False) -> None:
         """Remove the image ``reference``."""
         await self._client._request("DELETE", f"/images/{quote_id(reference)}",
-                                    params={"force": force})
+                                    params={"force": force}, timeout=self._client.timeout)
 
     async def prune(self, *, dangling_only: bool = True,
                     filters: Mapping[str, Any] | None = None) -> dict[str, Any]:
@@ -222,7 +227,8 @@ class ImageCollection:
         merged = dict(filters or {})
         merged.setdefault("dangling", dangling_only)
         result: dict[str, Any] = await self._client.post_json(
-            "/images/prune", params={"filters": encode_filters(merged)})
+            "/images/prune", params={"filters": encode_filters(merged)},
+            timeout=self._client.timeout)
         return result
 
     async def import_rootfs(self, source: bytes | str | Path, reference: str) -> Image:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from ._arguments import check_name
 from ._client import encode_filters, quote_id
 from ._models import Model
 
@@ -94,6 +96,18 @@ class NetworkCollection:
                      gateway: str | None = None,
                      options: Mapping[str, str] | None = None) -> Network:
         """Create a network; ``subnet``/``gateway`` in CIDR and address form."""
+        check_name("network name", name, optional=False)
+        if subnet is not None:
+            try:
+                ipaddress.ip_network(subnet, strict=False)
+            except ValueError:
+                raise ValueError(f"subnet must be in CIDR form like 10.89.0.0/24, "
+                                 f"got {subnet!r}") from None
+        if gateway is not None:
+            try:
+                ipaddress.ip_address(gateway)
+            except ValueError:
+                raise ValueError(f"gateway must be an IP address, got {gateway!r}") from None
         body: dict[str, Any] = {"Name": name, "Driver": driver, "Internal": internal,
                                 "Labels": dict(labels or {}), "Options": dict(options or {}),
                                 "CheckDuplicate": True}
@@ -112,5 +126,6 @@ class NetworkCollection:
     async def prune(self, *, filters: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """Remove networks no container uses: ``{"NetworksDeleted": [...]}``."""
         result: dict[str, Any] = await self._client.post_json(
-            "/networks/prune", params={"filters": encode_filters(filters)})
+            "/networks/prune", params={"filters": encode_filters(filters)},
+            timeout=self._client.timeout)
         return result

@@ -13,49 +13,13 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from .._units import human_duration  # one formatter, shared with the CLI's ages
 from ._times import engine_time
 
 __all__ = ["human_duration", "status_text"]
 
 # Health states Docker shows after the uptime; "starting" reads "health: starting".
 _HEALTH_TEXT = {"starting": "health: starting", "healthy": "healthy", "unhealthy": "unhealthy"}
-
-
-def human_duration(seconds: float) -> str:
-    """A duration the way ``docker ps`` writes it (go-units ``HumanDuration``).
-
-    Go truncates each unit toward zero, except hours, which are rounded; a negative
-    duration (a clock a little ahead of the engine's) reads "Less than a second".
-
-    Examples
-    --------
-    >>> human_duration(0.4), human_duration(75), human_duration(2 * 3600)
-    ('Less than a second', 'About a minute', '2 hours')
-    """
-    whole_seconds = int(seconds)
-    if whole_seconds < 1:
-        return "Less than a second"
-    if whole_seconds == 1:
-        return "1 second"
-    if whole_seconds < 60:
-        return f"{whole_seconds} seconds"
-    minutes = int(seconds / 60)
-    if minutes == 1:
-        return "About a minute"
-    if minutes < 60:
-        return f"{minutes} minutes"
-    hours = int(seconds / 3600 + 0.5)
-    if hours == 1:
-        return "About an hour"
-    if hours < 48:
-        return f"{hours} hours"
-    if hours < 24 * 7 * 2:
-        return f"{hours // 24} days"
-    if hours < 24 * 30 * 2:
-        return f"{hours // 24 // 7} weeks"
-    if hours < 24 * 365 * 2:
-        return f"{hours // 24 // 30} months"
-    return f"{int(seconds / 3600) // 24 // 365} years"
 
 
 def _since(moment: datetime | None, now: datetime) -> str:

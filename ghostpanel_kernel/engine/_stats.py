@@ -103,9 +103,11 @@ def cpu_percent(current: Mapping[str, Any], previous: Mapping[str, Any] | None =
     Returns
     -------
     float
-        Can exceed 100 on several CPUs. 0.0 when there is nothing to compare with (a
-        Podman one-shot sample alone) or the counter went back, as ``docker stats``
-        shows it.
+        Can exceed 100 on several CPUs. NaN when it is not known: there is nothing to
+        compare with (a Podman one-shot sample alone), or the counter went back (the
+        container restarted in between). Not 0.0, which would read as an idle
+        container: tables show NaN blank and charts as a gap, as
+        :meth:`StatsSample.cpu_percent_since` gives it.
 
     Examples
     --------
@@ -123,9 +125,9 @@ def cpu_percent(current: Mapping[str, Any], previous: Mapping[str, Any] | None =
     else:
         before = _earlier_reading(current)
     if before is None:
-        return 0.0
+        return math.nan
     percent = _percent_between(now, before, _online_cpus(current))
-    return 0.0 if percent is None else percent
+    return math.nan if percent is None else percent
 
 
 def has_precpu(stats: Mapping[str, Any]) -> bool:
@@ -145,8 +147,8 @@ class StatsSample:
         The engine's RFC 3339 time of the sample.
     cpu_percent
         CPU use in percent of one CPU (can exceed 100 on several CPUs), over the
-        sample's own window: see :func:`cpu_percent`, and :meth:`cpu_percent_since`
-        for the use since another sample.
+        sample's own window; NaN when it is not known: see :func:`cpu_percent`, and
+        :meth:`cpu_percent_since` for the use since another sample.
     memory_usage, memory_limit
         Bytes in use (page cache excluded, as ``docker stats`` shows it) and the limit.
     memory_percent

@@ -11,6 +11,8 @@ import json
 from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator
 from typing import Any, Final, Literal, NamedTuple
 
+from .._exceptions import EngineProtocolError
+
 __all__ = ["FrameDemuxer", "LogLine", "iter_json_lines", "iter_log_lines"]
 
 StreamName = Literal["stdin", "stdout", "stderr"]
@@ -154,8 +156,12 @@ async def iter_log_lines(body: AsyncIterable[bytes], *, multiplexed: bool,
             yield [_line(name, partial.pop(), timestamps, not multiplexed)]
 
 
-async def iter_json_lines(body: AsyncIterable[bytes]) -> AsyncIterator[Any]:
-    """Yield one decoded JSON value per line of a JSON-lines body (events, pulls, stats)."""
+async def iter_json_lines(body: AsyncIterable[bytes], *, endpoint: str = "the engine"
+                          ) -> AsyncIterator[Any]:
+    """Yield one decoded JSON value per line of a JSON-lines body (events, pulls, stats).
+
+    A line that is not JSON raises :class:`EngineProtocolError` naming ``endpoint``.
+    """
     tail = b""
     loads = json.loads
     async for piece in body:
@@ -164,6 +170,19 @@ async def iter_json_lines(body: AsyncIterable[bytes]) -> AsyncIterator[Any]:
         tail = lines.pop()
         for line in lines:
             if line.strip():
-                yield loads(line)
+                try:
+                    value = loads(line)
+                except ValueError as exc:
+                    raise _not_json(line, endpoint) from exc
+                yield value
     if tail.strip():
-        yield loads(tail)
+        try:
+            value = loads(tail)
+        except ValueError as exc:
+            raise _not_json(tail, endpoint) from exc
+        yield value
+
+
+def _not_json(line: bytes, endpoint: str) -> EngineProtocolError:
+    return EngineProtocolError(f"the stream sent a line that is not JSON: {line[:80]!r}",
+                               endpoint=endpoint)

@@ -14,6 +14,8 @@ import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any, TypeVar
 
+from .._exceptions import EnvironmentClosed
+
 __all__ = ["SyncBridge", "SyncProxy"]
 
 T = TypeVar("T")
@@ -35,7 +37,7 @@ class SyncBridge:
             if close is not None:
                 close()  # never awaited: close it rather than leave it to warn
             if self._loop.is_closed():
-                raise RuntimeError("this sync facade has been closed; connect again")
+                raise EnvironmentClosed("this sync facade has been closed; connect again")
             raise RuntimeError("the sync facade cannot be used from its own event loop")
 
         async def _await() -> T:

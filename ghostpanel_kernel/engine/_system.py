@@ -6,40 +6,16 @@ import asyncio
 import time
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from ._client import EngineVersion, body_of, encode_filters
 from ._streams import iter_json_lines
-from ._times import engine_time_ns
+from ._times import Timestamp, api_time, api_time_ns
 
 if TYPE_CHECKING:
     from ._client import EngineClient
 
 __all__ = ["Event", "SystemAPI"]
-
-Timestamp = int | float | str | datetime
-
-
-def _timestamp(value: Timestamp | None) -> str | None:
-    if value is None:
-        return None
-    if isinstance(value, datetime):
-        return f"{value.timestamp():.9f}"
-    return str(value)
-
-
-def _seconds(value: Timestamp) -> float | None:
-    """Seconds since the epoch for a numeric, datetime or RFC 3339 bound; None for other
-    text (a Go duration such as ``10m``, which only the engine reads)."""
-    if isinstance(value, datetime):
-        return value.timestamp()
-    try:
-        return float(value)
-    except ValueError:
-        nanoseconds = engine_time_ns(value)
-        return None if nanoseconds is None else nanoseconds / 1e9
-
 
 @dataclass(frozen=True)
 class Event:
@@ -114,7 +90,8 @@ class SystemAPI:
 
     async def df(self) -> dict[str, Any]:
         """Disk usage of images, containers, volumes and build cache."""
-        result: dict[str, Any] = await self._client.get_json("/system/df")
+        result: dict[str, Any] = await self._client.get_json(
+            "/system/df", timeout=self._client.timeout)  # Podman walks every layer
         return result
 
     async def events(self, *, filters: Mapping[str, Any] | None = None,
@@ -128,9 +105,9 @@ class SystemAPI:
         """
         client = self._client
         params: dict[str, str | bool | None] = {
-            "filters": encode_filters(filters), "since": _timestamp(since),
-            "until": _timestamp(until)}
-        until_seconds = _seconds(until) if until is not None else None
+            "filters": encode_filters(filters), "since": api_time(since),
+            "until": api_time(until)}
+        until_seconds = None if until is None else api_time_ns(until) / 1e9
         podman_window = until_seconds is not None and await client.kind() == "podman"
         if podman_window:
             # Podman 4.3 answers a past ``until`` with no events at all, and a future one
@@ -143,7 +120,7 @@ class SystemAPI:
                 params["stream"] = False
         response = await client._request("GET", "/events", params=params, stream=True)
         body = client.iter_body(response)
-        lines = iter_json_lines(body)
+        lines = iter_json_lines(body, endpoint=client.url)
         # The live window's deadline bounds each read, never the consumer's own work
         # between events (a timeout around ``yield`` would cancel the consumer's task, and
         # the sync facade reads each event in a task of its own).

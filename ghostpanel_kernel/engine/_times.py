@@ -7,7 +7,7 @@ whole second, which is all Podman 4.3 gives in logs), ``Z`` or a numeric offset
 zero time ``0001-01-01T00:00:00Z`` for "never" (a container never started, a stats
 sample without an earlier reading).
 
-Three readings, for three needs:
+Three readings, for three needs, and one writing (:func:`api_time`, the other way):
 
 - :func:`engine_time`: an aware :class:`~datetime.datetime` (microseconds: Python's
   limit), to show a time or measure a duration;
@@ -28,10 +28,19 @@ offset), which no engine writes.
 
 from __future__ import annotations
 
+import math
 import re
-from datetime import UTC, datetime
+import time
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import TypeAlias
 
-__all__ = ["engine_time", "engine_time_ns", "sortable_engine_time"]
+__all__ = ["Timestamp", "api_time", "api_time_ns", "engine_time", "engine_time_ns",
+           "sortable_engine_time"]
+
+#: A time given to GhostPanel (``since``, ``until``): seconds since the epoch, a
+#: :class:`~datetime.datetime`, or text (seconds, RFC 3339, or a Go duration ago).
+Timestamp: TypeAlias = int | float | str | datetime
 
 # ASCII digits only: ``\d`` would also take other scripts' digits, which int() reads.
 _RFC3339 = re.compile(r"(\d{4}-\d\d-\d\d)[Tt ](\d\d:\d\d:\d\d)(?:\.(\d+))?([Zz]|[+-]\d\d:?\d\d)?",
@@ -181,3 +190,107 @@ def sortable_engine_time(stamp: str | None) -> str | None:
     except (ValueError, OverflowError):  # OverflowError: a local time past 9999 in UTC
         return None
     return f"{whole.isoformat()[:19]}.{nanos}Z"
+
+
+# -- the other way: a time for the Engine API ---------------------------------------------
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_NS = 1_000_000_000
+# A Go duration, as ``docker logs --since 10m`` takes one: "1h30m", "1.5h", "300ms".
+_GO_DURATION = re.compile(r"(?:(?:\d+(?:\.\d*)?|\.\d+)(?:ns|us|\u00b5s|\u03bcs|ms|s|m|h))+",
+                          re.ASCII)
+_GO_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|\u00b5s|\u03bcs|ms|s|m|h)")
+_GO_UNITS = {"ns": 1, "us": 1_000, "\u00b5s": 1_000, "\u03bcs": 1_000, "ms": 1_000_000,
+             "s": _NS, "m": 60 * _NS, "h": 3600 * _NS}
+_SECONDS_TEXT = re.compile(r"\d+(?:\.\d+)?", re.ASCII)
+
+
+def api_time_ns(value: Timestamp, *, now: float | None = None) -> int:
+    """A ``since``/``until`` value as nanoseconds since the epoch.
+
+    Parameters
+    ----------
+    value
+        - ``int`` or ``float``: seconds since the epoch;
+        - :class:`~datetime.datetime`: an aware one as it says; a **naive one is local
+          time**, as Python's own :meth:`datetime.timestamp` reads it, so that
+          ``datetime.now() - timedelta(minutes=5)`` means five minutes ago;
+        - text: seconds since the epoch (``"1700000000.5"``), an RFC 3339 time (one
+          without a zone is UTC, as the engines write and read them), or a Go duration
+          meaning that long ago (``"10m"``, ``"1h30m"``), as ``docker logs --since`` and
+          ``--until`` take them.
+    now
+        The current time in seconds, for durations (tests); ``time.time()`` by default.
+
+    Raises
+    ------
+    TypeError
+        ``value`` is none of those types (a ``bool`` included).
+    ValueError
+        Text that is none of those forms, a time before 1970, NaN or infinity.
+
+    Examples
+    --------
+    >>> api_time_ns(1.5)
+    1500000000
+    >>> api_time_ns("1970-01-01T00:00:02.000000001+00:00")
+    2000000001
+    >>> api_time_ns("1m", now=3600)
+    3540000000000
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, float, str, datetime)):
+        raise TypeError(f"a time must be seconds, a datetime or text, not {value!r}")
+    if isinstance(value, datetime):
+        moment = value if value.tzinfo is not None else value.astimezone()
+        nanoseconds = (moment - _EPOCH) // timedelta(microseconds=1) * 1000
+    elif isinstance(value, int):
+        nanoseconds = value * _NS
+    elif isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValueError(f"a time must be a finite number of seconds, got {value!r}")
+        # Through the float's shortest text, so 1.1 s is 1100000000 ns, not 1099999999.
+        nanoseconds = int(Decimal(repr(value)) * _NS)
+    else:
+        nanoseconds = _text_ns(value.strip(), now)
+    if nanoseconds < 0:
+        raise ValueError(f"a time must not be before 1970, got {value!r}")
+    return nanoseconds
+
+
+def _text_ns(text: str, now: float | None) -> int:
+    if _SECONDS_TEXT.fullmatch(text):
+        return int(Decimal(text) * _NS)
+    stamp = engine_time_ns(text)
+    if stamp is not None:
+        return stamp
+    if _GO_DURATION.fullmatch(text):
+        ago = sum(int(Decimal(number) * _GO_UNITS[unit])
+                  for number, unit in _GO_PART.findall(text))
+        current = time.time() if now is None else now
+        return int(Decimal(repr(float(current))) * _NS) - ago
+    raise ValueError(
+        f"cannot read {text!r} as a time: give seconds since the epoch, an RFC 3339 time "
+        "(2026-11-28T10:00:00Z) or a duration ago (10m, 1h30m)")
+
+
+def api_time(value: Timestamp | None, *, now: float | None = None) -> str | None:
+    """A ``since``/``until`` value as the Engine API takes it: ``seconds.nanoseconds``.
+
+    The one conversion for every call that sends a time (logs, events...). Docker's
+    daemon reads only this form (its CLI converts the others), Podman reads it too; it
+    is exact to the nanosecond. ``None`` stays ``None`` (no bound). See
+    :func:`api_time_ns` for the forms taken.
+
+    Examples
+    --------
+    >>> api_time(datetime(2026, 11, 28, 0, 10, 37, 500000, tzinfo=UTC))
+    '1795824637.500000000'
+    >>> api_time(1700000000)
+    '1700000000.000000000'
+    >>> api_time(None) is None
+    True
+    """
+    if value is None:
+        return None
+    nanoseconds = api_time_ns(value, now=now)
+    return f"{nanoseconds // _NS}.{nanoseconds % _NS:09d}"

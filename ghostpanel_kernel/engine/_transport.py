@@ -10,7 +10,22 @@ and return one) and parses responses straight off :class:`asyncio.StreamReader`.
 It is an ordinary :class:`httpx.AsyncBaseTransport`, so the client above it speaks only
 httpx requests and responses and unit tests swap in :class:`httpx.MockTransport`.
 Socket-level failures are raised as httpx's own transport errors; the client maps those
-to GhostPanel's errors in one place.
+to GhostPanel's errors in one place. A peer that answers something other than HTTP/1.x
+is a :class:`httpx.RemoteProtocolError` whose message quotes what it sent; a connection
+that ends early is a :class:`httpx.ReadError`.
+
+Replays follow Go's ``net/http`` (``persistConn.shouldRetryRequest``): a request that
+fails on a reused keep-alive connection is sent again on another one only when nothing
+of it was written (an idle connection the engine had closed is dropped before use), or
+when it is replayable -- ``GET``, ``HEAD``, ``OPTIONS`` or ``TRACE`` with an in-memory
+body -- and no byte of the answer had arrived. A ``POST`` (create, kill, remove...) is
+never sent twice: the engine may have acted on the first copy.
+
+Timeouts, all per request: the connection (and TLS handshake) has ``connect``; the
+answer's head must arrive within ``ghostpanel.first_byte`` seconds of sending (an engine
+answers at once, so a short limit finds a silent host quickly; None for no limit); a
+whole non-streaming exchange, body included, has ``read`` seconds. Streams have no limit
+after their head.
 """
 
 from __future__ import annotations
@@ -23,9 +38,11 @@ from typing import Final
 
 import httpx
 
+from .._exceptions import EnvironmentClosed
 from ._endpoint import Endpoint
 
-__all__ = ["BODY_EXTENSION", "STREAM_EXTENSION", "ChunkedDecoder", "EngineTransport"]
+__all__ = ["BODY_EXTENSION", "FIRST_BYTE_TIMEOUT", "REPLAYABLE_METHODS", "STREAM_EXTENSION",
+           "ChunkedDecoder", "EngineTransport"]
 
 #: Request extension asking the transport to hand the body over as a live stream instead
 #: of reading it before returning (logs, events, stats, pulls).
@@ -33,6 +50,14 @@ STREAM_EXTENSION: Final = "ghostpanel.stream"
 #: Response extension holding a body this transport already read. ``Response.aread()``
 #: would copy it through httpx's decoder chain again (about 19 µs per request here).
 BODY_EXTENSION: Final = "ghostpanel.body"
+#: Key of the request's ``timeout`` extension: seconds from the request written to the
+#: answer's status line and headers (None: no limit).
+FIRST_BYTE_TIMEOUT: Final = "ghostpanel.first_byte"
+#: Methods sent again after a stale keep-alive connection failed, as Go's
+#: ``Request.isReplayable`` lists them. Not ``PUT``/``DELETE``, which urllib3 replays:
+#: RFC 9110 calls them idempotent, but a replayed ``DELETE /containers/web`` answers 404
+#: for the container the first copy removed, and ``PUT /archive`` uploads can be large.
+REPLAYABLE_METHODS: Final = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 
 _READ_SIZE: Final = 256 * 1024
 _CHUNK_SIZE: Final = re.compile(rb"[0-9A-Fa-f]{1,16}")
@@ -111,20 +136,39 @@ class ChunkedDecoder:
 class _Connection:
     """One keep-alive connection to the engine."""
 
-    __slots__ = ("expired", "reader", "writer")
+    __slots__ = ("expired", "reader", "reused", "writer")
 
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.reader = reader
         self.writer = writer
         self.expired = False
+        self.reused = False
 
     def close(self) -> None:
         self.writer.close()
 
     def expire(self) -> None:
-        """Read timeout: abort the socket, so that the pending read fails at once."""
+        """Timeout: abort the socket, so that the pending read or write fails at once."""
         self.expired = True
         self.writer.transport.abort()
+
+    def usable(self) -> bool:
+        """Whether an idle connection can carry a request: the engine has not closed it.
+
+        The event loop reads idle sockets too, so an engine that closed the connection
+        (Go's server does after its idle timeout) has already been seen: dropping such a
+        connection writes nothing on it, which makes any request safe to send elsewhere.
+        """
+        return not (self.writer.is_closing() or self.reader.at_eof()
+                    or self.reader.exception() is not None)
+
+
+class _StaleConnection(Exception):
+    """A reused connection failed before any byte of the answer: try another one."""
+
+    def __init__(self, error: Exception) -> None:
+        super().__init__(str(error))
+        self.error = error
 
 
 class _Framing:
@@ -138,10 +182,24 @@ class _Framing:
         self.reusable = reusable
 
 
+def _where(endpoint: Endpoint) -> str:
+    return endpoint.socket_path or endpoint.host_header
+
+
+def _not_http(endpoint: Endpoint, data: bytes) -> httpx.RemoteProtocolError:
+    """The error for a peer whose answer does not start as HTTP/1.x does."""
+    where = _where(endpoint)
+    if data[:1] in (b"\x15", b"\x16"):  # a TLS record: alert or handshake
+        return httpx.RemoteProtocolError(
+            f"{where} answered with TLS, not plain HTTP: is it an https:// endpoint?")
+    return httpx.RemoteProtocolError(
+        f"{where} does not speak HTTP, so it is not an engine: it sent {data[:60]!r}")
+
+
 def _transport_error(exc: BaseException, endpoint: Endpoint, *, connecting: bool,
                      expired: bool = False) -> Exception | None:
     """The httpx transport error for a socket-level failure, or None to let it pass."""
-    where = endpoint.socket_path or endpoint.host_header
+    where = _where(endpoint)
     if expired:
         return httpx.ReadTimeout(f"no answer from {where} in time")
     if isinstance(exc, FileNotFoundError):
@@ -154,10 +212,10 @@ def _transport_error(exc: BaseException, endpoint: Endpoint, *, connecting: bool
         return httpx.ConnectError(f"TLS handshake with {where} failed: {exc}")
     if isinstance(exc, TimeoutError):
         if connecting:
-            return httpx.ConnectTimeout(f"no answer from {where} in time")
+            return httpx.ConnectTimeout(f"{where} did not accept a connection in time")
         return httpx.ReadTimeout(f"no answer from {where} in time")
     if isinstance(exc, asyncio.IncompleteReadError):
-        return httpx.RemoteProtocolError(f"{where} closed the connection mid-response")
+        return httpx.ReadError(f"{where} closed the connection mid-response")
     if isinstance(exc, asyncio.LimitOverrunError):
         return httpx.RemoteProtocolError(f"{where} sent an oversized header")
     if isinstance(exc, OSError):
@@ -273,10 +331,10 @@ class EngineTransport(httpx.AsyncBaseTransport):
         self._ssl = endpoint.tls.ssl_context() if endpoint.tls is not None else None
         self._closed = False
 
-    async def _connect(self) -> _Connection:
+    async def _connect(self, timeout: float | None) -> _Connection:
         endpoint = self.endpoint
         with _socket_errors(endpoint, connecting=True):
-            async with asyncio.timeout(self.connect_timeout):
+            async with asyncio.timeout(timeout):
                 if endpoint.socket_path is not None:
                     reader, writer = await asyncio.open_unix_connection(
                         endpoint.socket_path, limit=_READ_SIZE)
@@ -288,6 +346,7 @@ class EngineTransport(httpx.AsyncBaseTransport):
 
     def _release(self, conn: _Connection, *, reusable: bool) -> None:
         if reusable and not self._closed and len(self._idle) < self.max_idle:
+            conn.reused = True
             self._idle.append(conn)
         else:
             conn.close()
@@ -295,36 +354,62 @@ class EngineTransport(httpx.AsyncBaseTransport):
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         """Send ``request`` and return its response (body read unless streaming)."""
         if self._closed:
-            raise RuntimeError("this engine transport has been closed")
+            raise EnvironmentClosed(
+                f"the connection to {_where(self.endpoint)} was closed; connect again")
         while self._idle:
             conn = self._idle.pop()
+            if not conn.usable():
+                conn.close()  # nothing was written on it: any request may go elsewhere
+                continue
             try:
                 return await self._exchange(conn, request)
-            except (httpx.ReadError, httpx.RemoteProtocolError, httpx.WriteError):
-                # The engine closed an idle keep-alive connection (Go's server does after
-                # its idle timeout); that failure tells nothing about the request, so try
-                # the next connection, then a fresh one.
-                if not self._stale_safe(request):
-                    raise
-        return await self._exchange(await self._connect(), request)
+            except _StaleConnection:
+                # The engine closed this kept-alive connection as the request went out,
+                # and no byte of an answer came: it tells nothing about the request, and
+                # this one is safe to send again (see REPLAYABLE_METHODS).
+                continue
+        timeouts = request.extensions.get("timeout", {})
+        connect_timeout = timeouts.get("connect", self.connect_timeout)
+        return await self._exchange(await self._connect(connect_timeout), request)
 
     @staticmethod
-    def _stale_safe(request: httpx.Request) -> bool:
-        return request.method in ("GET", "HEAD") or STREAM_EXTENSION not in request.extensions
+    def _replayable(request: httpx.Request) -> bool:
+        # Go's isReplayable: an idempotent method and a body that can be sent again.
+        return request.method in REPLAYABLE_METHODS and isinstance(request.stream,
+                                                                   httpx.ByteStream)
 
     async def _exchange(self, conn: _Connection, request: httpx.Request) -> httpx.Response:
         extensions = request.extensions
-        read_timeout = extensions.get("timeout", {}).get("read")
-        timer: asyncio.TimerHandle | None = None
+        timeouts = extensions.get("timeout", {})
+        total = timeouts.get("read")
+        first_byte = timeouts.get(FIRST_BYTE_TIMEOUT)
+        loop = asyncio.get_running_loop()
+        deadline = None if total is None else loop.time() + total
+        # One timer handle (~2 us) instead of asyncio.timeout (~6 us): on expiry the
+        # socket is aborted and the pending write or read fails. The whole-exchange limit
+        # also bounds the write, so a peer that never reads cannot hold a request forever.
+        timer = None if deadline is None else loop.call_at(deadline, conn.expire)
+        answered = False
         try:
             try:
                 await self._send(conn, request)
-                if read_timeout is not None:
-                    # One timer handle (~2 us) instead of asyncio.timeout (~6 us): on
-                    # expiry the socket is aborted and the pending read fails.
-                    timer = asyncio.get_running_loop().call_later(read_timeout, conn.expire)
+                # The first-byte limit replaces the whole-exchange one while it is the
+                # nearer of the two, and gives way to it once the head is in.
+                waiting_head = first_byte is not None and (
+                    deadline is None or loop.time() + first_byte < deadline)
+                if waiting_head:
+                    if timer is not None:
+                        timer.cancel()
+                    timer = loop.call_later(first_byte, conn.expire)
                 status, headers, framing = await self._read_head(conn, request)
-                if extensions.get(STREAM_EXTENSION):
+                answered = True
+                streaming = bool(extensions.get(STREAM_EXTENSION))
+                if timer is not None and (streaming or deadline is None or waiting_head):
+                    timer.cancel()
+                    # A stream has no limit after its head (Podman sends stats every 5 s).
+                    timer = None if streaming or deadline is None else \
+                        loop.call_at(deadline, conn.expire)
+                if streaming:
                     stream: httpx.AsyncByteStream = _BodyStream(self, conn, framing)
                     return httpx.Response(status, headers=headers, stream=stream,
                                           request=request)
@@ -334,6 +419,21 @@ class EngineTransport(httpx.AsyncBaseTransport):
                                          expired=conn.expired)
                 if error is None:
                     raise
+                if conn.expired and not answered and isinstance(
+                        exc, asyncio.IncompleteReadError) and exc.partial and not (
+                        b"HTTP/".startswith(exc.partial[:5])):
+                    # It talked, but no HTTP (an SMTP or Redis server waits for more
+                    # commands): say what it said rather than "no answer".
+                    error = _not_http(self.endpoint, exc.partial)
+                elif conn.expired:
+                    error = self._timeout_error(answered, first_byte, total)
+                elif conn.reused and not answered and self._nothing_read(exc):
+                    if self._replayable(request):
+                        raise _StaleConnection(error) from exc
+                    error = httpx.ReadError(
+                        f"{_where(self.endpoint)} closed the connection after "
+                        f"{request.method} {request.url.path} was sent and before any "
+                        "answer: not sent again, as the engine may have acted on it")
                 raise error from exc
             finally:
                 if timer is not None:
@@ -346,6 +446,21 @@ class EngineTransport(httpx.AsyncBaseTransport):
         self._release(conn, reusable=framing.reusable and not conn.expired)
         return httpx.Response(status, headers=headers, stream=httpx.ByteStream(body),
                               request=request, extensions={BODY_EXTENSION: body})
+
+    @staticmethod
+    def _nothing_read(exc: BaseException) -> bool:
+        """Whether a failure shows the peer closed before sending any byte back."""
+        if isinstance(exc, asyncio.IncompleteReadError):
+            return not exc.partial
+        return isinstance(exc, (ConnectionResetError, BrokenPipeError))
+
+    def _timeout_error(self, answered: bool, first_byte: float | None,
+                       total: float | None) -> httpx.TimeoutException:
+        where = _where(self.endpoint)
+        if not answered and first_byte is not None and (total is None or first_byte < total):
+            return httpx.ReadTimeout(f"{where} accepted the connection but sent no answer "
+                                     f"within {first_byte:g} s")
+        return httpx.ReadTimeout(f"{where} did not finish answering within {total:g} s")
 
     async def _send(self, conn: _Connection, request: httpx.Request) -> None:
         url = request.url
@@ -372,11 +487,19 @@ class EngineTransport(httpx.AsyncBaseTransport):
 
     async def _read_head(self, conn: _Connection, request: httpx.Request
                          ) -> tuple[int, list[tuple[bytes, bytes]], _Framing]:
-        raw = await conn.reader.readuntil(b"\r\n\r\n")
+        try:
+            raw = await conn.reader.readuntil(b"\r\n\r\n")
+        except asyncio.IncompleteReadError as exc:
+            # A peer that said something and hung up: if it was not the start of an
+            # HTTP answer, this is no engine (an SSH server's banner, a TLS alert).
+            if exc.partial and not b"HTTP/".startswith(exc.partial[:5]):
+                raise _not_http(self.endpoint, exc.partial) from exc
+            raise
         lines = raw[:-4].split(b"\r\n")
         status_line = lines[0].split(b" ", 2)
-        if len(status_line) < 2 or not status_line[0].startswith(b"HTTP/1."):
-            raise httpx.RemoteProtocolError(f"not an HTTP/1.1 response: {lines[0][:40]!r}")
+        if (len(status_line) < 2 or not status_line[0].startswith(b"HTTP/1.")
+                or not status_line[1].isdigit() or len(status_line[1]) != 3):
+            raise _not_http(self.endpoint, raw)
         status = int(status_line[1])
         headers: list[tuple[bytes, bytes]] = []
         length: int | None = None
@@ -388,6 +511,10 @@ class EngineTransport(httpx.AsyncBaseTransport):
             headers.append((name, value))
             lower = name.lower()
             if lower == b"content-length":
+                if not value.isdigit():  # int() would take "-1", " 1_0" or "+5"
+                    raise httpx.RemoteProtocolError(
+                        f"{_where(self.endpoint)} sent a malformed Content-Length "
+                        f"{value[:20]!r}")
                 length = int(value)
             elif lower == b"transfer-encoding":
                 chunked = b"chunked" in value.lower()

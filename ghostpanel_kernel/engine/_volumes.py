@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from ._arguments import check_name
 from ._client import encode_filters, quote_id
 from ._models import Model
 
@@ -80,6 +81,7 @@ class VolumeCollection:
                      driver_opts: Mapping[str, str] | None = None,
                      labels: Mapping[str, str] | None = None) -> Volume:
         """Create a volume (the engine names it when ``name`` is None)."""
+        check_name("volume name", name)
         body: dict[str, Any] = {"Driver": driver, "DriverOpts": dict(driver_opts or {}),
                                 "Labels": dict(labels or {})}
         if name is not None:
@@ -94,5 +96,6 @@ class VolumeCollection:
     async def prune(self, *, filters: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """Remove volumes no container uses: ``{"VolumesDeleted": [...], ...}``."""
         result: dict[str, Any] = await self._client.post_json(
-            "/volumes/prune", params={"filters": encode_filters(filters)})
+            "/volumes/prune", params={"filters": encode_filters(filters)},
+            timeout=self._client.timeout)
         return result

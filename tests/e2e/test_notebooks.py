@@ -19,7 +19,7 @@ from nbclient import NotebookClient
 from nbformat.v4 import new_code_cell
 
 from ghostpanel_kernel import connect
-from ghostpanel_kernel.engine.podman_service import PodmanService
+from tests.podman_service import PodmanService
 
 NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
 CELL_TIMEOUT = 180

@@ -14,7 +14,6 @@ from pathlib import Path
 
 import pytest
 
-from ghostpanel_kernel.engine.podman_service import PodmanService
 from tests.e2e.conftest import (
     ROOT,
     Server,
@@ -23,6 +22,7 @@ from tests.e2e.conftest import (
     registered_environment,
     start_server,
 )
+from tests.podman_service import PodmanService
 
 ENV_NAME = "e2e-up"
 

@@ -11,18 +11,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import os
 import signal
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import pytest
 from ipywidgets.widgets.widget import _instances  # open widgets, by model id
 
 from ghostpanel_kernel import connect
+from ghostpanel_kernel._procfs import command_line, is_running, process_ids
 from ghostpanel_kernel.engine import (
     Container,
     Environment,
@@ -30,7 +31,7 @@ from ghostpanel_kernel.engine import (
     NotFound,
     Volume,
 )
-from ghostpanel_kernel.engine.podman_service import BUSYBOX_REFERENCE, PodmanService
+from tests.podman_service import BUSYBOX_REFERENCE, PodmanService
 
 BUSYBOX = BUSYBOX_REFERENCE
 
@@ -112,27 +113,18 @@ def _exec_monitor_pids(container_ids: Collection[str]) -> list[int]:
     (containers.conf ``exit_command_delay``): it stays 5 minutes after the command ended,
     so that a client can still read the exit code, even after the container is removed.
     """
-    needles = [b"\0-c\0" + ident.encode() + b"\0" for ident in container_ids]
+    wanted = set(container_ids)
     found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
+    for pid in process_ids():
+        arguments = command_line(pid)  # None: ended while we looked
+        if not arguments or not arguments[0].endswith("/conmon") \
+                or "--exec-attach" not in arguments:
             continue
-        try:
-            command = (entry / "cmdline").read_bytes()
-        except OSError:  # ended while we looked
-            continue
-        program = command.split(b"\0", 1)[0]
-        if program.endswith(b"/conmon") and b"\0--exec-attach\0" in command \
-                and any(needle in command for needle in needles):
-            found.append(int(entry.name))
+        # conmon names its container as "-c ID".
+        if any(flag == "-c" and value in wanted
+               for flag, value in itertools.pairwise(arguments)):
+            found.append(pid)
     return found
-
-
-def _alive(pid: int) -> bool:
-    try:
-        return bool(Path(f"/proc/{pid}/cmdline").read_bytes())  # empty for a zombie
-    except OSError:
-        return False
 
 
 async def _end_exec_monitors(container_ids: Collection[str]) -> None:
@@ -147,7 +139,7 @@ async def _end_exec_monitors(container_ids: Collection[str]) -> None:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
     deadline = time.monotonic() + 5
-    while any(_alive(pid) for pid in pids) and time.monotonic() < deadline:
+    while any(is_running(pid) for pid in pids) and time.monotonic() < deadline:
         await asyncio.sleep(0.02)
 
 
@@ -259,7 +251,7 @@ def track_image(created: Created) -> Callable[[str], None]:
 # -- widgets ---------------------------------------------------------------------------
 
 if TYPE_CHECKING:
-    from ghostpanel_widgets._resource_browsers import EngineWidget
+    from ghostpanel_widgets._base import EngineWidget
 
 W = TypeVar("W", bound="EngineWidget")
 

@@ -27,7 +27,7 @@ from ghostpanel_kernel.engine import (
     Environment,
     NotFound,
 )
-from ghostpanel_kernel.engine.podman_service import PodmanService
+from tests.podman_service import PodmanService
 
 pytestmark = pytest.mark.integration
 
@@ -197,7 +197,7 @@ async def test_engine_stopping_mid_log_stream_then_coming_back(
         error = broken.value
         assert not isinstance(error, EngineTimeout)
         assert error.endpoint == engine.url
-        assert "connection lost mid-stream" in str(error)
+        assert f"{engine.socket_path} closed the connection mid-response" in str(error)
         assert lines >= 3
 
         # While it is down, every call says so, naming the socket.
@@ -243,4 +243,37 @@ async def test_engine_stopping_mid_event_stream(
         error = broken.value
         assert error.endpoint == engine.url
         assert not isinstance(error, EngineTimeout)
-        assert "connection lost mid-stream" in str(error)
+        assert f"{engine.socket_path} closed the connection mid-response" in str(error)
+
+
+# -- the first-byte limit never cuts a quiet stream --------------------------------------
+#
+# Podman 4.3 sends the head of a log follow only with the container's first output (the
+# events stream's comes at once): a first-byte limit on streams would cut a quiet follow,
+# so streams have none. These tests keep that checked on the real engine.
+
+
+async def test_a_quiet_log_follow_outlives_the_response_timeout(engine_url: str,
+                                                                make_container) -> None:
+    container = await make_container(command=["sh", "-c", "sleep 1.5; echo late"])
+    await container.start()
+    async with connect(engine_url, name="quick", response_timeout=0.5) as quick:
+        follower = await quick.containers.get(container.id)
+        async with asyncio.timeout(20):
+            lines = [line.text async for line in follower.logs(follow=True)]
+    assert lines == ["late"]
+
+
+async def test_a_quiet_event_stream_outlives_the_response_timeout(engine_url: str,
+                                                                  make_volume) -> None:
+    async with connect(engine_url, name="quick", response_timeout=0.5) as quick:
+        async def later() -> None:
+            await asyncio.sleep(1.5)  # three response timeouts with nothing to send
+            await make_volume()
+
+        maker = asyncio.create_task(later())
+        async with asyncio.timeout(20):
+            async with contextlib.aclosing(quick.events(filters={"type": "volume"})) as events:
+                first = await anext(events)
+        await maker
+    assert (first.type, first.action) == ("volume", "create")

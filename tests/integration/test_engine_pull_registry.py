@@ -28,8 +28,8 @@ from click.testing import CliRunner
 
 from ghostpanel_kernel.cli import cli
 from ghostpanel_kernel.engine import Environment, ImagePullError, NotFound, PullEvent
-from ghostpanel_kernel.engine.podman_service import BUSYBOX_REFERENCE, PodmanService
 from tests.image_registry import RegistryImages
+from tests.podman_service import BUSYBOX_REFERENCE, PodmanService
 
 pytestmark = pytest.mark.integration
 

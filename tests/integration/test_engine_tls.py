@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from ghostpanel_kernel import EngineConnectionError, TLSConfig, connect
-from ghostpanel_kernel.engine.podman_service import PodmanService
+from tests.podman_service import PodmanService
 
 
 def _openssl(*args: str, cwd: Path) -> None:

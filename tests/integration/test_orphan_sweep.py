@@ -13,12 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from ghostpanel_kernel.engine.podman_service import (
+from tests.orphans import OWNER_FILE, claim, processes_using, sweep_orphans
+from tests.podman_service import (
     BUSYBOX_REFERENCE,
     PodmanService,
     mounts_under,
 )
-from tests.orphans import OWNER_FILE, claim, processes_using, sweep_orphans
 
 pytestmark = pytest.mark.integration
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from ghostpanel_kernel.engine.podman_service import (
+from tests.podman_service import (
     BUSYBOX_REFERENCE,
     PodmanService,
     build_busybox_archive,

@@ -14,22 +14,31 @@ engine (``/v1.41`` for Podman 4.3.1): the fake fails the test otherwise. It is t
 dispatched by ``(method, path without the prefix)`` to the test's routes; a path without
 a route gets a 404, as an engine answers an unknown endpoint. Like MockTransport handlers
 and httpx's own transports, it never sets ``Response.request``: the client must not need it.
+
+The same engine also answers on a real socket (:func:`serve_on_socket`), for the code that
+speaks HTTP itself (local engine detection). And the canned container ``web`` (Podman's
+inspect of it, :func:`web_engine`, :func:`open_web`) is here for every test file that needs
+one.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import http.server
 import inspect
 import json
 import re
+import socketserver
 import threading
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import httpx
 
-from ghostpanel_kernel.engine import Environment
+from ghostpanel_kernel.engine import Container, Environment
 
 __all__ = [
     "BOLT",
@@ -37,6 +46,9 @@ __all__ = [
     "DOCKER",
     "PODMAN",
     "URL",
+    "WEB_ID",
+    "WEB_IMAGE_ID",
+    "WEB_INSPECT",
     "Body",
     "EngineProfile",
     "FakeEngine",
@@ -47,7 +59,11 @@ __all__ = [
     "json_answer",
     "json_lines",
     "lines_answer",
+    "open_web",
+    "serve_on_socket",
     "streamed",
+    "web_engine",
+    "web_environment",
 ]
 
 URL = "unix:///run/podman/podman.sock"
@@ -278,3 +294,137 @@ def lines_answer(lines: list[Any], cuts: int = 13) -> Route:
 def frame(stream: int, payload: bytes) -> bytes:
     """One frame of a multiplexed stream (1 stdout, 2 stderr)."""
     return bytes([stream, 0, 0, 0]) + len(payload).to_bytes(4, "big") + payload
+
+
+# -- on a real socket --------------------------------------------------------------------
+
+
+class _ThreadingUnixServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
+    daemon_threads = True
+
+
+class _ThreadingTCPServer(socketserver.ThreadingMixIn, socketserver.TCPServer):
+    daemon_threads = True
+
+
+def _socket_handler(engine: FakeEngine) -> type[http.server.BaseHTTPRequestHandler]:
+    class Handler(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def _answer(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            request = httpx.Request(self.command, f"http://localhost{self.path}",
+                                    headers=list(self.headers.items()),
+                                    content=self.rfile.read(length) if length else b"")
+            status, headers, body = asyncio.run(_answer_of(engine, request))
+            # A client may hang up once it has read what it wanted (a probe reads only
+            # the status line): that is its right, not the server's error.
+            with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                self.send_response(status)
+                for name, value in headers:
+                    self.send_header(name, value)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = _answer
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass  # a unix socket's peer has no address to log; the engine logs requests
+
+    return Handler
+
+
+async def _answer_of(engine: FakeEngine, request: httpx.Request
+                     ) -> tuple[int, list[tuple[str, str]], bytes]:
+    response = await engine(request)
+    body = await response.aread()
+    # Content-Length is the server's; a streamed answer is sent whole.
+    headers = [(name, value) for name, value in response.headers.multi_items()
+               if name.lower() not in ("content-length", "transfer-encoding")]
+    return response.status_code, headers, body
+
+
+@contextlib.contextmanager
+def serve_on_socket(engine: FakeEngine, path: Path | None = None) -> Iterator[str]:
+    """Serve ``engine`` over HTTP/1.1 on a unix socket at ``path``, or on 127.0.0.1.
+
+    For code that opens sockets itself rather than through httpx. The server runs in a
+    thread and is shut down, closed and joined on exit. Each answer is sent whole, with a
+    Content-Length: a streamed route must end (``then_wait`` would never be sent).
+
+    Yields
+    ------
+    str
+        The engine's URL: ``unix://PATH`` or ``tcp://127.0.0.1:PORT``.
+    """
+    handler = _socket_handler(engine)
+    server: socketserver.BaseServer
+    if path is not None:
+        server = _ThreadingUnixServer(str(path), handler)
+        url = f"unix://{path}"
+    else:
+        tcp = _ThreadingTCPServer(("127.0.0.1", 0), handler)
+        url = f"tcp://127.0.0.1:{tcp.server_address[1]}"
+        server = tcp
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
+    thread.start()
+    try:
+        yield url
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+        assert not thread.is_alive(), "the fake engine's server did not stop"
+
+
+# -- the canned container ``web`` --------------------------------------------------------
+
+WEB_ID = "1df8c92e931a39be3686e640992d0f2ff780642770beaff3ab0642575a8941a0"
+WEB_IMAGE_ID = "sha256:9b60bbf061e92814b872b0e824d8bb38f7b8da5ca4f5f813a0a5afb05f34f574"
+
+# GET /containers/web/json (trimmed to the parts GhostPanel reads, as Podman 4.3.1 sends).
+WEB_INSPECT: dict[str, Any] = {
+    "Id": WEB_ID, "Created": "2026-11-27T21:01:47.358999564Z", "Path": "sh",
+    "Args": ["-c", "echo out1; echo err1 >&2; sleep 300"],
+    "State": {"Status": "running", "Running": True, "Paused": False, "Restarting": False,
+              "OOMKilled": False, "Dead": False, "Pid": 19032, "ExitCode": 0, "Error": "",
+              "StartedAt": "2026-11-27T21:01:47.543653929Z",
+              "FinishedAt": "0001-01-01T00:00:00Z",
+              "Health": {"Status": "", "FailingStreak": 0, "Log": None}},
+    "Image": WEB_IMAGE_ID, "Name": "/web", "RestartCount": 0, "Driver": "overlay",
+    "HostConfig": {"Binds": [], "NetworkMode": "bridge",
+                   "PortBindings": {"8080/tcp": [{"HostIp": "127.0.0.1", "HostPort": "18080"}]},
+                   "RestartPolicy": {"Name": "", "MaximumRetryCount": 0}},
+    "Config": {"Hostname": "1df8c92e931a", "User": "", "ExposedPorts": {"8080/tcp": {}},
+               "Tty": False, "OpenStdin": False,
+               "Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+                       "TERM=xterm", "container=podman", "HOME=/root"],
+               "Cmd": ["sh", "-c", "echo out1; echo err1 >&2; sleep 300"],
+               "Image": "localhost/busybox:latest", "Volumes": None, "WorkingDir": "/",
+               "Entrypoint": [], "Labels": {"app": "web"}, "StopSignal": "15"},
+    "NetworkSettings": {"Ports": {"8080/tcp": [{"HostIp": "127.0.0.1", "HostPort": "18080"}],
+                                  "9090/udp": None},
+                        "IPAddress": "10.88.0.39", "Gateway": "10.88.0.1"},
+}
+
+
+def web_engine(routes: dict[tuple[str, str], Route] | None = None) -> FakeEngine:
+    """A Podman 4.3.1 fake that also knows the container ``web`` (by name and id)."""
+    return FakeEngine({("GET", f"/containers/{WEB_ID}/json"): json_answer(WEB_INSPECT),
+                       ("GET", "/containers/web/json"): json_answer(WEB_INSPECT),
+                       **(routes or {})})
+
+
+def web_environment(engine: FakeEngine) -> Environment:
+    """An environment named ``laptop`` on ``engine``."""
+    return env_for(engine, name="laptop")
+
+
+async def open_web(engine: FakeEngine) -> tuple[Environment, Container]:
+    """The environment and the container ``web``, looked up; the look-up is then
+    forgotten (``engine.requests`` is empty), so a test sees only its own requests."""
+    env = web_environment(engine)
+    container = await env.containers.get("web")
+    engine.requests.clear()
+    return env, container

@@ -9,7 +9,7 @@ registry on a temporary SQLite file with local detection turned off.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +18,7 @@ import httpx
 import pytest
 from click.testing import CliRunner, Result
 
-from ghostpanel_kernel.cli import CliContext, cli, main
+from ghostpanel_kernel.cli import CliContext, _resources, cli, main
 from ghostpanel_kernel.cli._app import _COMMANDS, load_command, parse_time
 from ghostpanel_kernel.cli._output import (
     CommandError,
@@ -29,23 +29,18 @@ from ghostpanel_kernel.cli._output import (
     one_line,
     render_table,
 )
-from ghostpanel_kernel.cli._resources import PullProgress
 from ghostpanel_kernel.engine import (
     EngineConnectionError,
     Environment,
     EnvironmentNotFound,
     NotFound,
-    PullEvent,
 )
 from ghostpanel_kernel.environments import EnvironmentRegistry
+from tests.unit.fake_engine import FakeEngine, Route, frame, json_answer, json_lines, streamed
 
 ID_A = "1df8c92e931a39be3686e640992d0f2ff780642770beaff3ab0642575a8941a0"
 ID_B = "38b7e90166cdac69a41aa4913cc3b9e32e043062470d4a66213b26327a4bd9e9"
 IMAGE_ID = "sha256:c45e9df4c9cfe6bbb7b37dd5e910ce327da1e359747cb144980bad161a091205"
-
-VERSION = {"Components": [{"Name": "Podman Engine"}], "Version": "4.3.1",
-           "ApiVersion": "1.41", "Os": "linux", "Arch": "amd64"}
-
 
 def list_entry(ident: str, name: str, *, state: str = "running",
                status: str = "Up 3 seconds", ports: list[dict[str, Any]] | None = None,
@@ -62,38 +57,15 @@ def inspect_answer(ident: str, name: str) -> dict[str, Any]:
             "Config": {"Image": "localhost/busybox:latest", "Tty": False, "Labels": {}}}
 
 
-Answer = Callable[[httpx.Request], httpx.Response]
+def podman_not_found(request: httpx.Request) -> httpx.Response:
+    """Podman's answer for a container it does not know (the last-but-one path part)."""
+    name = request.url.path.split("/")[-2]
+    return httpx.Response(404, json={"message": f'no container with name or ID "{name}" found'})
 
 
-def answer_json(body: Any, status: int = 200) -> Answer:
-    return lambda request: httpx.Response(status, json=body)
-
-
-def answer_stream(body: bytes, content_type: str = "application/json") -> Answer:
-    return lambda request: httpx.Response(200, headers={"Content-Type": content_type},
-                                          stream=httpx.ByteStream(body))
-
-
-class FakeEngine:
-    """Canned answers by (method, path without ``/v1.41``); records the requests."""
-
-    def __init__(self, routes: dict[tuple[str, str], Answer]) -> None:
-        self.routes = routes
-        self.requests: list[httpx.Request] = []
-
-    def __call__(self, request: httpx.Request) -> httpx.Response:
-        path = request.url.path
-        if path == "/_ping":
-            return httpx.Response(200, text="OK", headers={"Api-Version": "1.41",
-                                                           "Server": "Libpod/4.3.1 (linux)"})
-        if path == "/version":
-            return httpx.Response(200, json=VERSION)
-        self.requests.append(request)
-        route = self.routes.get((request.method, path.removeprefix("/v1.41")))
-        if route is None:
-            message = f'no container with name or ID "{path.split("/")[-2]}" found'
-            return httpx.Response(404, json={"message": message})
-        return route(request)
+def podman_fake(routes: dict[tuple[str, str], Route]) -> FakeEngine:
+    """The unit tests' fake Podman 4.3.1, answering unknown containers as Podman does."""
+    return FakeEngine(routes, answer=podman_not_found)
 
 
 def refuse(request: httpx.Request) -> httpx.Response:
@@ -104,7 +76,7 @@ def refuse(request: httpx.Request) -> httpx.Response:
 class Engines:
     """Named fake engines, opened the way ``--env`` selects them (default: the first)."""
 
-    def __init__(self, **engines: Callable[[httpx.Request], httpx.Response]) -> None:
+    def __init__(self, **engines: Route) -> None:
         self.engines = engines
         self.opened: list[Environment] = []
 
@@ -157,10 +129,12 @@ def test_human_size(size: float, binary: bool, text: str) -> None:
     assert human_size(size, binary=binary) == text
 
 
+# docker's own words (go-units HumanDuration), as `docker images` prints CREATED.
 @pytest.mark.parametrize(("elapsed", "text"), [
     (0.2, "Less than a second ago"), (1, "1 second ago"), (59, "59 seconds ago"),
-    (60, "1 minute ago"), (7200, "2 hours ago"), (86400 * 8, "1 week ago"),
-    (86400 * 400, "1 year ago"),
+    (60, "About a minute ago"), (150, "2 minutes ago"), (7200, "2 hours ago"),
+    (86400 * 8, "8 days ago"), (86400 * 20, "2 weeks ago"), (86400 * 400, "13 months ago"),
+    (86400 * 800, "2 years ago"), (-5, "Less than a second ago"),
 ])
 def test_human_age(elapsed: float, text: str) -> None:
     assert human_age(1_000_000_000 - elapsed, now=1_000_000_000) == text
@@ -178,18 +152,6 @@ def test_parse_time(value: str, seconds: float) -> None:
 def test_parse_time_refuses_what_is_not_a_time() -> None:
     with pytest.raises(ValueError, match="'yesterday' is not a time"):
         parse_time("yesterday")
-
-
-def test_pull_progress_sums_layers_and_counts_complete_ones_whole() -> None:
-    progress = PullProgress()
-    progress.add(PullEvent("Pulling from library/busybox", layer="latest"))
-    progress.add(PullEvent("Pulling fs layer", layer="a1"))
-    progress.add(PullEvent("Downloading", layer="a1", current=5, total=10))
-    progress.add(PullEvent("Downloading", layer="b2", current=1, total=30))
-    assert (progress.current, progress.total) == (6, 40)
-    progress.add(PullEvent("Pull complete", layer="a1"))
-    progress.add(PullEvent("Digest: sha256:abc"))
-    assert (progress.current, progress.total) == (11, 40)
 
 
 # -- errors --------------------------------------------------------------------------
@@ -240,11 +202,11 @@ def test_help_lists_every_command_and_the_exit_statuses() -> None:
 
 
 def two_engines() -> Engines:
-    a = FakeEngine({("GET", "/containers/json"): answer_json([
+    a = podman_fake({("GET", "/containers/json"): json_answer([
         list_entry(ID_A, "web", ports=[{"IP": "127.0.0.1", "PrivatePort": 8080,
                                         "PublicPort": 18080, "Type": "tcp"}],
                    labels={"app": "web"})])})
-    b = FakeEngine({("GET", "/containers/json"): answer_json([
+    b = podman_fake({("GET", "/containers/json"): json_answer([
         list_entry(ID_B, "db", state="exited", status="Exited (0) 5 minutes ago")])})
     return Engines(a=a, b=b)
 
@@ -331,8 +293,8 @@ def test_inspect_of_an_unknown_container_is_a_404_on_one_line() -> None:
 
 
 def test_inspect_prints_the_engine_json_as_a_list() -> None:
-    engines = Engines(a=FakeEngine({
-        ("GET", "/containers/web/json"): answer_json(inspect_answer(ID_A, "web"))}))
+    engines = Engines(a=podman_fake({
+        ("GET", "/containers/web/json"): json_answer(inspect_answer(ID_A, "web"))}))
     result = invoke(engines, "inspect", "web")
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout) == [inspect_answer(ID_A, "web")]
@@ -344,17 +306,12 @@ def test_a_single_container_command_refuses_several_environments() -> None:
     assert "acts on one environment" in result.stderr
 
 
-def frame(stream: int, text: str) -> bytes:
-    payload = text.encode()
-    return bytes([stream, 0, 0, 0]) + len(payload).to_bytes(4, "big") + payload
-
-
 def test_logs_sends_stderr_lines_to_stderr_and_passes_its_options() -> None:
-    engine = FakeEngine({
-        ("GET", "/containers/web/json"): answer_json(inspect_answer(ID_A, "web")),
-        ("GET", f"/containers/{ID_A}/logs"): answer_stream(
-            frame(1, "2026-11-27T21:07:27Z out1\n") + frame(2, "2026-11-27T21:07:27Z err1\n")
-            + frame(1, "2026-11-27T21:07:28Z out2\n2026-11-27T21:07:28Z out3\n"),
+    engine = podman_fake({
+        ("GET", "/containers/web/json"): json_answer(inspect_answer(ID_A, "web")),
+        ("GET", f"/containers/{ID_A}/logs"): streamed(
+            [frame(1, b"2026-11-27T21:07:27Z out1\n") + frame(2, b"2026-11-27T21:07:27Z err1\n")
+             + frame(1, b"2026-11-27T21:07:28Z out2\n2026-11-27T21:07:28Z out3\n")],
             "application/vnd.docker.multiplexed-stream"),
     })
     result = invoke(Engines(a=engine), "logs", "web", "--tail", "3", "--since", "1764237600",
@@ -375,8 +332,8 @@ def test_logs_tail_must_be_a_count() -> None:
 
 
 def test_stop_reports_each_container_and_fails_if_one_was_refused() -> None:
-    engine = FakeEngine({
-        ("GET", "/containers/web/json"): answer_json(inspect_answer(ID_A, "web")),
+    engine = podman_fake({
+        ("GET", "/containers/web/json"): json_answer(inspect_answer(ID_A, "web")),
         ("POST", f"/containers/{ID_A}/stop"): lambda request: httpx.Response(204),
     })
     result = invoke(Engines(a=engine), "stop", "-t", "0", "web", "ghost")
@@ -412,9 +369,9 @@ STATS_SAMPLE = {
 
 
 def stats_engine() -> FakeEngine:
-    return FakeEngine({
-        ("GET", "/containers/json"): answer_json([list_entry(ID_A, "web")]),
-        ("GET", f"/containers/{ID_A}/stats"): answer_json(STATS_SAMPLE),
+    return podman_fake({
+        ("GET", "/containers/json"): json_answer([list_entry(ID_A, "web")]),
+        ("GET", f"/containers/{ID_A}/stats"): json_answer(STATS_SAMPLE),
     })
 
 
@@ -465,8 +422,8 @@ EVENT = {"status": "create", "id": ID_A, "from": "localhost/busybox:latest",
 
 
 def test_events_print_one_line_each_and_json_lines() -> None:
-    engines = Engines(a=FakeEngine({
-        ("GET", "/events"): answer_stream(json.dumps(EVENT).encode() + b"\n")}))
+    engines = Engines(a=podman_fake({
+        ("GET", "/events"): streamed([json_lines(EVENT)], "application/json")}))
     result = invoke(engines, "events", "--since", "1795813000", "--until", "1795813200")
     assert result.exit_code == 0, result.output
     assert result.stdout == ("2026-11-27T20:59:08.780367+00:00 a container create "
@@ -480,8 +437,8 @@ def test_events_print_one_line_each_and_json_lines() -> None:
 
 
 def test_events_after_until_are_dropped() -> None:
-    engines = Engines(a=FakeEngine({
-        ("GET", "/events"): answer_stream(json.dumps(EVENT).encode() + b"\n")}))
+    engines = Engines(a=podman_fake({
+        ("GET", "/events"): streamed([json_lines(EVENT)], "application/json")}))
     result = invoke(engines, "events", "--since", "1795813000", "--until", "1795813100")
     assert result.exit_code == 0
     assert result.stdout == ""
@@ -496,10 +453,9 @@ PULL_LINES = [
 
 
 def pull_engine(lines: list[dict[str, Any]]) -> FakeEngine:
-    return FakeEngine({
-        ("POST", "/images/create"): answer_stream(
-            b"".join(json.dumps(line).encode() + b"\n" for line in lines)),
-        ("GET", "/images/busybox:latest/json"): answer_json(
+    return podman_fake({
+        ("POST", "/images/create"): streamed([json_lines(*lines)], "application/json"),
+        ("GET", "/images/busybox:latest/json"): json_answer(
             {"Id": IMAGE_ID, "RepoTags": ["docker.io/library/busybox:latest"]}),
     })
 
@@ -529,18 +485,72 @@ def test_a_failed_pull_is_one_error_line() -> None:
         "Error: pull failed: manifest unknown see the registry (POST /v1.41/images/create)")
 
 
+# docker pull of two layers (1000 and 2000 bytes): extraction restarts each layer's count
+# at 0 (the bar used to fall from 1500 to 532 of 3000 there).
+DOCKER_PULL_LINES = [
+    {"status": "Pulling from library/busybox", "id": "latest"},
+    {"status": "Pulling fs layer", "progressDetail": {}, "id": "a1"},
+    {"status": "Pulling fs layer", "progressDetail": {}, "id": "b2"},
+    {"status": "Downloading", "progressDetail": {"current": 500, "total": 1000}, "id": "a1"},
+    {"status": "Downloading", "progressDetail": {"current": 1000, "total": 2000}, "id": "b2"},
+    {"status": "Download complete", "progressDetail": {}, "id": "a1"},
+    {"status": "Extracting", "progressDetail": {"current": 32, "total": 1000}, "id": "a1"},
+    {"status": "Extracting", "progressDetail": {"current": 1000, "total": 1000}, "id": "a1"},
+    {"status": "Pull complete", "progressDetail": {}, "id": "a1"},
+    {"status": "Downloading", "progressDetail": {"current": 2000, "total": 2000}, "id": "b2"},
+    {"status": "Verifying Checksum", "progressDetail": {}, "id": "b2"},
+    {"status": "Download complete", "progressDetail": {}, "id": "b2"},
+    {"status": "Extracting", "progressDetail": {"current": 100, "total": 2000}, "id": "b2"},
+    {"status": "Digest: sha256:" + "cd" * 32},
+    {"status": "Status: Downloaded newer image for busybox:latest"},
+]
+
+# Podman 4.3: no Extracting, no Pull complete; the last event names the image.
+PODMAN_PULL_LINES = [
+    {"status": "Pulling fs layer", "progressDetail": {}, "id": "cccccccccccc"},
+    {"status": "Downloading", "progressDetail": {"current": 700, "total": 1400},
+     "id": "cccccccccccc"},
+    {"status": "Already exists", "progressDetail": {}, "id": "dddddddddddd"},
+    {"status": "Downloading", "progressDetail": {"current": 1400, "total": 1400},
+     "id": "cccccccccccc"},
+    {"status": "Download complete", "progressDetail": {}, "id": "cccccccccccc"},
+    {"status": "Download complete", "progressDetail": {}, "id": IMAGE_ID[7:19]},
+]
+
+
+@pytest.mark.parametrize(("lines", "size"), [(DOCKER_PULL_LINES, 3000),
+                                             (PODMAN_PULL_LINES, 1400)],
+                         ids=["docker", "podman"])
+def test_pull_bar_never_moves_backward_and_ends_full(
+        monkeypatch: pytest.MonkeyPatch, lines: list[dict[str, Any]], size: int) -> None:
+    seen: list[tuple[int, int | None]] = []
+    show = _resources._show
+
+    def recording(bar: Any, progress: Any) -> None:
+        show(bar, progress)
+        seen.append((bar.pos, bar.length))
+
+    monkeypatch.setattr(_resources, "_show", recording)
+    result = invoke(Engines(a=pull_engine(lines)), "pull", "busybox:latest")
+    assert result.exit_code == 0, result.output
+    positions = [pos for pos, _ in seen]
+    assert positions == sorted(positions), seen
+    assert any(0 < pos < size for pos in positions), seen  # it moved through the pull
+    assert seen[-1] == (size, size)
+
+
 # -- images, volumes, networks, version ----------------------------------------------
 
 
 def resource_engine() -> FakeEngine:
-    return FakeEngine({
-        ("GET", "/images/json"): answer_json([
+    return podman_fake({
+        ("GET", "/images/json"): json_answer([
             {"Id": IMAGE_ID, "RepoTags": ["localhost/busybox:latest", "localhost/bb:1"],
              "Created": 1795812561, "Size": 2131015, "Labels": None}]),
-        ("GET", "/volumes"): answer_json({"Volumes": [
+        ("GET", "/volumes"): json_answer({"Volumes": [
             {"Name": "data", "Driver": "local", "Mountpoint": "/var/lib/data",
              "Labels": {"app": "web"}}]}),
-        ("GET", "/networks"): answer_json([
+        ("GET", "/networks"): json_answer([
             {"Name": "bridge", "Id": "2f259bab93aa" + "0" * 52, "Driver": "bridge",
              "IPAM": {"Config": [{"Subnet": "10.88.0.0/16"}]}, "Labels": {}}]),
     })
@@ -606,14 +616,14 @@ def test_env_add_ls_use_rm(registry_context: CliContext) -> None:
     assert run_env(registry_context, "add", "lab", "unix:///tmp/lab.sock").exit_code == 0
     assert run_env(registry_context, "use", "us-east-1").exit_code == 0
     assert run_env(registry_context, "ls").stdout.splitlines() == [
-        "NAME        URL                    LABELS                    TLS   DEFAULT",
+        "NAME        URL                    LABELS                    TLS   DEFAULT   HEALTH",
         "lab         unix:///tmp/lab.sock",
         "us-east-1   tcp://10.0.0.5:2375    region=us-east,tier=gpu         *",
     ]
     records = json.loads(run_env(registry_context, "ls", "--json").stdout)
     assert records[1] == {"name": "us-east-1", "url": "tcp://10.0.0.5:2375",
                           "labels": {"region": "us-east", "tier": "gpu"}, "tls": None,
-                          "detected": False, "default": True}
+                          "detected": False, "default": True, "health": None}
     removed = run_env(registry_context, "rm", "us-east-1")
     assert removed.stdout == "Removed environment 'us-east-1'\n"
     assert [r["name"] for r in json.loads(run_env(registry_context, "ls", "--json").stdout)] \

@@ -37,9 +37,16 @@ from ghostpanel_kernel.engine._archive import (
 )
 from ghostpanel_kernel.engine._client import EngineClient
 from ghostpanel_kernel.engine._containers import Container
-from tests.unit.fake_engine import Body, json_answer
+from tests.unit.fake_engine import (
+    WEB_ID,
+    WEB_INSPECT,
+    Body,
+    json_answer,
+    open_web,
+    web_engine,
+    web_environment,
+)
 from tests.unit.tar_fixtures import MTIME, path_stat_value, tar_archive
-from tests.unit.test_engine_containers import ID, PODMAN_INSPECT, engine_for, laptop, web
 
 LONG_DIR = "a-directory-name-long-enough-" * 3  # > 100 bytes with its children
 UNICODE = "répertoire-ü/fichier-ß.txt"
@@ -320,38 +327,38 @@ def podman_404(message: str) -> httpx.Response:
 
 
 async def test_stat_path_is_one_head_request() -> None:
-    engine = engine_for({("HEAD", f"/containers/{ID}/archive"): lambda request: httpx.Response(
+    engine = web_engine({("HEAD", f"/containers/{WEB_ID}/archive"): lambda request: httpx.Response(
         200, headers=path_stat_header(PODMAN_STATS["/etc/passwd"]))})
-    env, container = await web(engine)
+    env, container = await open_web(engine)
     entry = await container.stat_path("/etc/passwd")
     assert entry == FileEntry("passwd", "/etc/passwd", 75, 0o644, "file", 0.0)
-    assert engine.calls == [("HEAD", f"/containers/{ID}/archive", {"path": "/etc/passwd"})]
+    assert engine.calls == [("HEAD", f"/containers/{WEB_ID}/archive", {"path": "/etc/passwd"})]
     await env.aclose()
 
 
 async def test_stat_path_of_a_missing_path_names_it_in_the_engines_words() -> None:
     # Podman 4.3.1 answers HEAD with a bare 404 (no body): only a GET says why.
-    engine = engine_for({
-        ("HEAD", f"/containers/{ID}/archive"): lambda request: httpx.Response(404),
-        ("GET", f"/containers/{ID}/archive"): lambda request: podman_404(
+    engine = web_engine({
+        ("HEAD", f"/containers/{WEB_ID}/archive"): lambda request: httpx.Response(404),
+        ("GET", f"/containers/{WEB_ID}/archive"): lambda request: podman_404(
             "no such file or directory")})
-    env, container = await web(engine)
+    env, container = await open_web(engine)
     with pytest.raises(NotFound) as raised:
         await container.stat_path("/nope")
     assert raised.value.message == "/nope: no such file or directory"
     assert str(raised.value) == (f"[404] /nope: no such file or directory "
-                                 f"(GET /v1.41/containers/{ID}/archive)")
+                                 f"(GET /v1.41/containers/{WEB_ID}/archive)")
     assert [call[0] for call in engine.calls] == ["HEAD", "GET"]
     await env.aclose()
 
 
 async def test_stat_path_in_a_missing_container_says_which() -> None:
     message = 'no container with name or ID "gone" found: no such container'
-    engine = engine_for({
+    engine = web_engine({
         ("GET", "/containers/gone/json"): json_answer({"Id": "gone", "Name": "/gone"}),
         ("HEAD", "/containers/gone/archive"): lambda request: httpx.Response(404),
         ("GET", "/containers/gone/archive"): lambda request: podman_404(message)})
-    env = laptop(engine)
+    env = web_environment(engine)
     container = await env.containers.get("gone")
     with pytest.raises(NotFound, match=f"/etc: {message}"):
         await container.stat_path("/etc")
@@ -366,10 +373,10 @@ async def test_stat_path_falls_back_to_get_for_an_engine_without_head() -> None:
         bodies.append(body)
         return httpx.Response(200, headers=path_stat_header(PODMAN_STATS["/etc"]), stream=body)
 
-    engine = engine_for({
-        ("HEAD", f"/containers/{ID}/archive"): lambda request: httpx.Response(405),
-        ("GET", f"/containers/{ID}/archive"): get})
-    env, container = await web(engine)
+    engine = web_engine({
+        ("HEAD", f"/containers/{WEB_ID}/archive"): lambda request: httpx.Response(405),
+        ("GET", f"/containers/{WEB_ID}/archive"): get})
+    env, container = await open_web(engine)
     async with asyncio.timeout(5):  # the body never ends: the stat must not wait for it
         entry = await container.stat_path("/etc")
     assert (entry.kind, entry.path) == ("dir", "/etc")
@@ -379,10 +386,11 @@ async def test_stat_path_falls_back_to_get_for_an_engine_without_head() -> None:
 
 async def test_stat_path_without_any_stat_header_reads_the_first_member() -> None:
     data = archive([("passwd", "file", b"root\n")])
-    engine = engine_for({
-        ("HEAD", f"/containers/{ID}/archive"): lambda request: httpx.Response(200),
-        ("GET", f"/containers/{ID}/archive"): lambda request: httpx.Response(200, content=data)})
-    env, container = await web(engine)
+    engine = web_engine({
+        ("HEAD", f"/containers/{WEB_ID}/archive"): lambda request: httpx.Response(200),
+        ("GET", f"/containers/{WEB_ID}/archive"):
+            lambda request: httpx.Response(200, content=data)})
+    env, container = await open_web(engine)
     entry = await container.stat_path("/etc/passwd")
     assert (entry.name, entry.kind, entry.size, entry.mode, entry.mtime) == (
         "passwd", "file", 5, 0o640, MTIME)
@@ -406,9 +414,9 @@ def streamed_archive(data: bytes, stat: dict[str, Any], bodies: list[Body], *,
 async def test_list_files_reads_the_tar_as_it_arrives() -> None:
     bodies: list[Body] = []
     data = archive(TREE, format=tarfile.GNU_FORMAT)
-    engine = engine_for({("GET", f"/containers/{ID}/archive"): streamed_archive(
+    engine = web_engine({("GET", f"/containers/{WEB_ID}/archive"): streamed_archive(
         data, PODMAN_STATS["/etc"], bodies, piece=97)})
-    env, container = await web(engine)
+    env, container = await open_web(engine)
     entries = await container.list_files("/etc")
     assert {e.name for e in entries} == {LONG_DIR, "block", "empty", "mtab", "passwd"}
     assert all(e.path == f"/etc/{e.name}" for e in entries)
@@ -419,9 +427,9 @@ async def test_list_files_reads_the_tar_as_it_arrives() -> None:
 async def test_list_files_of_a_file_stops_at_the_header() -> None:
     bodies: list[Body] = []
     head = archive([("blob.bin", "file", b"b" * 4096)], padding=False)[:1024]
-    engine = engine_for({("GET", f"/containers/{ID}/archive"): streamed_archive(
+    engine = web_engine({("GET", f"/containers/{WEB_ID}/archive"): streamed_archive(
         head, PODMAN_STATS["/etc/passwd"], bodies, then_wait=True)})
-    env, container = await web(engine)
+    env, container = await open_web(engine)
     async with asyncio.timeout(5):  # the rest never comes: it must not be waited for
         with pytest.raises(NotADirectoryError, match=r"^/big/blob\.bin is not a directory in web$"):
             await container.list_files("/big/blob.bin")
@@ -431,9 +439,9 @@ async def test_list_files_of_a_file_stops_at_the_header() -> None:
 
 async def test_read_file_of_a_directory_stops_at_the_header() -> None:
     bodies: list[Body] = []
-    engine = engine_for({("GET", f"/containers/{ID}/archive"): streamed_archive(
+    engine = web_engine({("GET", f"/containers/{WEB_ID}/archive"): streamed_archive(
         archive(TREE)[:2048], PODMAN_STATS["/etc"], bodies, then_wait=True)})
-    env, container = await web(engine)
+    env, container = await open_web(engine)
     async with asyncio.timeout(5):
         with pytest.raises(IsADirectoryError, match="/etc is a directory"):
             await container.read_file("/etc")
@@ -444,21 +452,21 @@ async def test_read_file_of_a_directory_stops_at_the_header() -> None:
 async def test_read_file_streams_the_file() -> None:
     bodies: list[Body] = []
     content = random.randbytes(70_000)
-    engine = engine_for({("GET", f"/containers/{ID}/archive"): streamed_archive(
+    engine = web_engine({("GET", f"/containers/{WEB_ID}/archive"): streamed_archive(
         archive([("blob.bin", "file", content)]), PODMAN_STATS["/etc/passwd"], bodies,
         piece=4096)})
-    env, container = await web(engine)
+    env, container = await open_web(engine)
     assert await container.read_file("/big/blob.bin") == content
     await env.aclose()
 
 
 async def test_archive_errors_name_the_path() -> None:
-    engine = engine_for({
-        ("GET", f"/containers/{ID}/archive"): lambda request: podman_404(
+    engine = web_engine({
+        ("GET", f"/containers/{WEB_ID}/archive"): lambda request: podman_404(
             "no such file or directory"),
-        ("PUT", f"/containers/{ID}/archive"): lambda request: podman_404(
+        ("PUT", f"/containers/{WEB_ID}/archive"): lambda request: podman_404(
             "no such file or directory")})
-    env, container = await web(engine)
+    env, container = await open_web(engine)
     for call in (container.list_files("/srv"), container.read_file("/srv/a"),
                  container.get_archive("/srv"), container.write_file("/srv/a", b"x")):
         with pytest.raises(NotFound, match=r"^\[404\] /srv(/a)?: no such file or directory"):
@@ -469,9 +477,9 @@ async def test_archive_errors_name_the_path() -> None:
 async def test_an_engine_message_that_names_the_path_is_kept() -> None:
     # Docker's own words already name it.
     message = "Could not find the file /srv in container web"
-    engine = engine_for({("GET", f"/containers/{ID}/archive"): lambda request: podman_404(
+    engine = web_engine({("GET", f"/containers/{WEB_ID}/archive"): lambda request: podman_404(
         message)})
-    env, container = await web(engine)
+    env, container = await open_web(engine)
     with pytest.raises(EngineAPIError) as raised:
         await container.list_files("/srv")
     assert raised.value.message == message
@@ -538,7 +546,7 @@ def socket_dir() -> Iterable[Path]:
 async def test_a_body_closed_early_drops_its_connection(socket_dir: Path) -> None:
     async with CountingEngine(socket_dir / "engine.sock") as engine:
         client = EngineClient(f"unix://{engine.socket_path}")
-        container = Container(client, {**PODMAN_INSPECT})
+        container = Container(client, {**WEB_INSPECT})
         try:
             for attempt in range(1, 4):
                 async with asyncio.timeout(5):  # the file never ends: it must not be read

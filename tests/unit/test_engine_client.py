@@ -18,6 +18,7 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 
+from ghostpanel_kernel import connect
 from ghostpanel_kernel.engine import (
     Container,
     Endpoint,
@@ -27,6 +28,7 @@ from ghostpanel_kernel.engine import (
     Environment,
     TLSConfig,
 )
+from ghostpanel_kernel.engine._transport import FIRST_BYTE_TIMEOUT
 from tests.unit.fake_engine import (
     BOLT,
     BOLT_VERSION,
@@ -368,15 +370,62 @@ async def test_https_endpoint_requests_use_https() -> None:
 async def test_timeouts_per_kind_of_request() -> None:
     engine = fake(lambda r: httpx.Response(
         200, json=[] if r.url.path.endswith("/containers/json") else {"StatusCode": 0}))
-    env = env_for(engine, timeout=12.0)
+    env = env_for(engine, timeout=12.0, connect_timeout=1.5, response_timeout=4.0)
     await env.containers.list()
-    assert engine.last.extensions["timeout"]["read"] == 12.0
+    timeouts = engine.last.extensions["timeout"]
+    assert (timeouts["connect"], timeouts["read"], timeouts[FIRST_BYTE_TIMEOUT]) == (
+        1.5, 12.0, 4.0)
     container = Container(env.client, {"Id": "abc"})
     await container.stop(timeout=5)
-    assert engine.last.extensions["timeout"]["read"] == 35  # the grace period, and margin
+    # The grace period, and margin: for the whole call and for its answer to begin.
+    assert engine.last.extensions["timeout"]["read"] == 35
+    assert engine.last.extensions["timeout"][FIRST_BYTE_TIMEOUT] == 35
     await container.wait()
     assert engine.last.extensions["timeout"]["read"] == 24 * 3600.0
+    assert engine.last.extensions["timeout"][FIRST_BYTE_TIMEOUT] == 24 * 3600.0
     await env.aclose()
+
+
+async def test_calls_slow_to_answer_are_not_cut_by_the_response_timeout() -> None:
+    # A stop is answered when the container has stopped: up to its grace period after
+    # SIGTERM, which a shell as PID 1 ignores. A prune or a large upload is answered
+    # when done. Each waits for its answer as long as it may take, not response_timeout.
+    engine = fake(lambda r: httpx.Response(200, json={}))
+    env = env_for(engine, timeout=50.0, response_timeout=2.0)
+
+    def first_byte() -> float:
+        return float(engine.last.extensions["timeout"][FIRST_BYTE_TIMEOUT])
+
+    await Container(env.client, {"Id": "abc"}).stop()
+    assert first_byte() == 10 + 30  # the engines' default grace period, and margin
+    await Container(env.client, {"Id": "abc", "Config": {"StopTimeout": 25}}).restart()
+    assert first_byte() == 25 + 30  # the container's own
+    for call in (env.containers.prune(), env.images.prune(), env.volumes.prune(),
+                 env.networks.prune(), env.system.df(), env.images.remove("busybox"),
+                 Container(env.client, {"Id": "abc"}).put_archive("/", b"")):
+        await call
+        assert first_byte() == 50.0, engine.last.url.path
+    await env.containers.list()
+    assert first_byte() == 2.0  # an ordinary call
+    await env.aclose()
+
+
+def test_connect_takes_the_timeouts() -> None:
+    env = connect("tcp://127.0.0.1:2375", timeout=30, connect_timeout=0.5,
+                  response_timeout=2)
+    timeouts = env.client._timeout
+    assert (timeouts["connect"], timeouts["read"], timeouts[FIRST_BYTE_TIMEOUT]) == (
+        0.5, 30, 2)
+    defaults = connect("tcp://127.0.0.1:2375").client._timeout
+    assert (defaults["connect"], defaults["read"], defaults[FIRST_BYTE_TIMEOUT]) == (
+        3.0, 60.0, 10.0)
+
+
+@pytest.mark.parametrize("option", ["timeout", "connect_timeout", "response_timeout"])
+@pytest.mark.parametrize("value", [0, -1, float("nan"), True])
+def test_timeouts_must_be_positive_seconds(option: str, value: float) -> None:
+    with pytest.raises(ValueError, match=f"{option} must be a positive number of seconds"):
+        Environment("tcp://127.0.0.1:2375", **{option: value})
 
 
 FRAME = b"\x01\x00\x00\x00\x00\x00\x00\x03hi\n"
@@ -391,6 +440,9 @@ async def test_streams_have_no_read_timeout() -> None:
     container = Container(env.client, {"Id": "abc"})
     assert [line.text async for line in container.logs(follow=True)] == ["hi"]
     assert engine.last.extensions["timeout"]["read"] is None
+    # Nor a first-byte limit: Podman sends a log follow's head with the first line (see
+    # the integration test test_a_quiet_log_follow_outlives_the_response_timeout).
+    assert engine.last.extensions["timeout"][FIRST_BYTE_TIMEOUT] is None
     await env.aclose()
 
 
@@ -489,6 +541,19 @@ def test_endpoint_tcp_with_tls_config_speaks_https() -> None:
      ("/run/podman/podman.sock", "unsupported engine URL"),
      ("unix:podman.sock", "absolute socket path"),
      ("unix://", "absolute socket path"),
+     # Read as host "relative" and path "", this used to become /relative.
+     ("unix://relative", "needs an absolute socket path"),
+     ("unix://run/podman/podman.sock", "unix:///run/podman/podman.sock"),
+     ("unix:///" + "s" * 120 + ".sock", "too long for the system"),
+     ("tcp://" + "a" * 10_000 + ":2375", "too long"),
+     ("tcp://" + "a" * 300 + ":2375", "at most 253"),
+     ("tcp://" + "a" * 64 + ".example:2375", "not a valid host name"),
+     ("tcp://bad_host!:2375", "not a valid host name"),
+     ("tcp://-leading.example:2375", "not a valid host name"),
+     ("tcp://a..b:2375", "not a valid host name"),
+     ("tcp://" + "\u00e9" * 70 + ".example:2375", "not a valid international domain"),
+     ("tcp://host\n:2375", "control characters"),
+     ("tcp://host:0", "invalid port"),
      ("tcp://", "no host"),
      ("tcp://:2375", "no host"),
      ("tcp://host:99999", "invalid port"),
@@ -536,7 +601,47 @@ def test_tls_contexts() -> None:
     assert not loose.check_hostname
 
 
+@pytest.mark.parametrize(
+    ("url", "host"),
+    [("tcp://bolt-1.example:2375", "bolt-1.example"), ("tcp://[::1]:2375", "::1"),
+     ("tcp://10.0.0.5", "10.0.0.5"), ("https://b\u00fccher.example", "b\u00fccher.example"),
+     ("tcp://docker_host:2375", "docker_host"), ("tcp://a.b.c.d.e.f.example.:2375",
+                                                 "a.b.c.d.e.f.example.")],
+)
+def test_good_hosts_are_accepted(url: str, host: str) -> None:
+    assert Endpoint.parse(url).host == host
+
+
 def test_tls_context_with_missing_files_fails_loudly(tmp_path: Any) -> None:
     missing = str(tmp_path / "nope.pem")
-    with pytest.raises(OSError):
+    with pytest.raises(ValueError, match=f"TLS client_cert file '{missing}' does not exist"):
         TLSConfig(client_cert=missing, client_key=missing).ssl_context()
+
+
+@pytest.mark.parametrize(
+    ("content", "words"),
+    [(None, "does not exist"), (b"", "is empty"),
+     (b"not a certificate\n", "does not hold a CA certificate in PEM form"),
+     ("dir", "is a directory")],
+)
+def test_a_bad_ca_file_is_named_with_its_environment(tmp_path: Any, content: bytes | str | None,
+                                                     words: str) -> None:
+    ca = tmp_path / "ca.pem"
+    if content == "dir":
+        ca.mkdir()
+    elif isinstance(content, bytes):
+        ca.write_bytes(content)
+    with pytest.raises(ValueError) as caught:
+        Environment("https://bolt-1.example:2376", name="prod", tls=TLSConfig(ca_cert=str(ca)))
+    message = str(caught.value)
+    assert message == f"environment 'prod': TLS ca_cert file '{ca}' {words}" or (
+        message.startswith(f"environment 'prod': TLS ca_cert file '{ca}' {words}"))
+    assert "\n" not in message
+
+
+def test_a_missing_client_key_is_the_file_named(tmp_path: Any) -> None:
+    cert = tmp_path / "cert.pem"
+    cert.write_text("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n")
+    key = tmp_path / "key.pem"
+    with pytest.raises(ValueError, match=f"TLS client_key file '{key}' does not exist"):
+        TLSConfig(client_cert=str(cert), client_key=str(key)).ssl_context()

@@ -13,6 +13,7 @@ from __future__ import annotations
 import copy
 import io
 import json
+import math
 import random
 import tarfile
 from collections.abc import AsyncIterator, Callable, Iterable
@@ -23,7 +24,6 @@ import pytest
 
 from ghostpanel_kernel.engine import (
     Container,
-    Environment,
     ExecResult,
     LogLine,
     Logs,
@@ -32,20 +32,26 @@ from ghostpanel_kernel.engine import (
 )
 from ghostpanel_kernel.engine._archive import single_file_archive, without_record_padding
 from tests.unit.fake_engine import (
+    WEB_ID,
+    WEB_IMAGE_ID,
+    WEB_INSPECT,
     Body,
     FakeEngine,
     Route,
     empty,
-    env_for,
     frame,
     json_answer,
     json_lines,
+    open_web,
     streamed,
+    web_engine,
+    web_environment,
 )
 from tests.unit.tar_fixtures import path_stat_value, tar_archive
 
-ID = "1df8c92e931a39be3686e640992d0f2ff780642770beaff3ab0642575a8941a0"
-IMAGE_ID = "sha256:9b60bbf061e92814b872b0e824d8bb38f7b8da5ca4f5f813a0a5afb05f34f574"
+# The canned container "web" is shared with other test files: see fake_engine.
+ID, IMAGE_ID, PODMAN_INSPECT = WEB_ID, WEB_IMAGE_ID, WEB_INSPECT
+engine_for, laptop, web = web_engine, web_environment, open_web
 
 # GET /containers/json, one entry, as Podman 4.3.1 answers it.
 PODMAN_LIST_ENTRY: dict[str, Any] = {
@@ -60,49 +66,6 @@ PODMAN_LIST_ENTRY: dict[str, Any] = {
     "Mounts": [], "Name": "", "Config": None, "NetworkingConfig": None, "Platform": None,
     "AdjustCPUShares": False,
 }
-
-# GET /containers/web/json (trimmed to the parts GhostPanel reads, as Podman 4.3.1 sends).
-PODMAN_INSPECT: dict[str, Any] = {
-    "Id": ID, "Created": "2026-11-27T21:01:47.358999564Z", "Path": "sh",
-    "Args": ["-c", "echo out1; echo err1 >&2; sleep 300"],
-    "State": {"Status": "running", "Running": True, "Paused": False, "Restarting": False,
-              "OOMKilled": False, "Dead": False, "Pid": 19032, "ExitCode": 0, "Error": "",
-              "StartedAt": "2026-11-27T21:01:47.543653929Z",
-              "FinishedAt": "0001-01-01T00:00:00Z",
-              "Health": {"Status": "", "FailingStreak": 0, "Log": None}},
-    "Image": IMAGE_ID, "Name": "/web", "RestartCount": 0, "Driver": "overlay",
-    "HostConfig": {"Binds": [], "NetworkMode": "bridge",
-                   "PortBindings": {"8080/tcp": [{"HostIp": "127.0.0.1", "HostPort": "18080"}]},
-                   "RestartPolicy": {"Name": "", "MaximumRetryCount": 0}},
-    "Config": {"Hostname": "1df8c92e931a", "User": "", "ExposedPorts": {"8080/tcp": {}},
-               "Tty": False, "OpenStdin": False,
-               "Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-                       "TERM=xterm", "container=podman", "HOME=/root"],
-               "Cmd": ["sh", "-c", "echo out1; echo err1 >&2; sleep 300"],
-               "Image": "localhost/busybox:latest", "Volumes": None, "WorkingDir": "/",
-               "Entrypoint": [], "Labels": {"app": "web"}, "StopSignal": "15"},
-    "NetworkSettings": {"Ports": {"8080/tcp": [{"HostIp": "127.0.0.1", "HostPort": "18080"}],
-                                  "9090/udp": None},
-                        "IPAddress": "10.88.0.39", "Gateway": "10.88.0.1"},
-}
-
-def engine_for(routes: dict[tuple[str, str], Route] | None = None) -> FakeEngine:
-    """A Podman 4.3.1 fake that also knows the container ``web`` (by name and id)."""
-    return FakeEngine({("GET", f"/containers/{ID}/json"): json_answer(PODMAN_INSPECT),
-                       ("GET", "/containers/web/json"): json_answer(PODMAN_INSPECT),
-                       **(routes or {})})
-
-
-def laptop(engine: FakeEngine) -> Environment:
-    return env_for(engine, name="laptop")
-
-
-async def web(engine: FakeEngine) -> tuple[Environment, Container]:
-    env = laptop(engine)
-    container = await env.containers.get("web")
-    engine.requests.clear()
-    return env, container
-
 
 # -- listing -----------------------------------------------------------------------------
 
@@ -573,7 +536,9 @@ async def test_logs_params() -> None:
                          timestamps=True, stderr=False)
     assert engine.calls == [("GET", f"/containers/{ID}/logs", {
         "follow": "false", "stdout": "true", "stderr": "false", "tail": "10",
-        "since": "1714557600", "until": "2024-05-01T11:00:00Z", "timestamps": "true"})]
+        # Every time form goes out as the engines' seconds.nanoseconds (see _times.api_time).
+        "since": "1714557600.000000000", "until": "1714561200.000000000",
+        "timestamps": "true"})]
     await container.logs()
     assert engine.calls[-1][2] == {"follow": "false", "stdout": "true", "stderr": "true",
                                    "tail": "all", "timestamps": "false"}
@@ -795,12 +760,12 @@ async def test_stats_podman_takes_a_second_sample() -> None:
     await env.aclose()
 
 
-async def test_stats_podman_with_no_window_is_one_request_and_zero_cpu() -> None:
+async def test_stats_podman_with_no_window_is_one_request_and_unknown_cpu() -> None:
     engine = engine_for({("GET", f"/containers/{ID}/stats"): json_answer(PODMAN_STATS)})
     env, container = await web(engine)
     sample = await container.stats(cpu_window=0)
     assert len(engine.calls) == 1
-    assert sample.cpu_percent == 0.0
+    assert math.isnan(sample.cpu_percent)  # nothing to compare with: unknown, not 0 %
     await env.aclose()
 
 
@@ -818,7 +783,8 @@ async def test_stats_stream_uses_the_previous_sample_when_precpu_is_empty() -> N
     samples = [sample async for sample in stream]
     assert engine.calls == [("GET", f"/containers/{ID}/stats", {"stream": "true"})]
     # 1st: nothing to compare with; then 10e6 ns and 30e6 ns of CPU in 1 s each
-    assert [s.cpu_percent for s in samples] == pytest.approx([0.0, 1.0, 3.0])
+    assert math.isnan(samples[0].cpu_percent)
+    assert [s.cpu_percent for s in samples[1:]] == pytest.approx([1.0, 3.0])
     await env.aclose()
 
 

@@ -18,8 +18,10 @@ from ghostpanel_kernel.engine import (
     Container,
     EngineAPIError,
     EngineConnectionError,
+    EngineProtocolError,
     EngineTimeout,
     Environment,
+    EnvironmentClosed,
     EnvironmentNotFound,
     GhostPanelError,
     ImagePullError,
@@ -39,6 +41,12 @@ def environment(answer: Route) -> Environment:
 def test_exception_tree() -> None:
     assert issubclass(EngineConnectionError, GhostPanelError)
     assert issubclass(EngineTimeout, EngineConnectionError)
+    # Not an engine at that address: for a caller, no engine can be reached there.
+    assert issubclass(EngineProtocolError, EngineConnectionError)
+    assert not issubclass(EngineProtocolError, EngineTimeout)
+    # Use after aclose() raised RuntimeError before: it still is one.
+    assert issubclass(EnvironmentClosed, GhostPanelError)
+    assert issubclass(EnvironmentClosed, RuntimeError)
     assert issubclass(EngineAPIError, GhostPanelError)
     assert issubclass(NotFound, EngineAPIError)
     assert issubclass(Conflict, EngineAPIError)
@@ -220,6 +228,8 @@ def test_the_list_of_transport_errors_is_the_real_one() -> None:
 def _check_mapped(error: BaseException, raised: Exception) -> None:
     assert isinstance(error, EngineConnectionError)
     assert isinstance(error, EngineTimeout) == isinstance(raised, httpx.TimeoutException)
+    assert isinstance(error, EngineProtocolError) == isinstance(raised,
+                                                                httpx.RemoteProtocolError)
     assert error.__cause__ is raised
     assert error.endpoint == URL
     assert URL in str(error)
@@ -289,7 +299,8 @@ async def test_every_transport_error_is_mapped_mid_stream(error_class: type[Exce
 @pytest.mark.parametrize(
     ("error", "words"),
     [(httpx.ReadTimeout(""), "the engine did not answer in time"),
-     (httpx.RemoteProtocolError(""), "connection lost mid-stream"),
+     (httpx.RemoteProtocolError(""), "the answer is not valid HTTP"),
+     (httpx.ReadError(""), "connection lost mid-answer"),
      (httpx.ConnectError(""), "ConnectError")],
 )
 async def test_transport_errors_without_text_still_say_something(error: Exception,
@@ -325,6 +336,8 @@ PICKLED = [
     ImagePullError(200, "manifest unknown", method="POST", path="/v1.41/images/create"),
     EngineConnectionError("connection refused", endpoint="tcp://10.0.0.5:2375"),
     EngineTimeout("no answer in time", endpoint=URL),
+    EngineProtocolError("GET /_ping answered 404 '<html>': not an engine", endpoint=URL),
+    EnvironmentClosed("the environment at tcp://h:2375 was closed; connect again"),
     EnvironmentNotFound("prod", known=["dev", "staging"]),
     EnvironmentNotFound(None, hint="Run `ghostpanel env add`"),
     BoltfileError("bad port", path="Boltfile", line=4, column=9),
@@ -337,3 +350,65 @@ def test_errors_survive_pickling(error: GhostPanelError) -> None:
     assert type(copy) is type(error)
     assert str(copy) == str(error)
     assert vars(copy) == vars(error)
+
+
+# -- what comes back is not an engine's answer -------------------------------------------
+
+HTML = "<!DOCTYPE html><html><body><h1>Welcome to nginx!</h1></body></html>"
+
+
+@pytest.mark.parametrize("status", [200, 404])
+async def test_a_web_server_is_not_an_engine(status: int) -> None:
+    # nginx answers /_ping with its page (200) or its 404 page; neither has Api-Version,
+    # so /version is asked next, with the same kind of answer.
+    def web(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(status, text=HTML, headers={"Content-Type": "text/html"})
+
+    env = env_for(FakeEngine({("GET", "/_ping"): web, ("GET", "/version"): web}))
+    with pytest.raises(EngineProtocolError) as caught:
+        await env.containers.list()
+    message = str(caught.value)
+    assert "not an engine" in message
+    assert "Welcome to nginx!" in message  # what came back, so the operator recognises it
+    assert caught.value.endpoint == URL and URL in message
+    await env.aclose()
+
+
+async def test_a_json_answer_that_is_not_a_version_is_not_an_engine() -> None:
+    def other(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json={"status": "ok"})
+
+    env = env_for(FakeEngine({("GET", "/_ping"): other, ("GET", "/version"): other}))
+    with pytest.raises(EngineProtocolError, match="not an engine's version"):
+        await env.version()
+    await env.aclose()
+
+
+async def test_an_api_answer_that_is_not_json_is_a_protocol_error() -> None:
+    env = environment(lambda r: httpx.Response(200, text="<html>proxy login</html>"))
+    with pytest.raises(EngineProtocolError) as caught:
+        await env.containers.list()
+    assert "GET /v1.41/containers/json" in str(caught.value)
+    assert "not JSON" in str(caught.value) and "proxy login" in str(caught.value)
+    assert not isinstance(caught.value.__cause__, EngineProtocolError)  # the JSON error
+    await env.aclose()
+
+
+async def test_a_stream_line_that_is_not_json_is_a_protocol_error() -> None:
+    env = environment(lambda r: httpx.Response(
+        200, stream=BreakingStream(b'{"Type": "container"}\nnot json\n',
+                                   httpx.ReadError("never reached"))))
+    with pytest.raises(EngineProtocolError, match="not JSON") as caught:
+        async for _ in env.events():
+            pass
+    assert caught.value.endpoint == URL
+    await env.aclose()
+
+
+async def test_use_after_aclose_is_a_ghostpanel_error() -> None:
+    env = environment(lambda r: httpx.Response(200, json=[]))
+    await env.containers.list()
+    await env.aclose()
+    with pytest.raises(EnvironmentClosed, match="closed; connect again") as caught:
+        await env.containers.list()
+    assert URL in str(caught.value)

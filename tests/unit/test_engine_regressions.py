@@ -6,7 +6,7 @@ import time
 import httpx
 import pytest
 
-from ghostpanel_kernel import connect_sync
+from ghostpanel_kernel import EnvironmentClosed, connect_sync
 from tests.unit.fake_engine import (
     BOLT_WITHOUT_API_HEADER,
     PODMAN,
@@ -76,6 +76,6 @@ def test_a_closed_sync_facade_refuses_calls_cleanly() -> None:
     engine = FakeEngine()
     with connect_sync(URL, transport=httpx.MockTransport(engine)) as env:
         assert env.ping() is True
-    with pytest.raises(RuntimeError, match="closed"):
+    with pytest.raises(EnvironmentClosed, match="closed"):  # a GhostPanel error
         env.containers.list()  # no "coroutine was never awaited" (warnings are errors)
     env.close()  # closing again is harmless

@@ -122,8 +122,9 @@ def test_a_podman_streamed_sample_is_measured_against_its_own_preread() -> None:
 
 
 def test_a_podman_one_shot_sample_alone_has_nothing_to_compare_with() -> None:
-    assert cpu_percent(PODMAN_BUSY_AFTER) == 0.0
-    assert StatsSample.from_attrs(PODMAN_BUSY_AFTER).cpu_percent == 0.0
+    # Unknown, not idle: NaN, as cpu_percent_since says it.
+    assert math.isnan(cpu_percent(PODMAN_BUSY_AFTER))
+    assert math.isnan(StatsSample.from_attrs(PODMAN_BUSY_AFTER).cpu_percent)
 
 
 def test_from_attrs_measures_against_the_previous_sample() -> None:
@@ -149,8 +150,8 @@ def test_cpu_percent_since_is_nan_when_the_counter_went_back() -> None:
     restarted["cpu_stats"]["cpu_usage"]["total_usage"] = 1_000
     before = StatsSample.from_attrs(PODMAN_BUSY_BEFORE)
     assert math.isnan(StatsSample.from_attrs(restarted).cpu_percent_since(before))
-    # docker stats shows 0.00 % there; so does the one-shot figure.
-    assert cpu_percent(restarted, PODMAN_BUSY_BEFORE) == 0.0
+    # docker stats shows 0.00 % there; the one-shot figure says unknown too, not idle.
+    assert math.isnan(cpu_percent(restarted, PODMAN_BUSY_BEFORE))
 
 
 # -- Docker ------------------------------------------------------------------------------
@@ -188,7 +189,7 @@ def test_without_times_docker_formula_is_used() -> None:
     first = copy.deepcopy(DOCKER)
     first["preread"] = "0001-01-01T00:00:00Z"
     first["precpu_stats"] = {"cpu_usage": {"total_usage": 0}, "throttling_data": {}}
-    assert cpu_percent(first) == 0.0
+    assert math.isnan(cpu_percent(first))
 
 
 # -- the engines' time stamps --------------------------------------------------------------
@@ -212,6 +213,6 @@ def test_a_reading_not_after_the_other_has_no_cpu_figure() -> None:
     later = copy.deepcopy(PODMAN_BUSY_AFTER)
     later["read"] = PODMAN_BUSY_BEFORE["read"]
     del later["cpu_stats"]["system_cpu_usage"]  # and no system time to fall back on
-    assert cpu_percent(later, PODMAN_BUSY_BEFORE) == 0.0
+    assert math.isnan(cpu_percent(later, PODMAN_BUSY_BEFORE))
     assert math.isnan(StatsSample.from_attrs(later).cpu_percent_since(
         StatsSample.from_attrs(PODMAN_BUSY_BEFORE)))

@@ -191,3 +191,95 @@ def test_the_module_examples_hold() -> None:
     results = doctest.testmod(_times)
     assert results.attempted >= 9
     assert results.failed == 0
+
+
+# -- the other way: api_time, for since/until --------------------------------------------
+
+WHOLE_S = WHOLE_NS // 1_000_000_000
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [(WHOLE_S, f"{WHOLE_S}.000000000"),
+     (WHOLE_S + 0.5, f"{WHOLE_S}.500000000"),
+     (1.1, "1.100000000"),  # the float's own digits, not 1.099999999...
+     (WHOLE, f"{WHOLE_S}.000000000"),
+     (WHOLE.replace(microsecond=372827), f"{WHOLE_S}.372827000"),
+     (WHOLE.astimezone(timezone(timedelta(hours=-5))), f"{WHOLE_S}.000000000"),
+     (f"{WHOLE_S}", f"{WHOLE_S}.000000000"),
+     (f"{WHOLE_S}.372827174", f"{WHOLE_S}.372827174"),
+     (f"2026-11-28T00:10:37.{NANOS}Z", f"{WHOLE_S}.{NANOS}"),
+     ("2026-11-28T01:10:37.5+01:00", f"{WHOLE_S}.500000000"),
+     ("2026-11-28T00:10:37", f"{WHOLE_S}.000000000"),  # no zone: UTC, as engines mean it
+     (" 2026-11-28T00:10:37Z ", f"{WHOLE_S}.000000000")],
+    ids=["int", "float", "float-digits", "aware", "aware-micro", "offset", "digits",
+         "digits-nanos", "rfc3339-nanos", "rfc3339-offset", "rfc3339-no-zone", "spaces"],
+)
+def test_api_time_of_each_form(value: object, expected: str) -> None:
+    assert _times.api_time(value) == expected  # type: ignore[arg-type]
+
+
+def test_a_naive_datetime_is_local_time() -> None:
+    naive = datetime(2026, 11, 28, 0, 10, 37)
+    local = naive.astimezone()  # the same wall clock, in this machine's zone
+    expected_s = (local - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(seconds=1)
+    assert _times.api_time(naive) == f"{expected_s}.000000000"
+
+
+@pytest.mark.parametrize(("text", "ago_ns"),
+                         [("10m", 600 * 10**9), ("1h30m", 5400 * 10**9),
+                          ("1.5s", 1_500_000_000), ("250ms", 250_000_000), ("90s", 90 * 10**9)])
+def test_a_go_duration_is_that_long_ago(text: str, ago_ns: int) -> None:
+    now = WHOLE_S
+    assert _times.api_time_ns(text, now=now) == now * 10**9 - ago_ns
+
+
+@pytest.mark.parametrize(
+    ("value", "error", "words"),
+    [("yesterday", ValueError, "cannot read 'yesterday' as a time"),
+     ("10 minutes", ValueError, "cannot read"),
+     ("-5", ValueError, "cannot read"),
+     (-5, ValueError, "before 1970"),
+     (float("nan"), ValueError, "finite"),
+     (float("inf"), ValueError, "finite"),
+     (True, TypeError, "seconds, a datetime or text"),
+     ([1], TypeError, "seconds, a datetime or text")],
+)
+def test_api_time_refuses_what_is_not_a_time(value: object, error: type[Exception],
+                                             words: str) -> None:
+    with pytest.raises(error, match=words):
+        _times.api_time(value)  # type: ignore[arg-type]
+
+
+def test_api_time_of_none_is_none() -> None:
+    assert _times.api_time(None) is None
+
+
+# -- every call that sends a time sends it through api_time ------------------------------
+
+
+async def test_logs_and_events_send_since_and_until_as_api_time() -> None:
+    from ghostpanel_kernel.engine import Container
+    from tests.unit.fake_engine import DOCKER, FakeEngine, env_for, streamed
+
+    engine = FakeEngine({
+        ("GET", "/containers/web/logs"): streamed(
+            [b"\x01\x00\x00\x00\x00\x00\x00\x03hi\n"],
+            "application/vnd.docker.multiplexed-stream"),
+        ("GET", "/events"): streamed([b""], "application/json")}, profile=DOCKER)
+    env = env_for(engine)
+    container = Container(env.client, {"Id": "web", "Name": "/web"})
+    since = WHOLE.replace(microsecond=5)
+    # The bug: a datetime went out as str(datetime), "2026-11-28 00:10:37.000005+00:00".
+    assert [line.text for line in await container.logs(since=since, until="1h")] == ["hi"]
+    params = engine.requests[-1].url.params
+    assert params["since"] == f"{WHOLE_S}.000005000"
+    assert float(params["until"]) == pytest.approx(datetime.now(UTC).timestamp() - 3600, abs=60)
+    async for _ in env.events(since=f"{WHOLE_S}.25", until=WHOLE):
+        pass
+    params = engine.requests[-1].url.params
+    assert (params["since"], params["until"]) == (f"{WHOLE_S}.250000000",
+                                                  f"{WHOLE_S}.000000000")
+    with pytest.raises(ValueError, match="cannot read 'soon'"):
+        await container.logs(since="soon")
+    await env.aclose()

@@ -1,58 +1,30 @@
-"""Detecting the local engine: real sockets, answered or not, with stdlib servers."""
+"""Detecting the local engine: real sockets, answered or not, by the unit tests' fake engine."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
 import socket
-import socketserver
 import tempfile
-import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from ghostpanel_kernel.engine import TLSConfig
 from ghostpanel_kernel.environments import EnvironmentSpec, detect_local, local_candidates
+from tests.unit.fake_engine import FakeEngine, Route, empty, serve_on_socket
 
-PING_OK = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\r\nOK"
-NOT_AN_ENGINE = b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n"
+# An HTTP server that answers 404 to /_ping: listening, but not an engine.
+NOT_AN_ENGINE = {("GET", "/_ping"): empty(404)}
 
 
 def candidate(url: str) -> EnvironmentSpec:
     return EnvironmentSpec("local", url, labels={"detected": "true"}, detected=True)
-
-
-@dataclass
-class FakeEngine:
-    """A stdlib server answering every request with one canned response."""
-
-    url: str
-    requests: list[bytes] = field(default_factory=list)
-
-
-def _handler_for(engine: FakeEngine, answer: bytes) -> type[socketserver.BaseRequestHandler]:
-    class Handler(socketserver.StreamRequestHandler):
-        def handle(self) -> None:
-            request_line = self.rfile.readline()
-            while self.rfile.readline() not in (b"\r\n", b""):
-                pass  # the headers
-            engine.requests.append(request_line)
-            self.wfile.write(answer)
-
-    return Handler
-
-
-class _UnixServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
-    daemon_threads = True
-
-
-class _TCPServer(socketserver.ThreadingMixIn, socketserver.TCPServer):
-    daemon_threads = True
 
 
 @pytest.fixture
@@ -63,36 +35,33 @@ def short_dir() -> Iterator[Path]:
     shutil.rmtree(path)
 
 
+@dataclass
+class Served:
+    """A fake engine answering on a real socket, and its URL."""
+
+    engine: FakeEngine
+    url: str
+
+    @property
+    def requests(self) -> list[str]:
+        """``METHOD path`` of every request it got, in order."""
+        return [f"{request.method} {request.url.path}" for request in self.engine.log]
+
+
 @pytest.fixture
-def serve() -> Iterator[Callable[..., FakeEngine]]:
+def serve() -> Iterator[Callable[..., Served]]:
     """Start fake engines: ``serve(path)`` on a unix socket, ``serve()`` on 127.0.0.1.
 
     Each runs in a thread; all are shut down, closed and joined after the test.
     """
-    running: list[tuple[socketserver.BaseServer, threading.Thread]] = []
+    with contextlib.ExitStack() as servers:
 
-    def start(path: Path | None = None, *, answer: bytes = PING_OK) -> FakeEngine:
-        engine = FakeEngine(url="")
-        handler = _handler_for(engine, answer)
-        server: socketserver.BaseServer
-        if path is not None:
-            server = _UnixServer(str(path), handler)
-            engine.url = f"unix://{path}"
-        else:
-            tcp = _TCPServer(("127.0.0.1", 0), handler)
-            engine.url = f"tcp://127.0.0.1:{tcp.server_address[1]}"
-            server = tcp
-        thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
-        thread.start()
-        running.append((server, thread))
-        return engine
+        def start(path: Path | None = None, *,
+                  routes: dict[tuple[str, str], Route] | None = None) -> Served:
+            engine = FakeEngine(routes or {})
+            return Served(engine, servers.enter_context(serve_on_socket(engine, path)))
 
-    yield start
-    for server, thread in running:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
-        assert not thread.is_alive()
+        yield start
 
 
 @pytest.fixture
@@ -105,22 +74,22 @@ def silent_listener() -> Iterator[int]:
 
 
 def test_a_unix_socket_engine_is_detected(short_dir: Path,
-                                          serve: Callable[..., FakeEngine]) -> None:
+                                          serve: Callable[..., Served]) -> None:
     engine = serve(short_dir / "engine.sock")
     found = detect_local(candidates=[candidate(engine.url)])
     assert found == candidate(engine.url)
     assert found is not None and found.labels == {"detected": "true"} and found.detected
-    assert engine.requests == [b"GET /_ping HTTP/1.1\r\n"]
+    assert engine.requests == ["GET /_ping"]
 
 
-def test_a_tcp_engine_is_detected(serve: Callable[..., FakeEngine]) -> None:
+def test_a_tcp_engine_is_detected(serve: Callable[..., Served]) -> None:
     engine = serve()
     assert detect_local(candidates=[candidate(engine.url)]) == candidate(engine.url)
-    assert engine.requests == [b"GET /_ping HTTP/1.1\r\n"]
+    assert engine.requests == ["GET /_ping"]
 
 
 def test_candidates_are_tried_in_order(short_dir: Path,
-                                       serve: Callable[..., FakeEngine]) -> None:
+                                       serve: Callable[..., Served]) -> None:
     first, second = serve(short_dir / "first.sock"), serve(short_dir / "second.sock")
     found = detect_local(candidates=[candidate(second.url), candidate(first.url)])
     assert found is not None and found.url == second.url
@@ -128,14 +97,14 @@ def test_candidates_are_tried_in_order(short_dir: Path,
 
 
 def test_missing_stale_and_foreign_candidates_are_skipped(
-        short_dir: Path, serve: Callable[..., FakeEngine]) -> None:
+        short_dir: Path, serve: Callable[..., Served]) -> None:
     stale = short_dir / "stale.sock"
     with socket.socket(socket.AF_UNIX) as dead:  # bound, closed, file left behind
         dead.bind(str(stale))
     assert stale.is_socket()
     regular_file = short_dir / "file.sock"
     regular_file.write_text("not a socket")
-    foreign = serve(short_dir / "foreign.sock", answer=NOT_AN_ENGINE)
+    foreign = serve(short_dir / "foreign.sock", routes=NOT_AN_ENGINE)
     engine = serve(short_dir / "engine.sock")
 
     found = detect_local(candidates=[
@@ -147,7 +116,7 @@ def test_missing_stale_and_foreign_candidates_are_skipped(
         candidate(engine.url),
     ])
     assert found is not None and found.url == engine.url
-    assert foreign.requests == [b"GET /_ping HTTP/1.1\r\n"]
+    assert foreign.requests == ["GET /_ping"]
 
 
 def test_nothing_answering_gives_none(short_dir: Path) -> None:
@@ -163,7 +132,7 @@ def test_nothing_answering_gives_none(short_dir: Path) -> None:
 
 
 def test_a_silent_engine_is_skipped_within_the_timeout(
-        silent_listener: int, serve: Callable[..., FakeEngine]) -> None:
+        silent_listener: int, serve: Callable[..., Served]) -> None:
     engine = serve()
     started = time.monotonic()
     found = detect_local(timeout=0.3, candidates=[
@@ -176,7 +145,7 @@ def test_a_silent_engine_is_skipped_within_the_timeout(
 
 
 def test_detection_works_inside_a_running_event_loop(
-        short_dir: Path, serve: Callable[..., FakeEngine]) -> None:
+        short_dir: Path, serve: Callable[..., Served]) -> None:
     engine = serve(short_dir / "engine.sock")
 
     async def in_loop() -> EnvironmentSpec | None:
@@ -234,7 +203,7 @@ def test_docker_host_takes_docker_tls_settings(monkeypatch: pytest.MonkeyPatch,
 
 
 def test_unreadable_tls_files_skip_the_candidate(tmp_path: Path,
-                                                 serve: Callable[..., FakeEngine]) -> None:
+                                                 serve: Callable[..., Served]) -> None:
     engine = serve()
     broken = EnvironmentSpec("local", engine.url,
                              tls=TLSConfig(ca_cert=str(tmp_path / "missing-ca.pem")),

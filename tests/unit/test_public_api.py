@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -19,9 +21,11 @@ PUBLIC = [
     "Container",
     "EngineAPIError",
     "EngineConnectionError",
+    "EngineProtocolError",
     "EngineTimeout",
     "EngineVersion",
     "Environment",
+    "EnvironmentClosed",
     "EnvironmentNotFound",
     "EnvironmentRegistry",
     "EnvironmentSpec",
@@ -83,8 +87,13 @@ def test_dir_lists_the_public_names() -> None:
     assert set(PUBLIC) <= set(dir(ghostpanel_kernel))
 
 
-def test_version_is_a_string() -> None:
-    assert isinstance(ghostpanel_kernel.__version__, str)
+def test_version_is_the_projects_declared_version() -> None:
+    # One version: the one pyproject.toml gives the distribution, in PEP 440's public form.
+    with (ROOT / "pyproject.toml").open("rb") as handle:
+        declared = tomllib.load(handle)["project"]["version"]
+    assert ghostpanel_kernel.__version__ == declared
+    assert re.fullmatch(r"[0-9]+(\.[0-9]+)*((a|b|rc)[0-9]+)?(\.post[0-9]+)?(\.dev[0-9]+)?",
+                        declared), declared
 
 
 def imported_after(statement: str, modules: list[str]) -> list[str]:
@@ -114,3 +123,23 @@ def test_connecting_by_url_does_not_import_the_registry() -> None:
     statement = ("from ghostpanel_kernel import connect\n"
                  "env = connect('unix:///run/podman/podman.sock')")
     assert imported_after(statement, ["sqlalchemy", "pandas", "ipywidgets"]) == []
+
+
+def test_bolt_imports_without_the_http_stack() -> None:
+    # Boltfile tools (fmt, validate, the editor) raise BoltfileError, which lives with
+    # the other exceptions in a module that imports nothing heavy.
+    heavy = imported_after("import ghostpanel_kernel.bolt", ["httpx", "ghostpanel_kernel.engine"])
+    assert heavy == []
+
+
+def test_errors_import_without_the_http_stack() -> None:
+    statement = "from ghostpanel_kernel import GhostPanelError, EngineProtocolError, NotFound"
+    assert imported_after(statement, ["httpx"]) == []
+
+
+def test_old_error_module_path_still_names_the_same_classes() -> None:
+    from ghostpanel_kernel import _exceptions
+    from ghostpanel_kernel.engine import _errors
+
+    for name in _exceptions.__all__:
+        assert getattr(_errors, name) is getattr(_exceptions, name)

@@ -1,6 +1,6 @@
 """Start and stop a private Podman Engine API service.
 
-The test fixtures, the benchmarks and ``make run`` need a real engine that speaks the
+The test fixtures and the benchmarks need a real engine that speaks the
 Docker-compatible Engine API on a unix socket. :class:`PodmanService` runs
 ``podman system service`` against its own storage under one base directory, so that
 several engines can run side by side on one host, each with its own containers,
@@ -16,9 +16,10 @@ Podman storage::
       podman.log         the service's output
       podman.pid         the service's process id
 
-The module itself imports only the standard library (about 45 ms, mostly http.client), and
-``scripts/setup.sh`` runs the file directly (``python3 podman_service.py archive DEST``)
-to build the demo image before the project is installed.
+A test harness, not part of the library: :meth:`PodmanService.reset` removes every
+container, image, volume and network of its engine. The tests and the benchmarks
+(``bench/``) import it from here; the wheel does not ship it. The demo image it imports
+comes from :mod:`ghostpanel_kernel._busybox`, which the library needs for its demo too.
 
 Example
 -------
@@ -33,25 +34,22 @@ unix:///tmp/gp-.../podman.sock
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import http.client
-import io
 import json
 import os
 import re
 import shutil
 import signal
 import socket
-import struct
 import subprocess
-import sys
-import tarfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Self
+
+from ghostpanel_kernel._busybox import BUSYBOX_REFERENCE, build_busybox_archive
 
 __all__ = [
     "BUSYBOX_REFERENCE",
@@ -60,9 +58,6 @@ __all__ = [
     "build_busybox_archive",
     "mounts_under",
 ]
-
-BUSYBOX_REFERENCE = "localhost/busybox:latest"
-"""The reference the demo image is imported under, in every engine."""
 
 # A registry host (a name, an IPv4 address or a bracketed IPv6 one) and an optional port.
 _REGISTRY_LOCATION = re.compile(r"(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?")
@@ -81,7 +76,7 @@ _REMOTE_VARIABLES = ("CONTAINER_HOST", "CONTAINER_CONNECTION", "CONTAINER_SSHKEY
 # ulimits: crun fails on hybrid cgroup hosts ("cgroups in hybrid mode not supported"), and
 # raising rlimits fails in unprivileged sandboxes.
 _CONTAINERS_CONF = """\
-# Written by ghostpanel_kernel.engine.podman_service for one private engine.
+# Written by tests/podman_service.py for one private engine.
 [containers]
 default_ulimits = []
 
@@ -97,7 +92,7 @@ exit_command_delay = 2
 # lookup, and keeps it for the life of the service: the file must be final before the
 # engine starts. Plain HTTP on loopback is what a private test registry speaks.
 _REGISTRIES_CONF_HEADER = """\
-# Written by ghostpanel_kernel.engine.podman_service for one private engine.
+# Written by tests/podman_service.py for one private engine.
 """
 _INSECURE_REGISTRY = """
 [[registry]]
@@ -128,126 +123,6 @@ def _checked_registry(location: str) -> str:
             f"insecure registry {location!r} is not a host[:port] such as 127.0.0.1:5000"
         )
     return location
-
-
-def _is_static_elf(path: Path) -> bool:
-    """Tell whether ``path`` is an ELF executable without a program interpreter."""
-    with path.open("rb") as file:
-        header = file.read(64)
-        if len(header) < 52 or header[:4] != b"\x7fELF":
-            return False
-        is_64 = header[4] == 2
-        endian = "<" if header[5] == 1 else ">"
-        if is_64:
-            (phoff,) = struct.unpack_from(endian + "Q", header, 32)
-            phentsize, phnum = struct.unpack_from(endian + "HH", header, 54)
-        else:
-            (phoff,) = struct.unpack_from(endian + "I", header, 28)
-            phentsize, phnum = struct.unpack_from(endian + "HH", header, 42)
-        file.seek(phoff)
-        table = file.read(phentsize * phnum)
-    pt_interp = 3
-    return all(
-        struct.unpack_from(endian + "I", table, index * phentsize)[0] != pt_interp
-        for index in range(phnum)
-    )
-
-
-def build_busybox_archive(dest: Path, *, busybox: Path = Path("/bin/busybox")) -> Path:
-    """Build the rootfs tarball of the demo image, unless it already exists.
-
-    The archive holds ``bin/busybox`` (a copy of the host's statically linked busybox,
-    from Debian's ``busybox-static``), a symbolic link per applet (``sh``, ``sleep``,
-    ``httpd``, ...), ``/usr/bin`` and ``/sbin`` as links to ``/bin``, a minimal
-    ``/etc/passwd`` and ``/etc/group``, and ``/tmp``. Entries carry fixed owners and
-    times, so that the same busybox always gives the same layer digest.
-
-    Parameters
-    ----------
-    dest
-        Path of the ``.tar`` file to write; an existing directory gets ``busybox.tar``
-        inside it. The archive is written next to it first and renamed into place.
-    busybox
-        The busybox binary to copy; it must be statically linked.
-
-    Returns
-    -------
-    Path
-        The archive's path, ready for ``podman import``.
-
-    Raises
-    ------
-    RuntimeError
-        If ``busybox`` is missing or dynamically linked.
-
-    Examples
-    --------
-    >>> archive = build_busybox_archive(Path("/tmp/busybox.tar"))  # doctest: +SKIP
-    """
-    if dest.is_dir():
-        dest = dest / "busybox.tar"
-    if dest.exists():
-        return dest
-    if not busybox.is_file():
-        raise RuntimeError(f"{busybox} not found: install busybox-static ({_INSTALL_HINT})")
-    if not _is_static_elf(busybox):
-        raise RuntimeError(
-            f"{busybox} is dynamically linked and would not run in an empty image: "
-            "install busybox-static"
-        )
-    listed = subprocess.run(
-        [os.fspath(busybox), "--list"], capture_output=True, text=True, check=True
-    ).stdout.split()
-    applets = sorted({name for name in listed if name and "/" not in name} - {"busybox"})
-
-    def entry(name: str, kind: bytes, mode: int) -> tarfile.TarInfo:
-        info = tarfile.TarInfo(name)
-        info.type, info.mode, info.mtime = kind, mode, 0
-        info.uid = info.gid = 0
-        info.uname = info.gname = "root"
-        return info
-
-    def add_file(archive: tarfile.TarFile, name: str, data: bytes) -> None:
-        info = entry(name, tarfile.REGTYPE, 0o644)
-        info.size = len(data)
-        archive.addfile(info, io.BytesIO(data))
-
-    def add_link(archive: tarfile.TarFile, name: str, target: str) -> None:
-        info = entry(name, tarfile.SYMTYPE, 0o777)
-        info.linkname = target
-        archive.addfile(info)
-
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    partial = dest.with_name(f".{dest.name}.{os.getpid()}.partial")
-    try:
-        with tarfile.open(partial, "w", format=tarfile.PAX_FORMAT) as archive:
-            for name, mode in (
-                ("bin", 0o755),
-                ("etc", 0o755),
-                ("root", 0o700),
-                ("tmp", 0o1777),
-                ("usr", 0o755),
-            ):
-                archive.addfile(entry(name, tarfile.DIRTYPE, mode))
-            binary = entry("bin/busybox", tarfile.REGTYPE, 0o755)
-            binary.size = busybox.stat().st_size
-            with busybox.open("rb") as source:
-                archive.addfile(binary, source)
-            for applet in applets:
-                add_link(archive, f"bin/{applet}", "busybox")
-            add_link(archive, "sbin", "bin")
-            add_link(archive, "usr/bin", "../bin")
-            add_link(archive, "usr/sbin", "../bin")
-            add_file(
-                archive,
-                "etc/passwd",
-                b"root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/home:/bin/false\n",
-            )
-            add_file(archive, "etc/group", b"root:x:0:\nnobody:x:65534:\n")
-        os.replace(partial, dest)
-    finally:
-        partial.unlink(missing_ok=True)
-    return dest
 
 
 def _unescape_mount_field(field: str) -> str:
@@ -749,19 +624,3 @@ def _unmount_all(base_dir: Path) -> list[str]:
                 # Busy (a process still has it open): detach it now, freed when unused.
                 subprocess.run(["umount", "--lazy", point], capture_output=True, check=False)
     return [f"still mounted: {point}" for point in mounts_under(base_dir)]
-
-
-def _main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="podman_service.py", description="Helpers for GhostPanel's private Podman engines."
-    )
-    commands = parser.add_subparsers(dest="command", required=True)
-    archive = commands.add_parser("archive", help="build the busybox rootfs tarball")
-    archive.add_argument("dest", type=Path, help="the .tar file to write (kept if it exists)")
-    arguments = parser.parse_args(argv)
-    print(build_busybox_archive(arguments.dest))
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(_main())

@@ -19,9 +19,11 @@ from typing import Any
 import ipywidgets
 from traitlets import Bool, observe
 
+from ghostpanel_kernel._units import format_duration_ns
 from ghostpanel_kernel.engine import Container, Environment
 
-from ._resource_browsers import ContainerWidget, format_time, html_table
+from ._base import ContainerWidget
+from ._format import format_time, html_table
 
 __all__ = ["MASK", "SECRET_KEY_PATTERN", "ContainerInspector", "is_secret_key",
            "mask_secrets", "port_rows"]
@@ -101,10 +103,8 @@ def _command(value: Any) -> str:
 
 
 def _duration(nanoseconds: Any) -> str:
-    if not nanoseconds:
-        return ""
-    seconds = int(nanoseconds) / 1e9
-    return f"{seconds:g}s"
+    """A healthcheck interval as Go writes it (``"1m30s"``), ``""`` when unset."""
+    return format_duration_ns(int(nanoseconds)) if nanoseconds else ""
 
 
 def _restart_policy(host_config: Mapping[str, Any]) -> str:

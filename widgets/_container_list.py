@@ -40,7 +40,8 @@ from traitlets import TraitError, Unicode, observe, validate
 
 from ghostpanel_kernel.engine import Container, Environment, Event, NotFound
 
-from ._live_table import UNREACHABLE, EnvironmentsArg, LiveTable, running_loop, tabulator_view
+from ._follower import UNREACHABLE
+from ._live_table import EnvironmentsArg, LiveTable, running_loop, tabulator_view
 from ._status import describe_error
 
 if TYPE_CHECKING:
@@ -110,7 +111,6 @@ class _Criteria(param.Parameterized):
     text = param.String(default="", doc="Case-insensitive text a row must contain.")
     state = param.String(default="", doc="The state a row must have ('' for any).")
 
-
 def _filter_rows(frame: pd.DataFrame, text: str, state: str) -> pd.DataFrame:
     if state:
         frame = frame[frame["state"] == state]
@@ -177,8 +177,6 @@ class ContainerList(LiveTable):
                  stats_interval: float | None = None, live: bool = True,
                  page_size: int = 25, stop_timeout: int | None = None,
                  **kwargs: Any) -> None:
-        import pandas as pd
-
         if stats_interval is not None and not stats_interval > 0:
             raise ValueError(f"stats_interval must be more than 0 seconds, not "
                              f"{stats_interval!r}")
@@ -204,7 +202,7 @@ class ContainerList(LiveTable):
         self._sample_limit = asyncio.Semaphore(self._SAMPLES)
         self._pending_remove: list[tuple[int, Container]] = []
 
-        self._criteria = _Criteria()
+        self._criteria = _Criteria()  # type: ignore[no-untyped-call]  # param's is untyped
 
         self.text_field = ipywidgets.Text(
             placeholder="filter: name, image, port...", continuous_update=True,
@@ -240,7 +238,7 @@ class ContainerList(LiveTable):
         from bokeh.models.widgets.tables import NumberFormatter
 
         self.table, self.table_view = tabulator_view(
-            self._build_frame(pd), selectable="checkbox", page_size=page_size,
+            self._build_frame(), selectable="checkbox", page_size=page_size,
             hidden_columns=["id"], titles=_TITLES,
             formatters={"cpu": NumberFormatter(format="0.0", nan_format=""),
                         "memory": NumberFormatter(format="0.0", nan_format="")})
@@ -313,7 +311,8 @@ class ContainerList(LiveTable):
     @property
     def data(self) -> pd.DataFrame:
         """Every row, whatever the filters (a copy)."""
-        return self.table.value.copy()
+        rows: pd.DataFrame = self.table.value  # a Panel parameter: typed Any
+        return rows.copy()
 
     @property
     def selected(self) -> list[tuple[str, str]]:
@@ -550,9 +549,10 @@ class ContainerList(LiveTable):
             self._patches.setdefault(ident, {}).update(changed)
             self._schedule_flush()
 
-    def _build_frame(self, pd: Any) -> pd.DataFrame:
+    def _build_frame(self) -> pd.DataFrame:
         # Explicit types: an empty frame would otherwise be all float, and the table
         # keeps the column types (formatters) it was first made with.
+        import pandas as pd
         rows = self._rows
         index = pd.Index(list(rows), dtype="int64")
         return pd.DataFrame(
@@ -563,15 +563,13 @@ class ContainerList(LiveTable):
     def _update_table(self) -> None:
         table = self.table
         if self._reshaped:
-            import pandas as pd
-
             selected = self._selected_ids()
-            frame = self._build_frame(pd)
+            frame = self._build_frame()
             table.value = frame
             # Remote pagination clears the selection when the frame is replaced: keep the
             # rows that are still there selected.
-            table.selection = [frame.index.get_loc(ident) for ident in selected
-                               if ident in self._rows]
+            position = {ident: row for row, ident in enumerate(frame.index)}
+            table.selection = [position[ident] for ident in selected if ident in position]
             page_size = table.page_size or table.initial_page_size
             pages = max(math.ceil(len(table.current_view) / page_size), 1)
             if table.page > pages:
@@ -581,7 +579,7 @@ class ContainerList(LiveTable):
             for ident, cells in self._patches.items():
                 for column, value in cells.items():
                     patch.setdefault(column, []).append((ident, value))
-            table.patch(patch)
+            table.patch(patch)  # type: ignore[no-untyped-call]  # Panel leaves it untyped
         else:
             return
         self._reshaped = False

@@ -37,10 +37,10 @@ from traitlets import Int, TraitError, Unicode, observe, validate
 
 from ghostpanel_kernel.engine import Environment
 
+from ._base import close_widget_tree
 from ._container_list import ContainerList
 from ._event_feed import EventFeed
 from ._live_table import running_loop
-from ._resource_browsers import close_widget_tree
 from ._status import StatusLine, describe_error
 
 if TYPE_CHECKING:
@@ -351,7 +351,9 @@ class OpsDashboard(ipywidgets.VBox):
         self._replace_tab(name, widget)
 
     def _make(self, name: str, targets: Sequence[str]) -> ipywidgets.Widget:
-        from ._resource_browsers import ImageBrowser, NetworkBrowser, VolumeBrowser
+        from ._image_browser import ImageBrowser
+        from ._network_browser import NetworkBrowser
+        from ._volume_browser import VolumeBrowser
 
         env = self.env
         if name == "Images":

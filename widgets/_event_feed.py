@@ -41,12 +41,14 @@ def _short(actor_id: str) -> str:
     return actor_id[7:19] if actor_id.startswith("sha256:") else actor_id[:12]
 
 
-def _frame(pd: Any, rows: Sequence[tuple[int, Event]]) -> pd.DataFrame:
+def _frame(rows: Sequence[tuple[int, Event]]) -> pd.DataFrame:
     """The table's frame: one text column per field, the row ids as index.
 
     Explicit types: an empty frame would otherwise be all float, and the table keeps
     the column types (formatters) it was first made with.
     """
+    import pandas as pd  # here: importing the package must not import pandas
+
     index = pd.Index([ident for ident, _ in rows], dtype="int64")
     columns = {
         "time": [_when(event) for _, event in rows],
@@ -101,8 +103,6 @@ class EventFeed(LiveTable):
 
     def __init__(self, environments: EnvironmentsArg, *, max_events: int = 500,
                  page_size: int = 20, **kwargs: Any) -> None:
-        import pandas as pd
-
         self._open(environments)  # first: what close() needs; bad arguments build nothing
         self._events: deque[tuple[int, Event]] = deque(maxlen=max(int(max_events), 1))
         self._ids = count()
@@ -120,7 +120,7 @@ class EventFeed(LiveTable):
                                               tooltip="Forget the events shown")
         self.count_label = ipywidgets.Label()
         self.table, self.table_view = tabulator_view(
-            _frame(pd, []),
+            _frame([]),
             page_size=page_size, hidden_columns=["id"],
             titles={"time": "Time", "environment": "Environment", "type": "Type",
                     "action": "Action", "name": "Name"})
@@ -192,7 +192,8 @@ class EventFeed(LiveTable):
     @property
     def frame(self) -> pd.DataFrame:
         """The table as shown: newest first, the type filter applied (a copy)."""
-        return self.table.value.copy()
+        shown: pd.DataFrame = self.table.value  # a Panel parameter: typed Any
+        return shown.copy()
 
     def clear(self) -> None:
         """Forget the events kept so far."""
@@ -225,12 +226,10 @@ class EventFeed(LiveTable):
 
     # -- the table
     def _update_table(self) -> None:
-        import pandas as pd
-
         kind = self.event_type
         rows = [(ident, event) for ident, event in self._newest_first()
                 if not kind or event.type == kind]
-        self.table.value = _frame(pd, rows)
+        self.table.value = _frame(rows)
         self.revision += 1
         self._show_count()
 

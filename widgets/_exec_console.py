@@ -16,7 +16,7 @@ from traitlets import Int, TraitError, validate
 
 from ghostpanel_kernel.engine import Container, Environment, ExecResult
 
-from ._resource_browsers import ContainerWidget
+from ._base import ContainerWidget
 
 __all__ = ["ExecConsole", "exec_output_html"]
 

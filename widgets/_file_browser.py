@@ -26,13 +26,9 @@ from traitlets import Int, TraitError, Unicode, validate
 from ghostpanel_kernel.engine import Container, Environment
 from ghostpanel_kernel.engine._archive import FileEntry
 
-from ._resource_browsers import (
-    ContainerWidget,
-    RowList,
-    close_widget_tree,
-    format_size,
-    format_time,
-)
+from ._base import ContainerWidget, close_widget_tree
+from ._controls import RowList
+from ._format import format_size, format_time
 
 __all__ = ["DEFAULT_MAX_DOWNLOAD", "FileBrowser", "data_uri_link", "mode_text"]
 

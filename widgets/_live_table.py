@@ -6,7 +6,7 @@ pieces it is made of.
   :class:`~ghostpanel_kernel.engine.Environment` objects, and says which of them the
   widget opened (and must close);
 - :func:`follow_events` follows one environment's event stream and comes back after its
-  engine went away;
+  engine went away (with :func:`~._follower.keep_following`, as the log stream does);
 - :class:`EnvironmentHealth` says which environments are unreachable in a widget's
   :class:`~._status.StatusLine`;
 - :func:`tabulator_view` makes the read-only Panel ``Tabulator`` both tables are, offline.
@@ -30,15 +30,11 @@ from typing import TYPE_CHECKING, Any, ClassVar, Union
 import ipywidgets
 from traitlets import Float, Int, TraitError, validate
 
-from ghostpanel_kernel.engine import (
-    EngineConnectionError,
-    Environment,
-    Event,
-    GhostPanelError,
-)
+from ghostpanel_kernel.engine import EngineConnectionError, Environment, Event
 
+from ._base import close_widget_tree
+from ._follower import Backoff, Tasks, keep_following, wait_ended
 from ._panel import load_panel
-from ._resource_browsers import close_widget_tree
 from ._status import StatusLine, describe_error
 
 if TYPE_CHECKING:
@@ -48,7 +44,6 @@ if TYPE_CHECKING:
     from ghostpanel_kernel.environments import EnvironmentSpec
 
 __all__ = [
-    "UNREACHABLE",
     "EnvironmentHealth",
     "EnvironmentsArg",
     "LiveTable",
@@ -64,10 +59,6 @@ _log = logging.getLogger("ghostpanel_widgets")
 #: What a live widget accepts as its environments.
 EnvironmentsArg = Union["Environment", "EnvironmentSpec",
                         Iterable[Union["Environment", "EnvironmentSpec"]]]
-
-#: What an engine that cannot be reached raises (a transport error is mapped to
-#: ``EngineConnectionError``; an ``OSError`` can still come from TLS files and such).
-UNREACHABLE = (GhostPanelError, OSError)
 
 # Time for the events request to reach the engine before ``connect`` reads the state
 # the events will then keep up to date (a listing): what changes in between is missed.
@@ -195,8 +186,7 @@ async def follow_events(
     retry_delays
         ``(first, most)`` seconds between tries, read before each wait.
     """
-    delay: float | None = None
-    while True:
+    async def session(backoff: Backoff) -> float | None:
         queue: asyncio.Queue[Any] = asyncio.Queue()
         pump = asyncio.create_task(_pump(environment, filters,
                                          since() if since is not None else None, queue))
@@ -206,7 +196,7 @@ async def follow_events(
                 await connect(environment)
             else:
                 await environment.ping()
-            delay = None
+            backoff.reset()
             on_up(environment)
             while True:
                 item = await queue.get()
@@ -220,22 +210,15 @@ async def follow_events(
                 except Exception:  # a widget bug must not stop the feed
                     _log.exception("handling %s event %s %s failed", environment.name,
                                    item.type, item.action)
-        except asyncio.CancelledError:
-            raise
-        except Exception as error:
-            if environment.client.closed:  # closed by its owner: nothing to wait for
-                on_down(environment, error, None)
-                return
-            if not isinstance(error, UNREACHABLE):  # a bug: say it, and try again later
-                _log.exception("following %s failed", environment.name)
-            first, most = retry_delays()
-            delay = first if delay is None else min(delay * 2, most)
-            on_down(environment, error, delay)
-            await asyncio.sleep(delay)
         finally:
             pump.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await pump
+
+    await keep_following(
+        session, what=environment.name, retry_delays=retry_delays,
+        on_down=lambda error, retry: on_down(environment, error, retry),
+        closed=lambda: environment.client.closed)  # by its owner: nothing to wait for
 
 
 class EnvironmentHealth:
@@ -367,7 +350,7 @@ class LiveTable(ipywidgets.VBox):
 
     def _open(self, environments: EnvironmentsArg) -> None:
         """Take ``environments`` (opening the specs among them), make the status line."""
-        self._followers: dict[str, asyncio.Task[None]] = {}
+        self._followers = Tasks()  # one per environment, by name
         self._ready: dict[str, asyncio.Event] = {}
         self._flush_handle: asyncio.Handle | None = None
         self._environments, self._owned = open_environments(environments)
@@ -404,10 +387,9 @@ class LiveTable(ipywidgets.VBox):
         for environment in self._environments:
             self._ready_event(environment.name)
             if self._live:
-                task = self._followers.get(environment.name)
-                if task is None or task.done():
-                    self._followers[environment.name] = loop.create_task(
-                        self._follow(environment))
+                if not self._followers.running(environment.name):
+                    self._followers.start(environment.name, self._follow(environment),
+                                          name=f"{type(self).__name__} {environment.name}")
         self._started(loop)
 
     async def ready(self, timeout: float | None = 30.0) -> None:
@@ -448,8 +430,7 @@ class LiveTable(ipywidgets.VBox):
         self.close()
         for task in tasks:
             task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await wait_ended(tasks)
         for environment in owned:
             await environment.aclose()
 
@@ -458,13 +439,11 @@ class LiveTable(ipywidgets.VBox):
 
     def _running_tasks(self) -> list[asyncio.Task[Any]]:
         """The tasks :meth:`aclose` waits for."""
-        return list(self._followers.values())
+        return self._followers.tasks()
 
     def _stop_tasks(self) -> None:
         """Cancel the widget's tasks (and forget them)."""
-        for task in self._followers.values():
-            task.cancel()
-        self._followers = {}
+        self._followers.cancel()
 
     def _environments_changed(self) -> None:
         """Forget what was shown of the environments :meth:`set_environments` replaced."""

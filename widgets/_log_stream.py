@@ -4,13 +4,17 @@ Layout, top to bottom: the controls (follow, tail N, filter text with regex and 
 toggles, timestamps, stream selector, pause, clear, download), the status line, a
 summary line, then the log view.
 
+This module is the view. The lines are held by :class:`~._log_buffer.LogBuffer` (merged
+by time, bounded, filtered: no ipywidgets there); each container is followed by
+:func:`~._log_reader.read_log`, on :func:`~._follower.keep_following`, the reconnect
+loop the live tables use too.
+
 How it works:
 
 - one task per container follows its log through
   :meth:`~ghostpanel_kernel.engine.Container.log_batches` with ``timestamps=True``, and
-  inserts each batch into one bounded buffer (a ``deque(maxlen=buffer_lines)``) ordered
-  by time, so several containers, even on several engines, read as one log. Lines of
-  the same instant keep the order they arrived in;
+  inserts each batch into the one bounded buffer, ordered by time, so several
+  containers, even on several engines, read as one log;
 - the view is an ``ipywidgets.HTML`` re-rendered at most every ``refresh`` seconds with
   only the newest ``view_lines`` lines that pass the filter (HTML-escaped, stderr in red,
   matches in ``<mark>``); a CSS ``column-reverse`` box keeps it scrolled to the bottom
@@ -18,70 +22,47 @@ How it works:
 - pause freezes the view, not the buffer: lines keep arriving (still bounded) and show
   up on resume;
 - an engine that goes away or a container that stops is said in the status line; the
-  task retries (backing off up to ``_RETRY_MAX`` seconds) and carries on with
-  ``since=`` the last line it had, skipping the lines it already holds, so that nothing
-  is lost or doubled. A stopped container is read without ``follow`` (podman#21914:
-  following a stopped container can return only part of its log) and watched until it
-  runs again;
+  task retries (backing off up to 5 seconds) and carries on with ``since=`` the last
+  line it had, skipping the lines it already holds, so that nothing is lost or doubled;
+  a stopped container is watched until it runs again (:mod:`._log_reader`);
 - an invalid regular expression is refused: the status line says why and the previous
   filter stays in force.
-
-Engine timestamps: Docker sends RFC 3339 with nanoseconds but drops trailing zeros
-(``.5Z`` sorts after ``.25Z`` as text), Podman 4.3 sends whole seconds, and some engines
-send a zone offset. :func:`normalise_timestamp` turns each into one fixed-width UTC form,
-so that string order is time order.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
-import heapq
 import html
-import logging
 import re
 import time
-from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
-from operator import itemgetter
-from typing import Any, Literal, NamedTuple
+from typing import Any
 
 import ipywidgets
 from traitlets import Bool, Float, Int, TraitError, Unicode, observe, validate
 
-from ghostpanel_kernel.engine import (
-    Environment,
-    GhostPanelError,
-    LogLine,
-    NotFound,
+from ghostpanel_kernel.engine import Environment, LogLine
+
+from ._base import close_widget_tree
+from ._follower import Tasks, wait_ended
+from ._format import format_size
+from ._log_buffer import (
+    STREAMS,
+    LineFilter,
+    LogBuffer,
+    LogEntry,
+    ReadPosition,
+    as_text,
+    line_test,
+    shown_time,
 )
-from ghostpanel_kernel.engine._times import sortable_engine_time
-
+from ._log_reader import LogSource, read_log
 from ._status import StatusLine, describe_error
+from ._targets import PALETTE, container_targets, target_labels
 
-__all__ = [
-    "LogEntry",
-    "LogStream",
-    "container_targets",
-    "normalise_timestamp",
-]
-
-_log = logging.getLogger("ghostpanel_widgets")
-
-#: Seconds before the first retry after an error; doubled up to ``_RETRY_MAX``.
-_RETRY_FIRST = 0.5
-_RETRY_MAX = 5.0
-#: Seconds between looks at a stopped container, waiting for it to run again.
-_POLL_STOPPED = 2.0
-#: Longer lines are cut here (with a marker): one runaway line must not undo the bound.
-_MAX_LINE_CHARS = 16_384
-
-# One colour per container (the container column), repeated past eight.
-_PALETTE = ("#1f77b4", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf",
-            "#bcbd22", "#ff7f0e")
+__all__ = ["LogStream"]
 
 _STYLE = """<style>
 .gp-log-view { height: 420px; overflow-y: auto; display: flex; flex-direction: column-reverse;
@@ -94,170 +75,6 @@ _STYLE = """<style>
 .gp-log-lines mark { background: #ffe066; color: inherit; padding: 0; }
 .gp-log-empty { color: #777777; font-style: italic; padding: 4px 6px; }
 </style>"""
-
-StreamChoice = Literal["all", "stdout", "stderr"]
-_STREAMS: tuple[str, ...] = ("all", "stdout", "stderr")
-
-
-# -- targets -------------------------------------------------------------------------
-
-
-def container_targets(target: Environment | Iterable[tuple[Environment, str]],
-                      containers: str | Iterable[str] | None = None,
-                      ) -> list[tuple[Environment, str]]:
-    """The ``(environment, container)`` pairs a widget watches, from its arguments.
-
-    ``(env, "web")``, ``(env, ["web", "db"])`` and ``([(env_a, "web"), (env_b,
-    "api")])`` all work; the same container named twice is watched once.
-
-    Raises
-    ------
-    TypeError
-        The arguments have none of these shapes.
-    ValueError
-        No container is named, a name is empty, or two different environments share a
-        name (their lines could not be told apart).
-
-    Examples
-    --------
-    >>> env = Environment("unix:///run/podman/podman.sock", name="a")
-    >>> [(e.name, c) for e, c in container_targets(env, ["web", "db", "web"])]
-    [('a', 'web'), ('a', 'db')]
-    """
-    pairs: list[tuple[Environment, str]]
-    if isinstance(target, Environment):
-        if containers is None:
-            raise TypeError("name the containers to watch: (env, 'web') or "
-                            "(env, ['web', 'db'])")
-        names = [containers] if isinstance(containers, str) else list(containers)
-        pairs = [(target, name) for name in names]
-    else:
-        if containers is not None:
-            raise TypeError("give either an environment and container names, or a list "
-                            "of (environment, container) pairs, not both")
-        if isinstance(target, str):
-            raise TypeError("the first argument is an environment (or a list of "
-                            f"(environment, container) pairs), not the string {target!r}")
-        pairs = []
-        for item in target:
-            if (not isinstance(item, tuple) or len(item) != 2
-                    or not isinstance(item[0], Environment)):
-                raise TypeError("expected (environment, container name) pairs, got "
-                                f"{item!r}")
-            pairs.append((item[0], item[1]))
-    unique: list[tuple[Environment, str]] = []
-    seen: dict[tuple[str, str], Environment] = {}
-    by_name: dict[str, Environment] = {}
-    for environment, name in pairs:
-        if not isinstance(name, str) or not name.strip():
-            raise ValueError(f"a container name must be a non-empty string, not {name!r}")
-        other = by_name.setdefault(environment.name, environment)
-        if other is not environment:
-            raise ValueError(f"two environments are both named {environment.name!r}; "
-                             "give them distinct names so their containers can be told apart")
-        if (environment.name, name) not in seen:
-            seen[(environment.name, name)] = environment
-            unique.append((environment, name))
-    if not unique:
-        raise ValueError("no container to watch: name at least one")
-    return unique
-
-
-def target_labels(targets: Sequence[tuple[Environment, str]]) -> list[str]:
-    """How each target is shown: its name, or ``env/name`` when several engines mix."""
-    if len({id(environment) for environment, _ in targets}) <= 1:
-        return [name for _, name in targets]
-    return [f"{environment.name}/{name}" for environment, name in targets]
-
-
-# -- timestamps ----------------------------------------------------------------------
-
-
-def _now_stamp() -> str:
-    """The current time in :func:`normalise_timestamp`'s form."""
-    moment = datetime.now(UTC)
-    return f"{moment.replace(tzinfo=None).isoformat(timespec='microseconds')}000Z"
-
-
-def normalise_timestamp(stamp: str | None) -> str:
-    """An engine's RFC 3339 time as ``YYYY-MM-DDTHH:MM:SS.nnnnnnnnnZ`` (UTC, 9 digits).
-
-    Fixed width and UTC, so that comparing the strings compares the times
-    (:func:`~ghostpanel_kernel.engine._times.sortable_engine_time`). ``None``, Go's zero
-    time or text that is not a time gives the current time: a line without a time is
-    shown when it arrives.
-
-    Examples
-    --------
-    >>> normalise_timestamp("2024-05-01T10:00:00.5Z")
-    '2024-05-01T10:00:00.500000000Z'
-    >>> normalise_timestamp("2024-05-01T10:00:00Z")
-    '2024-05-01T10:00:00.000000000Z'
-    >>> normalise_timestamp("2024-05-01T12:00:00.25+02:00")
-    '2024-05-01T10:00:00.250000000Z'
-    """
-    return sortable_engine_time(stamp) or _now_stamp()
-
-
-def _shown_time(stamp: str) -> str:
-    """``HH:MM:SS``, with milliseconds when the engine gave any (Podman gives none)."""
-    millis = stamp[20:23]
-    return stamp[11:19] if millis == "000" else f"{stamp[11:19]}.{millis}"
-
-
-# -- entries -------------------------------------------------------------------------
-
-
-class LogEntry(NamedTuple):
-    """One buffered line.
-
-    Attributes
-    ----------
-    time
-        When the engine logged it, as :func:`normalise_timestamp` writes it (UTC, fixed
-        width, so entries sort by it as strings).
-    environment
-        The environment's name.
-    container
-        The container as it was named to the widget.
-    stream
-        ``"stdout"`` or ``"stderr"``.
-    text
-        The line, without its newline (cut at 16 KiB).
-    """
-
-    time: str
-    environment: str
-    container: str
-    stream: str
-    text: str
-
-
-_time_of = itemgetter(0)
-_UNSET = object()
-
-
-@dataclass
-class _Source:
-    """One followed container and how far its log has been read."""
-
-    environment: Environment
-    name: str
-    label: str
-    colour: str
-    last_raw: str | None = None      # the engine's own stamp of the last line kept
-    last_time: str | None = None     # the same, normalised
-    count_at_last: int = 0           # lines kept with exactly that time
-    resume_time: str | None = None   # while resuming: skip what is already held
-    resume_skip: int = 0
-    first_read: float | None = None  # when the first read began (epoch seconds)
-    level: str = "info"
-    message: str = ""
-    attempted: asyncio.Event = field(default_factory=asyncio.Event)
-
-    @property
-    def key(self) -> tuple[str, str]:
-        return (self.environment.name, self.name)
 
 
 def _highlight(text: str, pattern: re.Pattern[str] | None) -> str:
@@ -335,12 +152,13 @@ class LogStream(ipywidgets.VBox):
         targets = container_targets(target, containers)
         labels = target_labels(targets)
         self._sources = [
-            _Source(environment, name, label, _PALETTE[index % len(_PALETTE)])
+            LogSource(environment, name, label, PALETTE[index % len(PALETTE)],
+                    ReadPosition(environment.name, name))
             for index, ((environment, name), label) in enumerate(zip(targets, labels,
                                                                      strict=True))]
         self._several = len(self._sources) > 1
-        self._buffer: deque[LogEntry] = deque(maxlen=max(int(buffer_lines), 1))
-        self._tasks: list[asyncio.Task[None]] = []
+        self._buffer = LogBuffer(buffer_lines)
+        self._tasks = Tasks()  # one reader per container, by its key
         self._generation = 0
         self._starter: asyncio.Task[None] | None = None
         self._closed = False
@@ -350,7 +168,7 @@ class LogStream(ipywidgets.VBox):
         self._hidden_new = 0   # lines that arrived while paused
         self._received = 0     # lines taken in since the start, for the summary
         self._pattern: re.Pattern[str] | None = None
-        self._filter: tuple[str, bool, bool] = ("", False, False)
+        self._filter = LineFilter()
         self._filter_error = ""
         self._applying_filter = False
 
@@ -377,7 +195,7 @@ class LogStream(ipywidgets.VBox):
         self.timestamps_box = ipywidgets.Checkbox(value=True, description="timestamps",
                                                   indent=False, layout=wide)
         self.stream_picker = ipywidgets.ToggleButtons(
-            options=list(_STREAMS), value="all", tooltips=[
+            options=list(STREAMS), value="all", tooltips=[
                 "stdout and stderr", "stdout only", "stderr only"],
             style={"button_width": "64px"})
         self.pause_button = ipywidgets.ToggleButton(
@@ -449,8 +267,8 @@ class LogStream(ipywidgets.VBox):
     @validate("stream")
     def _valid_stream(self, proposal: dict[str, Any]) -> str:
         stream = str(proposal["value"])
-        if stream not in _STREAMS:
-            raise TraitError(f"stream must be one of {', '.join(_STREAMS)}, not {stream!r}")
+        if stream not in STREAMS:
+            raise TraitError(f"stream must be one of {', '.join(STREAMS)}, not {stream!r}")
         return stream
 
     @validate("refresh")
@@ -463,7 +281,7 @@ class LogStream(ipywidgets.VBox):
     @observe("buffer_lines")
     def _buffer_lines_changed(self, change: dict[str, Any]) -> None:
         if self._buffer.maxlen != change["new"]:
-            self._buffer = deque(self._buffer, maxlen=change["new"])  # keeps the newest
+            self._buffer.maxlen = change["new"]  # keeps the newest
             self._changed()
 
     @observe("view_lines", "timestamps", "stream")
@@ -516,12 +334,12 @@ class LogStream(ipywidgets.VBox):
     @property
     def active_filter(self) -> tuple[str, bool, bool]:
         """The filter in force: ``(text, regex, case_sensitive)``."""
-        return self._filter
+        return (self._filter.text, self._filter.regex, self._filter.case_sensitive)
 
     @property
-    def tasks(self) -> list[asyncio.Task[None]]:
-        """The running reader tasks, one per container."""
-        return list(self._tasks)
+    def tasks(self) -> list[asyncio.Task[Any]]:
+        """The reader tasks, one per container (those that ended too)."""
+        return self._tasks.tasks()
 
     async def start(self) -> None:
         """Start reading every container, and return once each has been found or its
@@ -533,29 +351,24 @@ class LogStream(ipywidgets.VBox):
         await asyncio.gather(*(source.attempted.wait() for source in self._sources))
 
     def _launch(self) -> None:
-        loop = asyncio.get_running_loop()
         self._generation += 1
         for source in self._sources:
             source.attempted.clear()
             self._set_state(source, "info", f"Connecting to {source.label}...")
-        self._tasks = [loop.create_task(self._read(source, self._generation),
-                                        name=f"LogStream {source.label}")
-                       for source in self._sources]
+        for source in self._sources:
+            self._tasks.start(source.key, self._read(source, self._generation),
+                              name=f"LogStream {source.label}")
 
     def _restart(self, *, fresh: bool) -> None:
         """Stop the readers and start new ones: from ``tail`` again when ``fresh``,
         else from where each left off."""
         if self._closed:
             return
-        for task in self._tasks:
-            task.cancel()
-        self._tasks = []
+        self._tasks.cancel()
         if fresh:
             self._buffer.clear()
             for source in self._sources:
-                source.last_raw = source.last_time = None
-                source.first_read = None
-                source.count_at_last = 0
+                source.position.reset()
             self._changed()
         try:
             asyncio.get_running_loop()
@@ -563,119 +376,21 @@ class LogStream(ipywidgets.VBox):
             return
         self._launch()
 
-    async def _read(self, source: _Source, generation: int) -> None:
+    async def _read(self, source: LogSource, generation: int) -> None:
         """Read one container's log until cancelled (or once, without follow)."""
-        delay = _RETRY_FIRST
-        failed = False
-        while True:
-            try:
-                container = await source.environment.containers.get(source.name)
-                running = container.state == "running"
-                follow = self.follow and running
-                options: dict[str, Any] = {"timestamps": True}
-                if source.first_read is None:
-                    source.first_read = time.time()
-                    options["tail"] = self.tail
-                elif source.last_raw is None:
-                    # Read before, nothing there: whatever came since (tail would drop
-                    # the lines of a container that started since).
-                    options["since"] = f"{source.first_read:.6f}"
-                else:
-                    options["since"] = source.last_raw
-                    source.resume_time = source.last_time
-                    source.resume_skip = source.count_at_last
-                if follow:
-                    self._set_state(source, "success" if failed else "info",
-                                    f"Reconnected to {source.label}: following again."
-                                    if failed else f"Following {source.label}.")
-                source.attempted.set()
-                async with contextlib.aclosing(container.log_batches(
-                        follow=follow, **options)) as batches:
-                    async for batch in batches:
-                        if generation != self._generation:
-                            return
-                        self._ingest(source, batch)
-                source.resume_time = None
-                failed = False
-                delay = _RETRY_FIRST
-                if not self.follow:
-                    self._set_state(source, "info", f"Read {source.label} (follow is off).")
-                    return
-                if follow:  # the log ended: the container stopped; read the rest below
-                    continue
-                self._set_state(source, "info",
-                                f"{source.label} is {container.state or 'not running'}: "
-                                "showing its log so far; waiting for it to run.")
-                await asyncio.sleep(_POLL_STOPPED)
-            except GhostPanelError as error:
-                source.attempted.set()
-                source.resume_time = None
-                failed = True
-                what = ("no such container" if isinstance(error, NotFound)
-                        else describe_error(error))
-                self._set_state(source, "error", f"{source.label} on "
-                                f"{source.environment.name}: {what} (retrying in "
-                                f"{delay:g} s)")
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, _RETRY_MAX)
-            except Exception as error:  # a bug: say so, log it, stop this reader
-                source.attempted.set()
-                self._set_state(source, "error", f"Reading {source.label} failed: "
-                                f"{type(error).__name__}: {describe_error(error)}")
-                _log.exception("LogStream reader of %s failed", source.label)
-                return
+        await read_log(source, follow=lambda: self.follow, tail=lambda: self.tail,
+                       current=lambda: generation == self._generation,
+                       take=self._ingest, report=self._set_state)
 
-    def _ingest(self, source: _Source, batch: Sequence[LogLine]) -> None:
+    def _ingest(self, source: LogSource, batch: Sequence[LogLine]) -> None:
         """Add one batch of a container's lines to the buffer, in time order."""
-        environment, name = source.environment.name, source.name
-        entries: list[LogEntry] = []
-        append = entries.append
-        last_raw, last_time, count = source.last_raw, source.last_time, source.count_at_last
-        previous_raw: object = _UNSET
-        normalised = ""
-        for line in batch:
-            raw = line.timestamp
-            if raw != previous_raw:  # a batch mostly shares a few stamps
-                # The kernel's reader directly, one call per new stamp on this hot path.
-                previous_raw, normalised = raw, sortable_engine_time(raw) or _now_stamp()
-            if source.resume_time is not None:
-                # Resuming with since=: the engine sends again what was already kept.
-                if normalised < source.resume_time:
-                    continue
-                if normalised == source.resume_time and source.resume_skip > 0:
-                    source.resume_skip -= 1
-                    continue
-                source.resume_time = None
-            text = line.text
-            if len(text) > _MAX_LINE_CHARS:
-                text = f"{text[:_MAX_LINE_CHARS]} [... {len(text) - _MAX_LINE_CHARS} " \
-                       "characters cut]"
-            append(LogEntry(normalised, environment, name, line.stream, text))
-            if normalised == last_time:
-                count += 1
-            else:
-                last_raw, last_time, count = raw, normalised, 1
-        source.last_raw, source.last_time, source.count_at_last = last_raw, last_time, count
+        entries = source.position.take(batch)
         if entries:
-            self._insert(entries)
+            self._buffer.insert(entries)
             self._received += len(entries)
             if self.paused:
                 self._hidden_new += len(entries)
             self._changed()
-
-    def _insert(self, entries: list[LogEntry]) -> None:
-        buffer = self._buffer
-        first = entries[0].time
-        if not buffer or buffer[-1].time <= first:
-            buffer.extend(entries)  # the usual case: newer than everything held
-            return
-        # Another container is ahead: take out the lines newer than this batch and
-        # merge. Lines of the same time keep arrival order (the buffer's first).
-        later: list[LogEntry] = []
-        while buffer and buffer[-1].time > first:
-            later.append(buffer.pop())
-        later.reverse()
-        buffer.extend(heapq.merge(later, entries, key=_time_of))
 
     # -- filter
     def set_filter(self, text: str, regex: bool = False, *,
@@ -706,53 +421,27 @@ class LogStream(ipywidgets.VBox):
             self._apply_filter()
 
     def _apply_filter(self) -> bool:
-        text, regex, case = self.filter_field.value, self.regex_box.value, self.case_box.value
-        if (text, regex, case) == self._filter and not self._filter_error:
+        wanted = LineFilter(self.filter_field.value, self.regex_box.value,
+                            self.case_box.value)
+        if wanted == self._filter and not self._filter_error:
             return True
-        flags = 0 if case else re.IGNORECASE
         try:
-            pattern = (re.compile(text if regex else re.escape(text), flags)
-                       if text else None)
-        except re.error as error:
-            where = f" at position {error.pos}" if error.pos is not None else ""
-            self._filter_error = (f"Invalid regular expression {text!r}: {error.msg}{where}. "
-                                  f"Still filtering by the previous one.")
+            pattern = wanted.pattern()
+        except ValueError as error:
+            self._filter_error = f"{error} Still filtering by the previous one."
             self._show_status()
             return False
         self._pattern = pattern
-        self._filter = (text, regex, case)
+        self._filter = wanted
         self._filter_error = ""
         self._show_status()
         self.render()
         return True
 
-    def _stream_test(self) -> Callable[[LogEntry], bool]:
-        pattern, stream = self._pattern, self.stream
-        search = pattern.search if pattern is not None else None
-        if search is None and stream == "all":
-            return lambda entry: True
-        if search is None:
-            return lambda entry: entry.stream == stream
-        if stream == "all":
-            return lambda entry: search(entry.text) is not None
-        return lambda entry: entry.stream == stream and search(entry.text) is not None
-
     def visible_lines(self) -> list[LogEntry]:
         """The buffered lines that pass the filter and the stream selector, oldest first
         (all of them: the view shows only the newest ``view_lines``)."""
-        passes = self._stream_test()
-        return [entry for entry in self._buffer if passes(entry)]
-
-    def _newest_visible(self, limit: int) -> list[LogEntry]:
-        passes = self._stream_test()
-        found: list[LogEntry] = []
-        for entry in reversed(self._buffer):
-            if passes(entry):
-                found.append(entry)
-                if len(found) >= limit:
-                    break
-        found.reverse()
-        return found
+        return self._buffer.matching(line_test(self._pattern, self.stream))
 
     # -- view
     def _changed(self) -> None:
@@ -783,7 +472,7 @@ class LogStream(ipywidgets.VBox):
         if self.paused:
             self._show_summary(None)
             return
-        shown = self._newest_visible(self.view_lines)
+        shown = self._buffer.newest(line_test(self._pattern, self.stream), self.view_lines)
         self.view.value = self._view_html(shown)
         self._dirty = False
         self._show_summary(shown)
@@ -811,7 +500,7 @@ class LogStream(ipywidgets.VBox):
                      if entry.stream == "stderr" else '<div class="gp-l">']
             if show_time:
                 parts.append(f'<span class="gp-t" title="{entry.time}">'
-                             f"{_shown_time(entry.time)}</span> ")
+                             f"{shown_time(entry.time)}</span> ")
             if labels:
                 parts.append(labels.get((entry.environment, entry.container), ""))
             parts.append(_highlight(entry.text, pattern) if pattern is not None
@@ -836,7 +525,7 @@ class LogStream(ipywidgets.VBox):
             self.summary.value = value
 
     # -- status
-    def _set_state(self, source: _Source, level: str, message: str) -> None:
+    def _set_state(self, source: LogSource, level: str, message: str) -> None:
         if (source.level, source.message) != (level, message):
             source.level, source.message = level, message
             self._show_status()
@@ -872,15 +561,9 @@ class LogStream(ipywidgets.VBox):
         the stream selector (as in the view, but all of them, not only the newest).
         """
         entries = self.visible_lines() if filtered else list(self._buffer)
-        labels = {source.key: source.label for source in self._sources}
-        rows: Iterable[str]
-        if self._several:
-            rows = (f"{e.time} {labels.get((e.environment, e.container), e.container)} "
-                    f"{e.stream} {e.text}" for e in entries)
-        else:
-            rows = (f"{e.time} {e.stream} {e.text}" for e in entries)
-        text = "\n".join(rows)
-        return f"{text}\n" if text else ""
+        labels = ({source.key: source.label for source in self._sources}
+                  if self._several else None)
+        return as_text(entries, labels)
 
     def download_link_html(self) -> str:
         """A link that saves :meth:`download_text` as a file, as a ``data:`` URI (no
@@ -894,7 +577,7 @@ class LogStream(ipywidgets.VBox):
         size = len(text.encode("utf-8"))
         return (f'<a class="gp-log-download" download="{html.escape(filename)}" '
                 f'href="data:text/plain;charset=utf-8;base64,{data}" target="_blank">'
-                f"Save {html.escape(filename)}</a> ({count:,} lines, {_size(size)})")
+                f"Save {html.escape(filename)}</a> ({count:,} lines, {format_size(size)})")
 
     def _download_clicked(self) -> None:
         with self.status.reporting("Download"):
@@ -903,12 +586,12 @@ class LogStream(ipywidgets.VBox):
     # -- lifecycle
     def close(self) -> None:
         """Stop reading (the tasks are cancelled) and close the widget and its parts."""
-        if self._closed:
+        if getattr(self, "_closed", True):  # close_widget_tree(self) comes back here
+            super().close()
             return
         self._closed = True
         self._generation += 1
-        for task in self._tasks:
-            task.cancel()
+        self._tasks.cancel()
         for source in self._sources:
             source.attempted.set()  # nobody waits in start() for a reader that is gone
         if self._starter is not None:
@@ -916,15 +599,13 @@ class LogStream(ipywidgets.VBox):
         if self._render_handle is not None:
             self._render_handle.cancel()
             self._render_handle = None
-        for widget in _descendants(self):
-            widget.close()
-        super().close()
+        close_widget_tree(self)
 
     async def aclose(self) -> None:
         """:meth:`close`, then wait until the readers have released their connections."""
-        tasks = [*self._tasks, *([self._starter] if self._starter is not None else [])]
+        tasks = [*self._tasks.tasks(), *([self._starter] if self._starter is not None else [])]
         self.close()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await wait_ended(tasks)
 
 
 def _merge_following(messages: list[str]) -> list[str]:
@@ -935,18 +616,3 @@ def _merge_following(messages: list[str]) -> list[str]:
         return messages
     rest = [m for m in messages if not (m.startswith("Following ") and m.endswith("."))]
     return [f"Following {', '.join(following)}.", *rest]
-
-
-def _size(count: int) -> str:
-    if count < 1024:
-        return f"{count} B"
-    if count < 1024 * 1024:
-        return f"{count / 1024:.1f} KiB"
-    return f"{count / 1024 / 1024:.1f} MiB"
-
-
-def _descendants(widget: ipywidgets.Box) -> Iterator[ipywidgets.Widget]:
-    for child in widget.children:
-        if isinstance(child, ipywidgets.Box):
-            yield from _descendants(child)
-        yield child

@@ -50,9 +50,9 @@ from ghostpanel_kernel.engine import (
 )
 from ghostpanel_kernel.engine._times import engine_time_ns
 
-from ._log_stream import _PALETTE, container_targets, target_labels
 from ._panel import load_panel
 from ._status import StatusLine, describe_error
+from ._targets import PALETTE, container_targets, target_labels
 
 if TYPE_CHECKING:
     import pandas
@@ -152,8 +152,9 @@ class _Series:
         self.samples = deque(self.samples, maxlen=window)
         self.points = deque(self.points, maxlen=window)
 
-    def data(self) -> dict[str, list[float]]:
-        """The window as a ``ColumnDataSource.data`` dict (all columns one length)."""
+    def data(self) -> dict[str, Any]:
+        """The window as a ``ColumnDataSource.data`` dict (all columns one length, of
+        floats)."""
         columns: dict[str, list[float]] = {name: [] for name in _COLUMNS}
         for point in self.points:
             for name in _COLUMNS:
@@ -205,7 +206,7 @@ class StatsMonitor(ipywidgets.VBox):
         targets = container_targets(target, containers)
         labels = target_labels(targets)
         self._series = [
-            _Series(environment, name, label, _PALETTE[index % len(_PALETTE)],
+            _Series(environment, name, label, PALETTE[index % len(PALETTE)],
                     max(int(window), 1))
             for index, ((environment, name), label) in enumerate(zip(targets, labels,
                                                                      strict=True))]
@@ -288,7 +289,7 @@ class StatsMonitor(ipywidgets.VBox):
     # -- charts
     def _build_charts(self) -> Any:
         from bokeh.layouts import gridplot
-        from bokeh.models import ColumnDataSource, NumeralTickFormatter
+        from bokeh.models import ColumnDataSource, DataRange1d, NumeralTickFormatter
         from bokeh.plotting import figure
 
         specs = {"cpu": ("CPU", "% of one CPU"), "memory": ("Memory", "bytes"),
@@ -296,8 +297,8 @@ class StatsMonitor(ipywidgets.VBox):
         for key, (title, unit) in specs.items():
             chart = figure(title=title, x_axis_type="datetime", height=220,
                            sizing_mode="stretch_width", y_axis_label=unit,
+                           y_range=DataRange1d(start=0),
                            tools="pan,wheel_zoom,box_zoom,reset,save")
-            chart.y_range.start = 0
             if unit != "% of one CPU":
                 chart.yaxis.formatter = NumeralTickFormatter(format="0.[0] b")
             self.figures[key] = chart

@@ -8,6 +8,8 @@ library, and what the widget shows through ``.frame`` and its status line.
 from __future__ import annotations
 
 import asyncio
+import math
+import os
 import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -18,14 +20,16 @@ from traitlets import TraitError
 
 from ghostpanel_kernel import connect
 from ghostpanel_kernel.engine import Container, Environment, NotFound
-from ghostpanel_kernel.engine.podman_service import BUSYBOX_REFERENCE, PodmanService
 from tests.integration.waiting import until
+from tests.podman_service import BUSYBOX_REFERENCE, PodmanService
 from tests.unit.fake_browser import FakeBrowser
 
 pytestmark = pytest.mark.integration
 
 # Ends at once on SIGTERM (a bare `sleep` as PID 1 ignores it and waits for the kill).
 SLEEPER = ["sh", "-c", "trap 'exit 0' TERM; while :; do sleep 0.2; done"]
+# Keeps one CPU busy (a shell loop that never sleeps); ends at once on SIGTERM too.
+SPINNER = ["sh", "-c", "trap 'exit 0' TERM; while :; do :; done"]
 
 
 
@@ -282,14 +286,23 @@ async def test_show_all_false_lists_running_containers_only(
 
 
 async def test_stats_fill_cpu_and_memory(env: Environment, make_container, widgets) -> None:
-    busy = await make_container(command=SLEEPER)
+    busy = await make_container(command=SPINNER)
+    idle = await make_container(command=SLEEPER)
     await busy.start()
+    await idle.start()
     table = widgets(env, stats_interval=0.5)
     await table.ready()
-    await until(lambda: (row(table, busy.name) or {}).get("memory", 0) > 0, timeout=15,
-                what="a memory figure for the running container")
-    sampled = row(table, busy.name)
-    assert sampled is not None and sampled["cpu"] >= 0
+
+    def cell(name: str, column: str) -> float:
+        return float((row(table, name) or {}).get(column, math.nan))
+
+    # NaN (not sampled yet) compares false: both rows must have real figures.
+    await until(lambda: cell(busy.name, "cpu") > 5 and cell(idle.name, "memory") > 0,
+                timeout=20, what="CPU and memory figures for the running containers")
+    # A percentage of one CPU, as docker stats shows it: one busy shell is at most 100.
+    assert cell(busy.name, "cpu") <= 100 * (os.cpu_count() or 1)
+    assert 0 <= cell(idle.name, "cpu") < cell(busy.name, "cpu")
+    assert 0 < cell(busy.name, "memory") < 256  # MiB: a busybox shell, not bytes
 
 
 async def test_without_live_updates_refresh_lists_again(
@@ -357,9 +370,11 @@ async def test_an_engine_that_never_answered_is_named(
         assert row(table, made.name) is not None  # the other environment is listed
 
         await ghost.aclose()  # closed under the widget: it says so and stops trying
-        await until(lambda: "has been closed" in table.status.message,
+        await until(lambda: "closed; connect again" in table.status.message,
                     what="the closed environment is reported")
-        assert all(task.done() for name, task in table._followers.items() if name == "ghost")
+        follower = table._followers.get("ghost")
+        assert follower is not None
+        await until(follower.done, what="the follower of the closed environment to end")
     finally:
         await ghost.aclose()
 
@@ -368,7 +383,7 @@ async def test_closing_ends_every_task(env: Environment, make_container) -> None
     await make_container()
     table = ContainerList(env, stats_interval=0.5)
     await table.ready()
-    tasks: list[asyncio.Task[Any]] = [*table._followers.values()]
+    tasks: list[asyncio.Task[Any]] = table._followers.tasks()
     assert table._stats_task is not None
     tasks.append(table._stats_task)
     await table.aclose()

@@ -13,9 +13,9 @@ from ghostpanel_widgets._container_list import ContainerList
 from ghostpanel_widgets._environment_picker import EnvironmentPicker
 from traitlets import TraitError
 
-from ghostpanel_kernel.engine.podman_service import PodmanService
 from ghostpanel_kernel.environments import EnvironmentRegistry, EnvironmentSpec
 from tests.integration.waiting import until
+from tests.podman_service import PodmanService
 
 pytestmark = pytest.mark.integration
 

@@ -14,8 +14,8 @@ from traitlets import TraitError
 
 from ghostpanel_kernel import connect
 from ghostpanel_kernel.engine import Environment
-from ghostpanel_kernel.engine.podman_service import BUSYBOX_REFERENCE, PodmanService
 from tests.integration.waiting import until
+from tests.podman_service import BUSYBOX_REFERENCE, PodmanService
 from tests.unit.fake_browser import FakeBrowser
 
 pytestmark = pytest.mark.integration

@@ -70,8 +70,8 @@ async def test_a_download_too_big_is_refused_before_it_travels(env: Environment,
     finally:
         tracemalloc.stop()
     assert browser.status.message.startswith(
-        "Download /gpdir/big.bin failed: big.bin is 8.0 MiB: downloads from this browser "
-        "stop at 1.0 MiB")
+        "Download /gpdir/big.bin failed: big.bin is 8 MiB: downloads from this browser "
+        "stop at 1 MiB")
     assert peak < 1 << 20, f"{peak} bytes held to refuse an 8 MiB download"
 
 

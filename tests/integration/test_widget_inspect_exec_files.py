@@ -20,7 +20,7 @@ from ghostpanel_widgets._exec_console import ExecConsole
 from ghostpanel_widgets._file_browser import FileBrowser
 
 from ghostpanel_kernel.engine import Container, Environment
-from ghostpanel_kernel.engine.podman_service import PodmanService
+from tests.podman_service import PodmanService
 
 pytestmark = pytest.mark.integration
 
@@ -201,7 +201,7 @@ async def test_file_browser_lists_navigates_and_downloads(env: Environment, make
     assert [row[:2] for row in rows] == [["sub/", "dir"], ["a.txt", "file"],
                                          ["blob.bin", "file"], ["link -> sub", "symlink"]]
     assert rows[1][2:4] == ["5 B", "-rw-r--r--"]
-    assert rows[2][2:4] == ["2.0 KiB", "-rw-------"]
+    assert rows[2][2:4] == ["2 KiB", "-rw-------"]
     assert rows[1][4].endswith(" UTC") and rows[1][4][:4] == str(datetime.date.today().year)
 
     browser.listing.value = "blob.bin"
@@ -249,7 +249,7 @@ async def test_file_browser_refuses_downloads_over_its_limit(
     assert await browser.download_link("big.bin") is None
     assert browser.status.level == "error"
     assert browser.status.message == (
-        "Download /gpdir/big.bin failed: big.bin is 2.9 KiB: downloads from this browser "
+        "Download /gpdir/big.bin failed: big.bin is 2.93 KiB: downloads from this browser "
         "stop at 2.0 KiB; copy it with `podman cp "
         f"{container.name}:/gpdir/big.bin .` or Container.read_file() instead")
     assert browser.download_view.value == ""

@@ -16,16 +16,14 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
-from ghostpanel_widgets._log_stream import (
-    LogStream,
-    container_targets,
-    normalise_timestamp,
-)
+from ghostpanel_widgets._log_buffer import normalise_timestamp
+from ghostpanel_widgets._log_stream import LogStream
+from ghostpanel_widgets._targets import container_targets
 
 from ghostpanel_kernel import connect
 from ghostpanel_kernel.engine import Environment
-from ghostpanel_kernel.engine.podman_service import BUSYBOX_REFERENCE, PodmanService
 from tests.integration.waiting import until as wait_until
+from tests.podman_service import BUSYBOX_REFERENCE, PodmanService
 
 pytestmark = pytest.mark.integration
 

@@ -12,14 +12,12 @@ import time
 import uuid
 
 import pytest
-from ghostpanel_widgets._resource_browsers import (
-    ImageBrowser,
-    NetworkBrowser,
-    VolumeBrowser,
-)
+from ghostpanel_widgets._image_browser import ImageBrowser
+from ghostpanel_widgets._network_browser import NetworkBrowser
+from ghostpanel_widgets._volume_browser import VolumeBrowser
 
 from ghostpanel_kernel.engine import Environment, NotFound
-from ghostpanel_kernel.engine.podman_service import BUSYBOX_REFERENCE
+from tests.podman_service import BUSYBOX_REFERENCE
 
 pytestmark = pytest.mark.integration
 

@@ -19,8 +19,8 @@ from traitlets import TraitError
 
 from ghostpanel_kernel import connect
 from ghostpanel_kernel.engine import Environment, StatsSample
-from ghostpanel_kernel.engine.podman_service import BUSYBOX_REFERENCE, PodmanService
 from tests.integration.waiting import until as wait_until
+from tests.podman_service import BUSYBOX_REFERENCE, PodmanService
 
 pytestmark = pytest.mark.integration
 

@@ -140,8 +140,8 @@ async def test_a_download_too_big_is_refused_without_reading_it(open_browser) ->
     engine.requests.clear()
     assert await browser.download_link("/srv/big.bin") is None  # not in the listing shown
     assert browser.status.message.startswith(
-        "Download /srv/big.bin failed: big.bin is 3.0 MiB: downloads from this browser "
-        "stop at 1.0 MiB")
+        "Download /srv/big.bin failed: big.bin is 3 MiB: downloads from this browser "
+        "stop at 1 MiB")
     assert _archive_calls(engine) == [("HEAD", "/srv/big.bin")]
 
 

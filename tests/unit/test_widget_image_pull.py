@@ -16,7 +16,7 @@ from typing import Any
 
 import httpx
 import pytest
-from ghostpanel_widgets._resource_browsers import ImageBrowser, PullProgress
+from ghostpanel_widgets._image_browser import ImageBrowser, PullProgress
 from traitlets import TraitError
 
 from ghostpanel_kernel.engine import PullEvent
@@ -103,8 +103,8 @@ def test_pull_progress_sums_the_layers_and_never_moves_back() -> None:
     assert progress.current == progress.total == 3000
     assert sorted(fractions) == fractions  # extraction restarting at 0 does not count
     assert fractions[0] == pytest.approx(100 / 1000)
-    assert progress.text == f"Status: Downloaded newer image for {REFERENCE}: 2.9 KiB of " \
-                            "2.9 KiB, 2 of 2 layers"
+    assert progress.text == f"Status: Downloaded newer image for {REFERENCE}: 2.93 KiB of " \
+                            "2.93 KiB, 2 of 2 layers"
 
 
 def test_podman_final_event_names_the_image_not_a_layer() -> None:
@@ -113,6 +113,10 @@ def test_podman_final_event_names_the_image_not_a_layer() -> None:
         progress.update(PullEvent.from_attrs(line))
     assert sorted(progress.layers) == ["cccccccccccc", "dddddddddddd"]
     assert (progress.current, progress.total) == (1400, 1400)
+    # "Already exists" is in the store; the downloaded layer waits for the stream's clean
+    # end (Podman never reports extraction), when the widget calls finish().
+    assert progress.done == {"dddddddddddd"}
+    progress.finish()
     assert progress.done == {"cccccccccccc", "dddddddddddd"}
 
 
@@ -130,7 +134,7 @@ async def test_pull_button_drives_the_bar_to_full(open_browser, stream, total) -
     await browser.task
 
     assert browser.status.level == "success", browser.status.message
-    assert browser.status.message == f"Pulled {REFERENCE} ({IMAGE_ID[7:19]}, 2.9 KiB)."
+    assert browser.status.message == f"Pulled {REFERENCE} ({IMAGE_ID[7:19]}, 2.93 KiB)."
     assert (browser.progress.value, browser.progress.max) == (total, total)
     assert browser.progress.bar_style == "success"
     # It moved through the download, never backwards, and never past its maximum.
@@ -248,7 +252,7 @@ async def test_prune_reports_what_the_engine_removed(open_browser) -> None:
     browser.prune_button.click()
     browser.confirmation.confirm_button.click()
     await browser.task
-    assert browser.status.message == "Pruned 2 images, reclaimed 3.0 MiB."
+    assert browser.status.message == "Pruned 2 images, reclaimed 3 MiB."
     (prune,) = [c for c in engine.calls if c[1] == "/images/prune"]
     assert json.loads(prune[2]["filters"]) == {"dangling": ["true"]}
 

@@ -15,7 +15,7 @@ What is measured (medians of the repeats, min..max beside):
 - build, kernel side: ``ContainerList(env, live=False)`` until its 1,000 rows are in
   its frame, its Tabulator and the ipywidget the browser would render, with the
   engine's listing answered from memory: the widget's own cost. Listing 1,000
-  containers costs the engine ~0.5 ms each whatever the client (STACK_NOTES.md), so it
+  containers costs the engine ~0.5 ms each whatever the client (docs/engine-facts.md), so it
   is measured on its own, and the build with a live listing too;
 - the first build in the process, once: it also imports Panel and loads its extension;
 - event -> row: a live ``ContainerList`` over the 1,000 containers; a container is

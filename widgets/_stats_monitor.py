@@ -19,7 +19,7 @@ How it samples:
 - each container keeps the last ``window`` samples (a bounded ``deque``), and each
   chart's data is replaced by a new dict of that window per tick: Bokeh's
   ``ColumnDataSource.stream()`` through ``BokehModel`` loses early ticks and doubles
-  data with the browser's echo (STACK_NOTES.md), a whole new ``data`` does not;
+  data with the browser's echo (docs/jupyter-facts.md), a whole new ``data`` does not;
 - a container or engine that fails is said in the status line, the others go on; the
   next tick tries again, so an engine that comes back is charted again.
 """

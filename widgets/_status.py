@@ -1,7 +1,7 @@
 """The status line every GhostPanel widget shows its errors in.
 
-DESIGN.md: a widget shows an error in itself (a red message line), never only in the
-log. :class:`StatusLine` is that line; :meth:`StatusLine.reporting` wraps an action so
+A widget shows an error in itself (a red message line), never only in the log
+(docs/architecture.md, "Conventions"). :class:`StatusLine` is that line; :meth:`StatusLine.reporting` wraps an action so
 that whatever it raises ends up there, in the operator's words.
 """
 
@@ -22,7 +22,7 @@ __all__ = ["LEVELS", "StatusLine", "describe_error"]
 
 _log = logging.getLogger("ghostpanel_widgets")
 
-#: Level -> (colour, symbol as an HTML character reference). ``error`` is the red line of DESIGN.md.
+#: Level -> (colour, symbol as an HTML character reference). ``error`` is that red line.
 LEVELS: dict[str, tuple[str, str]] = {
     "info": ("#555555", "&#x2139;"),
     "success": ("#1b7f3b", "&#x2714;"),

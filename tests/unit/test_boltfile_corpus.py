@@ -1,6 +1,6 @@
 """Bolt's verdict on every real Boltfile in ``tests/data/bolt-corpus/`` (see its README for provenance and licences).
 
-The expected values below were derived by hand from the rules in DESIGN.md section 1
+The expected values below were derived by hand from the rules in docs/boltfile-rules.md
 (Bolt's loader: serde types, required keys, and ``BoltFile::validate``) and from
 reading each file -- not by running the validator. For each file: whether Bolt accepts
 it, the exact errors as (severity, key, line), and the exact set of warnings as

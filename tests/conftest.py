@@ -34,6 +34,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.certificates import make_test_pki
 from tests.image_registry import (
     REGISTRY_COMMAND,
     ImageRegistry,
@@ -124,6 +125,12 @@ def _start_engine(archive: Path | None, *,
         _dispose(engine)
         raise
     return engine
+
+
+@pytest.fixture(scope="session")
+def test_pki(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A throwaway PKI for the session (see :func:`tests.certificates.make_test_pki`)."""
+    return make_test_pki(tmp_path_factory.mktemp("pki"))
 
 
 @pytest.fixture(scope="session")

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import importlib
 import os
-import re
+import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
@@ -26,15 +26,22 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 from .. import __version__
-from ..engine import EngineConnectionError, Environment
+from .._labels import split_key_value
+from .._units import parse_duration_ns
+from ..engine import EngineConnectionError, Environment, GhostPanelError
+from ..engine._times import api_time
 from ._output import CommandError, EngineUnreachable, exit_codes_for_errors, warn
 
 if TYPE_CHECKING:
-    from ..environments import EnvironmentRegistry
+    from ..environments import EnvironmentRegistry, FanOutResult
+    from ..store import StoreError
 
 __all__ = [
+    "FAN_OUT_CONNECT_TIMEOUT",
+    "FAN_OUT_RESPONSE_TIMEOUT",
     "CliContext",
     "CommandGroup",
+    "ConfigurationError",
     "all_failed_error",
     "cli",
     "engine_time",
@@ -85,13 +92,37 @@ _COMMANDS: dict[str, str] = {
 }
 
 
+class ConfigurationError(CommandError):
+    """A setting GhostPanel reads cannot work (``GHOSTPANEL_DATABASE_URL``, the home
+    directory): exit status 2, as for a bad option, since retrying will not help."""
+
+    exit_code = 2
+
+
+def _as_configuration_error(error: GhostPanelError) -> ConfigurationError | None:
+    """The :class:`ConfigurationError` for a registry that cannot be opened, else None."""
+    # The store (and SQLAlchemy) is imported only by commands that use the registry;
+    # if it is not imported, this error cannot come from it.
+    store = sys.modules.get(f"{__package__.rpartition('.')[0]}.store")
+    if store is not None and isinstance(error, store.StoreConfigurationError):
+        return ConfigurationError(str(error))
+    return None
+
+
 class CommandGroup(click.Group):
     """A click group whose commands report errors as one line and an exit status."""
 
     def invoke(self, ctx: click.Context) -> Any:
-        """Run the chosen command, mapping errors with :func:`exit_codes_for_errors`."""
+        """Run the chosen command, mapping errors with :func:`exit_codes_for_errors`
+        (and a registry that cannot be opened to :class:`ConfigurationError`)."""
         with exit_codes_for_errors():
-            return super().invoke(ctx)
+            try:
+                return super().invoke(ctx)
+            except GhostPanelError as error:
+                configuration = _as_configuration_error(error)
+                if configuration is None:
+                    raise
+                raise configuration from error
 
 
 class LazyCommandGroup(CommandGroup):
@@ -153,6 +184,16 @@ def open_registered_environments(names: Sequence[str]) -> list[Environment]:
         registry.close()
 
 
+#: Seconds a fan-out command gives each environment to accept the connection, and then
+#: to start answering a request (the head of the answer: Podman's slowest, /version,
+#: takes ~0.5 s). A host that never completes the TCP handshake, or accepts and stays
+#: silent, costs one of these rather than the library's defaults, and then its health
+#: record skips it for 30 s (--retry forces). Chosen so that a listing over many hosts
+#: with dead ones among them answers within 3.5 s.
+FAN_OUT_CONNECT_TIMEOUT = 2.0
+FAN_OUT_RESPONSE_TIMEOUT = 2.5
+
+
 @dataclass
 class CliContext:
     """What commands share in one invocation: how to reach the registry and engines.
@@ -162,22 +203,96 @@ class CliContext:
     open_environments
         Opens the environments that ``--env`` names select (``[]`` → the default one).
         Unit tests pass a function returning environments on ``httpx.MockTransport``.
+        None (the default) means the registry's environments: fan-out commands then
+        open each one inside its own isolation (see :meth:`gather`) and keep their
+        health in the registry.
     registry_factory
         Makes the environment registry the ``env`` commands change.
+    retry
+        Fan-out commands try environments that failed moments ago too (``--retry``).
 
     Examples
     --------
     >>> runner.invoke(cli, ["ps"], obj=CliContext(open_environments=fake))  # doctest: +SKIP
     """
 
-    open_environments: EnvironmentOpener = field(default=open_registered_environments)
+    open_environments: EnvironmentOpener | None = None
     registry_factory: Callable[[], EnvironmentRegistry] = field(default=_default_registry)
+    retry: bool = False
+
+    async def gather(self, names: Sequence[str],
+                     operation: Callable[[Environment], Awaitable[T]]) -> list[T]:
+        """Run ``operation`` on every environment ``names`` select; their answers.
+
+        As :func:`gather_from_environments` reports failures. With the registry's
+        environments each is opened inside the fan-out, so one that cannot even be
+        opened (a deleted CA file) is that environment's failure, not the command's;
+        one that failed within the last 30 s is skipped with a warning saying since
+        when and why, unless :attr:`retry` is set; and every outcome is recorded.
+        """
+        if self.open_environments is not None:
+            async with self.environments(names) as environments:
+                return await gather_from_environments(environments, operation)
+        from ..environments import fan_out_with_health
+
+        registry = self.registry_factory()
+        try:
+            specs = registry.select(list(names) or None)
+            # The timeouts are given to each environment as it is opened, so that a
+            # dead host costs its connect (or first-answer) timeout, once.
+            targets = [spec.with_timeouts(connect=FAN_OUT_CONNECT_TIMEOUT,
+                                          response=FAN_OUT_RESPONSE_TIMEOUT)
+                       for spec in specs]
+            results = await fan_out_with_health(registry, targets, operation,
+                                                retry=self.retry,
+                                                on_store_error=_warn_health_not_recorded)
+        finally:
+            registry.close()
+        return collect_fan_out(results)
 
     @asynccontextmanager
     async def environments(self, names: Sequence[str]) -> AsyncIterator[list[Environment]]:
         """The environments ``names`` select, open for the ``async with`` block."""
-        opened = self.open_environments(names)
+        opener = self.open_environments or open_registered_environments
+        opened = opener(names)
         try:
+            yield opened
+        finally:
+            for environment in opened:
+                await environment.aclose()
+
+    @asynccontextmanager
+    async def available_environments(self, names: Sequence[str]
+                                     ) -> AsyncIterator[list[Environment]]:
+        """:meth:`environments`, less those that cannot be opened, for streaming
+        commands over several environments (``stats``, ``events``).
+
+        Each environment is opened on its own: one that cannot be (a deleted CA file)
+        gets a warning and is left out while the others stream. Its error is raised
+        when it was the only one selected; :func:`all_failed_error` when none opened.
+        """
+        if self.open_environments is not None:
+            async with self.environments(names) as given:
+                yield given
+            return
+        registry = self.registry_factory()
+        try:
+            specs = registry.select(list(names) or None)
+        finally:
+            registry.close()
+        opened: list[Environment] = []
+        errors: list[BaseException] = []
+        try:
+            for spec in specs:
+                try:
+                    opened.append(spec.open())
+                except (GhostPanelError, ValueError, OSError) as error:
+                    if len(specs) == 1:
+                        raise
+                    errors.append(error)
+                    warn_environment_failed(spec.name, error)
+            if not opened:
+                raise all_failed_error(errors)
             yield opened
         finally:
             for environment in opened:
@@ -198,7 +313,16 @@ pass_app = click.make_pass_decorator(CliContext, ensure=True)
 
 
 def warn_environment_failed(name: str, error: BaseException) -> None:
-    """Print the one-line warning for an environment that failed among several."""
+    """Print the one-line warning for an environment that failed among several.
+
+    One that was skipped for a recent failure says so, since when and why, and how to
+    try it anyway.
+    """
+    from ..environments import EnvironmentSkipped  # imported already if one was skipped
+
+    if isinstance(error, EnvironmentSkipped):
+        warn(f"environment {name!r} {error}; --retry tries it now")
+        return
     warn(f"environment {name!r} failed: {str(error) or type(error).__name__}")
 
 
@@ -213,6 +337,10 @@ def all_failed_error(errors: Sequence[BaseException]) -> CommandError:
     return error_class(f"all {len(errors)} environments failed")
 
 
+def _warn_health_not_recorded(error: StoreError) -> None:
+    warn(f"environment health not recorded: {error}")
+
+
 async def gather_from_environments(
         environments: Sequence[Environment],
         operation: Callable[[Environment], Awaitable[T]]) -> list[T]:
@@ -220,11 +348,17 @@ async def gather_from_environments(
 
     An environment that fails gets a one-line warning on stderr and the others still
     answer. With one environment its error is raised as it is; when several all fail,
-    :func:`all_failed_error` is raised.
+    :func:`all_failed_error` is raised. (:meth:`CliContext.gather` does the same for
+    environments selected by name, with health.)
     """
     from ..environments import fan_out
 
-    results = await fan_out(environments, operation)
+    return collect_fan_out(await fan_out(environments, operation))
+
+
+def collect_fan_out(results: Sequence[FanOutResult[T]]) -> list[T]:
+    """The values of a fan-out's results; each failure warned of (see
+    :func:`gather_from_environments`)."""
     if len(results) == 1 and results[0].error is not None:
         raise results[0].error
     values: list[T] = []
@@ -244,11 +378,24 @@ async def gather_from_environments(
 
 
 def env_option(function: F) -> F:
-    """``--env NAME`` (repeatable) for commands that work across environments."""
-    return click.option(
+    """``--env NAME`` (repeatable) and ``--retry`` for commands that work across
+    environments.
+
+    ``--retry`` reaches the command through :attr:`CliContext.retry`, not as an
+    argument: every fan-out command has it without a parameter of its own.
+    """
+    retry = click.option(
+        "--retry", is_flag=True, expose_value=False, callback=_set_retry,
+        help="Also try environments that failed in the last 30 s (skipped otherwise).")
+    return retry(click.option(
         "--env", "env_names", multiple=True, metavar="NAME",
         help="Environment to work on; repeat for several, 'all' for every one. "
-             "Default: the default environment (ghostpanel env use).")(function)
+             "Default: the default environment (ghostpanel env use).")(function))
+
+
+def _set_retry(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    if value:
+        ctx.ensure_object(CliContext).retry = True
 
 
 def one_env_option(function: F) -> F:
@@ -285,24 +432,20 @@ def _parse_filters(ctx: click.Context, param: click.Parameter,
                    value: tuple[str, ...]) -> dict[str, list[str]]:
     filters: dict[str, list[str]] = {}
     for item in value:
-        key, sep, wanted = item.partition("=")
-        if not sep or not key:
-            raise click.BadParameter(f"{item!r} is not KEY=VALUE", ctx=ctx, param=param)
+        try:
+            key, wanted = split_key_value(item, what="filter")
+        except ValueError as error:
+            raise click.BadParameter(str(error), ctx=ctx, param=param) from None
         filters.setdefault(key, []).append(wanted)
     return filters
-
-
-_DURATION = re.compile(r"(?:(\d+(?:\.\d+)?)(h|m|s))+")
-_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(h|m|s)")
-_SECONDS_PER = {"h": 3600.0, "m": 60.0, "s": 1.0}
 
 
 def parse_time(value: str, *, now: float | None = None) -> float:
     """Seconds since the epoch for a ``--since``/``--until`` value.
 
-    Accepted: a duration ago (``90s``, ``10m``, ``1h30m``), a Unix time (``1764237600``,
-    ``1764237600.5``) or an RFC 3339 / ISO 8601 time (``2026-11-27T10:00:00Z``; without
-    an offset it is local time, as docker reads it).
+    Accepted: a duration ago (``90s``, ``10m``, ``1h30m``, ``500ms``: Go's units), a Unix
+    time (``1764237600``, ``1764237600.5``) or an RFC 3339 / ISO 8601 time
+    (``2026-11-27T10:00:00Z``; without an offset it is local time, as docker reads it).
 
     Raises
     ------
@@ -315,10 +458,14 @@ def parse_time(value: str, *, now: float | None = None) -> float:
     (910.0, 1795773600.0)
     """
     text = value.strip()
-    if _DURATION.fullmatch(text):
-        seconds = sum(float(amount) * _SECONDS_PER[unit]
-                      for amount, unit in _DURATION_PART.findall(text))
-        return (time.time() if now is None else now) - seconds
+    # A duration as Go reads it (docker's --since too), but "0" stays a Unix time.
+    if text != "0":
+        try:
+            seconds = parse_duration_ns(text) / 1e9
+        except ValueError:
+            pass
+        else:
+            return (time.time() if now is None else now) - seconds
     try:
         return float(text)
     except ValueError:
@@ -332,7 +479,7 @@ def parse_time(value: str, *, now: float | None = None) -> float:
 
 def engine_time(seconds: float | None) -> str | None:
     """A time as the Engine API takes it: ``seconds.nanoseconds`` since the epoch."""
-    return None if seconds is None else f"{seconds:.9f}"
+    return api_time(seconds)  # the library's one conversion
 
 
 def time_option(name: str, meaning: str) -> Callable[[F], F]:
@@ -359,7 +506,8 @@ def time_option(name: str, meaning: str) -> Callable[[F], F]:
 # -- the group -----------------------------------------------------------------------
 
 _EPILOG = """\b
-Exit status: 0 success; 1 an engine or GhostPanel error; 2 a usage error;
+Exit status: 0 success; 1 an engine or GhostPanel error; 2 a usage error or a
+setting that cannot work (GHOSTPANEL_DATABASE_URL, GHOSTPANEL_HOME or --home);
 3 an engine could not be reached; 130 interrupted (Ctrl-C)."""
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import math
 import sys
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -64,8 +65,7 @@ async def _list_containers(app: CliContext, env_names: Sequence[str], *, show_al
     async def listing(environment: Environment) -> list[Container]:
         return await environment.containers.list(all=show_all, filters=filters)
 
-    async with app.environments(env_names) as environments:
-        listings = await gather_from_environments(environments, listing)
+    listings = await app.gather(env_names, listing)
     return list(itertools.chain.from_iterable(listings))
 
 
@@ -289,7 +289,9 @@ def stats_row(stats: ContainerStats) -> list[str]:
     sample = stats.sample
     memory = (f"{human_size(sample.memory_usage, binary=True)} / "
               f"{human_size(sample.memory_limit, binary=True)}")
-    return [sample.container, stats.environment, f"{sample.cpu_percent:.2f}%", memory,
+    # Unknown CPU (NaN: nothing to compare with) is "--", as docker stats shows unknowns.
+    cpu = f"{sample.cpu_percent:.2f}%" if math.isfinite(sample.cpu_percent) else "--"
+    return [sample.container, stats.environment, cpu, memory,
             f"{sample.memory_percent:.2f}%",
             f"{human_size(sample.net_rx)} / {human_size(sample.net_tx)}",
             f"{human_size(sample.block_read)} / {human_size(sample.block_write)}",
@@ -300,7 +302,8 @@ def stats_record(stats: ContainerStats) -> dict[str, Any]:
     """The ``stats --json`` object (stable keys, sizes in bytes)."""
     sample = stats.sample
     return {"environment": stats.environment, "id": stats.id, "name": sample.container,
-            "read": sample.read, "cpu_percent": sample.cpu_percent,
+            "read": sample.read,  # unknown CPU is null: NaN is not JSON
+            "cpu_percent": sample.cpu_percent if math.isfinite(sample.cpu_percent) else None,
             "memory_usage": sample.memory_usage, "memory_limit": sample.memory_limit,
             "memory_percent": sample.memory_percent, "net_rx": sample.net_rx,
             "net_tx": sample.net_tx, "block_read": sample.block_read,
@@ -361,7 +364,10 @@ def _show_stats(samples: Sequence[ContainerStats], *, as_json: bool, stream: boo
 async def _print_stats(app: CliContext, env_names: Sequence[str], names: Sequence[str], *,
                        filters: Filters, stream: bool, interval: float,
                        as_json: bool) -> None:
-    async with app.environments(env_names) as environments:
+    # Named containers live in one environment; without names, every environment that
+    # can be opened is sampled and one that cannot is only warned about.
+    opening = app.environments if names else app.available_environments
+    async with opening(env_names) as environments:
         for round_number in itertools.count():
             samples = await _stats_round(environments, names, filters)
             _show_stats(samples, as_json=as_json, stream=stream, first=round_number == 0)
@@ -454,7 +460,7 @@ async def _print_merged_events(queue: asyncio.Queue[Event | _StreamEnded], strea
 
 async def _stream_events(app: CliContext, env_names: Sequence[str], *, filters: Filters,
                          since: float | None, until: float | None, as_json: bool) -> None:
-    async with app.environments(env_names) as environments:
+    async with app.available_environments(env_names) as environments:
         queue: asyncio.Queue[Event | _StreamEnded] = asyncio.Queue()
         readers = [asyncio.create_task(_read_events(env, queue, filters=filters, since=since,
                                                     until=until))

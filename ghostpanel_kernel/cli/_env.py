@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -14,14 +15,13 @@ from ._app import (
     CliContext,
     CommandGroup,
     env_option,
-    gather_from_environments,
     json_option,
     pass_app,
 )
 from ._output import echo_json, human_size, render_table
 
 if TYPE_CHECKING:
-    from ..environments import EnvironmentSpec
+    from ..environments import EnvironmentHealth, EnvironmentSpec
 
 __all__ = ["env", "info", "version"]
 
@@ -87,43 +87,73 @@ def add(app: CliContext, name: str, url: str, labels: dict[str, str], tls_ca: Pa
 # -- env ls --------------------------------------------------------------------------
 
 
-def environment_record(spec: EnvironmentSpec, *, default: str | None) -> dict[str, Any]:
-    """The ``env ls --json`` object for ``spec`` (stable keys)."""
+def health_record(health: EnvironmentHealth | None) -> dict[str, Any] | None:
+    """The ``health`` of an ``env ls --json`` object: ISO times (UTC), or None if unknown."""
+    if health is None:
+        return None
+
+    def iso(moment: datetime | None) -> str | None:
+        return None if moment is None else moment.isoformat()
+
+    return {"failing": health.failing, "last_success": iso(health.last_success),
+            "last_failure": iso(health.last_failure),
+            "failing_since": iso(health.failing_since) if health.failing else None,
+            "failure": health.failure, "summary": health.describe()}
+
+
+def environment_record(spec: EnvironmentSpec, *, default: str | None,
+                       health: EnvironmentHealth | None = None) -> dict[str, Any]:
+    """The ``env ls --json`` object for ``spec`` (stable keys).
+
+    ``health`` is what fan-out commands recorded of it (None: never tried, or tried at
+    another URL).
+    """
     tls = None
     if spec.tls is not None:
         tls = {"ca_cert": spec.tls.ca_cert, "client_cert": spec.tls.client_cert,
                "client_key": spec.tls.client_key, "verify": spec.tls.verify}
+    if health is not None and health.url != spec.url:
+        health = None
     return {"name": spec.name, "url": spec.url, "labels": dict(spec.labels), "tls": tls,
-            "detected": spec.detected, "default": spec.name == default}
+            "detected": spec.detected, "default": spec.name == default,
+            "health": health_record(health)}
 
 
 def _labels_text(labels: dict[str, str]) -> str:
     return ",".join(f"{key}={value}" for key, value in sorted(labels.items()))
 
 
-ENVIRONMENT_HEADERS = ("NAME", "URL", "LABELS", "TLS", "DEFAULT")
+ENVIRONMENT_HEADERS = ("NAME", "URL", "LABELS", "TLS", "DEFAULT", "HEALTH")
 
 
 def environment_row(record: dict[str, Any]) -> list[str]:
     """The ``env ls`` table row for an :func:`environment_record`."""
+    health = record.get("health")
     return [record["name"], record["url"], _labels_text(record["labels"]),
-            "yes" if record["tls"] else "", "*" if record["default"] else ""]
+            "yes" if record["tls"] else "", "*" if record["default"] else "",
+            health["summary"] if health else ""]
 
 
 @env.command("ls")
 @json_option
 @pass_app
 def list_environments(app: CliContext, as_json: bool) -> None:
-    """List the environments: registered ones and the detected local engine."""
+    """List the environments: registered ones and the detected local engine.
+
+    HEALTH is what the last commands saw: "ok" and when, or since when the engine
+    fails and why (fan-out commands skip it for 30 s after a failure).
+    """
     registry = app.registry_factory()
     try:
         default = registry.default_name()
         specs = registry.list()
+        health = registry.health()
     finally:
         registry.close()
     if default is None and any(spec.name == "local" for spec in specs):
         default = "local"  # what commands use when no default was chosen
-    records = [environment_record(spec, default=default) for spec in specs]
+    records = [environment_record(spec, default=default, health=health.get(spec.name))
+               for spec in specs]
     if as_json:
         echo_json(records)
     else:
@@ -170,8 +200,7 @@ async def _version_of(environment: Environment) -> dict[str, Any]:
 
 
 async def _versions(app: CliContext, env_names: Sequence[str]) -> list[dict[str, Any]]:
-    async with app.environments(env_names) as environments:
-        return await gather_from_environments(environments, _version_of)
+    return await app.gather(env_names, _version_of)
 
 
 VERSION_HEADERS = ("ENVIRONMENT", "ENGINE", "VERSION", "API", "OS/ARCH", "URL")
@@ -197,8 +226,7 @@ async def _info_of(environment: Environment) -> dict[str, Any]:
 
 
 async def _infos(app: CliContext, env_names: Sequence[str]) -> list[dict[str, Any]]:
-    async with app.environments(env_names) as environments:
-        return await gather_from_environments(environments, _info_of)
+    return await app.gather(env_names, _info_of)
 
 
 INFO_HEADERS = ("ENVIRONMENT", "HOST", "OS", "CPUS", "MEMORY", "CONTAINERS", "RUNNING",

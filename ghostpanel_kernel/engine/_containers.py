@@ -251,9 +251,15 @@ class Container(Model):
         await self.reload()
 
     async def remove(self, *, force: bool = False, volumes: bool = False) -> None:
-        """Remove the container; ``force`` kills it first, ``volumes`` drops anonymous ones."""
+        """Remove the container; ``force`` stops it first, ``volumes`` drops anonymous ones.
+
+        A forced removal of a running container is answered once it has stopped: Podman
+        stops it as ``stop`` does (SIGTERM, then SIGKILL after its ``StopTimeout``), so
+        the call waits as long as a stop may take.
+        """
         await self._client._request("DELETE", self._path,
-                                    params={"force": force, "v": volumes})
+                                    params={"force": force, "v": volumes},
+                                    timeout=self._stop_wait(None) if force else None)
 
     async def wait(self, *, condition: Literal["not-running", "next-exit", "removed"]
                    = "not-running", timeout: float | None = None) -> int:

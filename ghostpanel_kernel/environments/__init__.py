@@ -7,16 +7,26 @@
 """
 
 from ._fanout import FanOutResult, fan_out
+from ._health import (
+    EnvironmentHealth,
+    EnvironmentSkipped,
+    fan_out_with_health,
+    health_outcome,
+)
 from ._local import detect_local, local_candidates
 from ._registry import EnvironmentRegistry, parse_labels
 from ._spec import EnvironmentSpec
 
 __all__ = [
+    "EnvironmentHealth",
     "EnvironmentRegistry",
+    "EnvironmentSkipped",
     "EnvironmentSpec",
     "FanOutResult",
     "detect_local",
     "fan_out",
+    "fan_out_with_health",
+    "health_outcome",
     "local_candidates",
     "parse_labels",
 ]

@@ -8,13 +8,22 @@ import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
+from datetime import UTC, datetime
 
 from sqlalchemy import select as sql_select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
+from .._labels import parse_labels  # one KEY=VALUE reader, shared with the CLI and widgets
 from ..engine import Endpoint, EnvironmentNotFound, TLSConfig
-from ..store import EnvironmentRecord, SettingRecord, open_database
+from ..store import (
+    EnvironmentRecord,
+    HealthRecord,
+    SettingRecord,
+    StoreError,
+    open_database,
+)
+from ._health import EnvironmentHealth, health_outcome
 from ._local import detect_local
 from ._spec import EnvironmentSpec
 
@@ -28,30 +37,6 @@ ALL = "all"
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 _NAME_MAX = 128  # the width of environments.name
 _DEFAULT_KEY = "default_environment"
-
-
-def parse_labels(items: Iterable[str]) -> dict[str, str]:
-    """Parse ``KEY=VALUE`` strings (as ``--label`` options give them) into a dict.
-
-    A later item wins over an earlier one with the same key; a value may be empty.
-
-    Raises
-    ------
-    ValueError
-        An item has no ``=`` or an empty key.
-
-    Examples
-    --------
-    >>> parse_labels(["region=us-east", "tier=gpu"])
-    {'region': 'us-east', 'tier': 'gpu'}
-    """
-    labels: dict[str, str] = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise ValueError(f"label {item!r} is not KEY=VALUE (e.g. region=us-east)")
-        labels[key.strip()] = value
-    return labels
 
 
 def _check_name(name: str) -> None:
@@ -88,6 +73,10 @@ def _spec_of(record: EnvironmentRecord) -> EnvironmentSpec:
         tls = TLSConfig(ca_cert=record.tls_ca_cert, client_cert=record.tls_client_cert,
                         client_key=record.tls_client_key, verify=record.tls_verify)
     return EnvironmentSpec(record.name, record.url, tls=tls, labels=dict(record.labels or {}))
+
+
+def _one_line(text: str) -> str:
+    return " ".join(part.strip() for part in text.splitlines() if part.strip())[:500]
 
 
 def _nothing_selected(known: list[str]) -> EnvironmentNotFound:
@@ -132,8 +121,21 @@ class EnvironmentRegistry:
 
     @contextmanager
     def _transaction(self) -> Iterator[Session]:
-        with Session(self._engine) as session, session.begin():
-            yield session
+        """One transaction; the database's failures leave it as :class:`StoreError`.
+
+        ``IntegrityError`` is the exception: the callers that insert turn it into what
+        it means for them (a duplicate name, a row another process inserted first).
+        """
+        try:
+            with Session(self._engine) as session, session.begin():
+                yield session
+        except IntegrityError:
+            raise
+        except SQLAlchemyError as error:
+            url = self._engine.url.render_as_string(hide_password=True)
+            orig = getattr(error, "orig", None) or error
+            reason = (str(orig).strip().splitlines() or [type(orig).__name__])[0]
+            raise StoreError(f"the registry database {url} failed: {reason}") from error
 
     # -- changes -------------------------------------------------------------------
 
@@ -157,7 +159,8 @@ class EnvironmentRegistry:
         Raises
         ------
         ValueError
-            A bad name, URL or label, TLS on a unix socket, or a name already in use.
+            A bad name, URL or label, TLS on a unix socket, a TLS file that is missing,
+            empty or not PEM, or a name already in use.
 
         Examples
         --------
@@ -171,6 +174,10 @@ class EnvironmentRegistry:
             raise ValueError(f"TLS settings apply to tcp:// and https:// endpoints, not {url!r}")
         spec = EnvironmentSpec(name, url, tls=None if tls is None else _absolute_tls(tls),
                                labels=_check_labels(labels or {}))
+        if spec.tls is not None:
+            # Load the files now, so an empty or wrong CA is refused here, naming the file,
+            # rather than on every later use of the environment.
+            spec.tls.ssl_context()
         record = EnvironmentRecord(name=spec.name, url=spec.url, labels=spec.labels)
         if spec.tls is not None:
             record.tls_ca_cert = spec.tls.ca_cert
@@ -205,6 +212,9 @@ class EnvironmentRegistry:
                 known = list(session.scalars(sql_select(EnvironmentRecord.name)))
                 raise EnvironmentNotFound(name, known=known)
             session.delete(record)
+            health = session.get(HealthRecord, name)
+            if health is not None:
+                session.delete(health)
             default = session.get(SettingRecord, _DEFAULT_KEY)
             if default is not None and default.value == name:
                 session.delete(default)
@@ -343,6 +353,83 @@ class EnvironmentRegistry:
             for spec in specs:
                 selected.setdefault(spec.name, spec)
         return list(selected.values())
+
+    # -- health --------------------------------------------------------------------
+
+    def health(self) -> dict[str, EnvironmentHealth]:
+        """What is remembered of each environment's engine, by environment name.
+
+        Examples
+        --------
+        >>> registry.health()["gpu-1"].describe()       # doctest: +SKIP
+        'failing since 2026-12-07 16:40:02 UTC, last tried 8 s ago: connection refused'
+        """
+        with self._transaction() as session:
+            return {record.name: EnvironmentHealth(
+                record.name, record.url, last_success=record.last_success,
+                last_failure=record.last_failure, failing_since=record.failing_since,
+                failure=record.failure) for record in session.scalars(
+                    sql_select(HealthRecord))}
+
+    def record_health(self, outcomes: Iterable[tuple[str, str, BaseException | None]], *,
+                      now: datetime | None = None) -> None:
+        """Remember how environments answered: ``(name, url, error or None)`` each.
+
+        What an outcome means is :func:`health_outcome`'s to say; outcomes that say
+        nothing about the engine are left out. All are written in one transaction.
+
+        Raises
+        ------
+        StoreError
+            The database cannot be written (read-only, locked for too long).
+
+        Examples
+        --------
+        >>> registry.record_health([("gpu-1", "tcp://10.0.0.9:2375", None)])
+        ...                                                       # doctest: +SKIP
+        """
+        moment = now or datetime.now(UTC)
+        changes: dict[str, tuple[str, bool, str | None]] = {}
+        for name, url, error in outcomes:
+            outcome = health_outcome(error)
+            if outcome is not None:
+                reason = None if outcome else _one_line(str(error) or type(error).__name__)
+                changes[name] = (url, outcome, reason)
+        if not changes:
+            return
+        # Two processes may insert the same new row at once: the loser's second try
+        # finds the row and updates it.
+        for attempt in range(2):
+            try:
+                self._write_health(changes, moment)
+                return
+            except IntegrityError as error:
+                if attempt == 1:
+                    raise StoreError(f"cannot record environment health: {error.orig}"
+                                     ) from error
+
+    def _write_health(self, changes: Mapping[str, tuple[str, bool, str | None]],
+                      moment: datetime) -> None:
+        with self._transaction() as session:
+            existing = {record.name: record for record in session.scalars(
+                sql_select(HealthRecord).where(HealthRecord.name.in_(list(changes))))}
+            for name, (url, ok, reason) in changes.items():
+                record = existing.get(name)
+                if record is not None and record.url != url:  # about another endpoint
+                    record.last_success = record.last_failure = None
+                    record.failing_since = record.failure = None
+                    record.url = url
+                if record is None:
+                    record = HealthRecord(name=name, url=url)
+                    session.add(record)
+                if ok:
+                    record.last_success = moment
+                    record.failing_since = None
+                else:
+                    if record.failing_since is None:
+                        record.failing_since = moment
+                    record.last_failure = moment
+                    record.failure = reason
 
     def close(self) -> None:
         """Release the database engine (no connection is held between calls anyway)."""

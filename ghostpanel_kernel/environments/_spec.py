@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import httpx
@@ -30,6 +30,10 @@ class EnvironmentSpec:
     detected
         True for the ``local`` environment found by probing the usual sockets rather
         than read from the registry.
+    connect_timeout, response_timeout
+        Seconds :meth:`open` gives the environment to connect, and to start answering a
+        request (see :class:`Environment`); its defaults when None. Not part of the
+        hash: see :meth:`with_timeouts`.
 
     Examples
     --------
@@ -44,6 +48,8 @@ class EnvironmentSpec:
     tls: TLSConfig | None = None
     labels: dict[str, str] = field(default_factory=dict, hash=False)
     detected: bool = False
+    connect_timeout: float | None = field(default=None, compare=False, repr=False)
+    response_timeout: float | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         # A private copy: the spec is frozen, so the caller's dict must not change it.
@@ -54,18 +60,37 @@ class EnvironmentSpec:
         """The ``region`` label, or None."""
         return self.labels.get("region")
 
+    def with_timeouts(self, *, connect: float | None = None,
+                      response: float | None = None) -> EnvironmentSpec:
+        """This spec, opened with these timeouts (those given) by :meth:`open`.
+
+        For callers that hand specs to code that opens them, such as :func:`fan_out`:
+        a command listing many hosts wants a dead one to cost seconds, not a minute.
+
+        Examples
+        --------
+        >>> spec = EnvironmentSpec("gpu-1", "tcp://10.0.0.9:2375").with_timeouts(connect=2)
+        >>> spec.connect_timeout, spec.response_timeout
+        (2, None)
+        """
+        return replace(
+            self, connect_timeout=self.connect_timeout if connect is None else connect,
+            response_timeout=self.response_timeout if response is None else response)
+
     def open(self, *, transport: httpx.AsyncBaseTransport | None = None,
-             timeout: float | None = None,
-             connect_timeout: float | None = None) -> Environment:
+             timeout: float | None = None, connect_timeout: float | None = None,
+             response_timeout: float | None = None) -> Environment:
         """Make an :class:`Environment` for this endpoint (connects on first request).
 
         Parameters
         ----------
         transport
             An httpx transport to use instead of the socket one (tests).
-        timeout, connect_timeout
-            Seconds for a request and for connecting; the :class:`Environment`
-            defaults when None.
+        timeout, connect_timeout, response_timeout
+            Seconds for a whole request, for connecting and for the head of an answer
+            (as :class:`Environment` takes them). When None: the spec's own
+            :attr:`connect_timeout` and :attr:`response_timeout`, else the
+            :class:`Environment` defaults.
 
         Examples
         --------
@@ -75,10 +100,12 @@ class EnvironmentSpec:
         """
         # Only the values given are passed on, so Environment's defaults stay the one
         # place where the default timeouts are decided.
-        extra: dict[str, Any] = {}
-        if timeout is not None:
-            extra["timeout"] = timeout
-        if connect_timeout is not None:
-            extra["connect_timeout"] = connect_timeout
+        chosen = {"timeout": timeout,
+                  "connect_timeout": self.connect_timeout if connect_timeout is None
+                  else connect_timeout,
+                  "response_timeout": self.response_timeout if response_timeout is None
+                  else response_timeout}
+        extra: dict[str, Any] = {key: value for key, value in chosen.items()
+                                 if value is not None}
         return Environment(self.url, name=self.name, tls=self.tls, labels=self.labels,
                            transport=transport, **extra)

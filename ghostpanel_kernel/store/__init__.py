@@ -5,12 +5,16 @@ SQLite under the user's data directory by default (``$GHOSTPANEL_HOME`` moves it
 """
 
 from ._database import data_dir, database_url, open_database
-from ._schema import Base, EnvironmentRecord, SettingRecord
+from ._errors import StoreConfigurationError, StoreError
+from ._schema import Base, EnvironmentRecord, HealthRecord, SettingRecord
 
 __all__ = [
     "Base",
     "EnvironmentRecord",
+    "HealthRecord",
     "SettingRecord",
+    "StoreConfigurationError",
+    "StoreError",
     "data_dir",
     "database_url",
     "open_database",

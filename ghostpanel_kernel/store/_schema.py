@@ -1,7 +1,10 @@
-"""Tables of GhostPanel's registry: environments and settings.
+"""Tables of GhostPanel's registry: environments, settings and environment health.
 
-The schema is created with ``metadata.create_all`` (see :func:`open_database`). That is
-enough while the schema has only ever had one shape; the first change to a table brings
+The schema is created by :func:`create_schema` when the database is opened. Its only
+change so far is additive: ``environment_health`` came after ``environments`` and
+``settings``, and a database made before it simply gains the table the first time it
+is opened (``create_all`` creates what is missing and leaves existing tables alone).
+Changing a column of an existing table is a different kind of change: that one brings
 Alembic migrations, with this layout as their base revision.
 """
 
@@ -9,10 +12,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import JSON, Boolean, DateTime, String, Text
+from sqlalchemy import JSON, Boolean, DateTime, Engine, String, Text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-__all__ = ["Base", "EnvironmentRecord", "SettingRecord"]
+__all__ = ["Base", "EnvironmentRecord", "HealthRecord", "SettingRecord", "create_schema"]
 
 
 def _now() -> datetime:
@@ -69,3 +73,87 @@ class SettingRecord(Base):
 
     def __repr__(self) -> str:
         return f"<SettingRecord {self.key}={self.value!r}>"
+
+
+class HealthRecord(Base):
+    """How an environment's engine answered lately (table ``environment_health``).
+
+    A table of its own rather than columns of ``environments``: it is written after
+    every fan-out, also for the detected ``local`` environment that has no registry
+    row, and a database made before it existed gains it without altering a table.
+    ``url`` is the endpoint the record is about: a record whose URL is no longer the
+    environment's says nothing about it. Times are in UTC (naive when read back from
+    SQLite).
+
+    Examples
+    --------
+    >>> HealthRecord(name="gpu-1", url="https://10.0.0.9:2376",
+    ...              failure="connection refused").failure
+    'connection refused'
+    """
+
+    __tablename__ = "environment_health"
+
+    name: Mapped[str] = mapped_column(String(128), primary_key=True)
+    url: Mapped[str] = mapped_column(Text)
+    last_success: Mapped[datetime | None] = mapped_column(DateTime(timezone=True),
+                                                          default=None)
+    last_failure: Mapped[datetime | None] = mapped_column(DateTime(timezone=True),
+                                                          default=None)
+    #: The first failure since the last success: "failing since".
+    failing_since: Mapped[datetime | None] = mapped_column(DateTime(timezone=True),
+                                                           default=None)
+    #: Why the last failure happened, one line.
+    failure: Mapped[str | None] = mapped_column(Text, default=None)
+
+    def __repr__(self) -> str:
+        return f"<HealthRecord {self.name} {self.url}>"
+
+
+#: How many times :func:`create_schema` tries; each retry follows a table that another
+#: process created first, so one try per table (and one more) always suffices.
+_SCHEMA_ATTEMPTS = len(Base.metadata.tables) + 1
+
+
+def _created_concurrently(error: DBAPIError) -> bool:
+    """Whether ``error`` says that a table being created already exists."""
+    text = str(error.orig).lower()
+    # SQLite: "table x already exists"; PostgreSQL: 'relation "x" already exists', or,
+    # when two CREATE TABLE run at once, a unique violation on its catalogue of types.
+    return "already exists" in text or "pg_type_typname_nsp_index" in text
+
+
+def create_schema(engine: Engine) -> None:
+    """Create every missing table, tolerating another process that creates them too.
+
+    ``create_all`` checks which tables exist, then creates the missing ones: a second
+    process doing the same between the check and the ``CREATE`` makes it fail with
+    "table already exists" (twenty ``ghostpanel env add`` started at once in a new
+    home lost one of them that way). Such a failure means the table is there now, so
+    the check runs again and creates only what is still missing.
+
+    Parameters
+    ----------
+    engine
+        The database to create the schema in.
+
+    Raises
+    ------
+    sqlalchemy.exc.SQLAlchemyError
+        Any other failure, or the same table reported twice.
+
+    Examples
+    --------
+    >>> from sqlalchemy import create_engine, inspect
+    >>> engine = create_engine("sqlite://")
+    >>> create_schema(engine); create_schema(engine)
+    >>> sorted(inspect(engine).get_table_names())
+    ['environment_health', 'environments', 'settings']
+    """
+    for attempt in range(_SCHEMA_ATTEMPTS):
+        try:
+            Base.metadata.create_all(engine)
+            return
+        except DBAPIError as error:
+            if attempt == _SCHEMA_ATTEMPTS - 1 or not _created_concurrently(error):
+                raise

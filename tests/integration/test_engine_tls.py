@@ -3,7 +3,7 @@
 A TLS terminator on 127.0.0.1 (asyncio, requiring a client certificate signed by a test
 CA) forwards each connection to the private Podman engine's unix socket, the way a Bolt
 host exposes its engine over TCP with ``--tlsverify``. Certificates are made per test
-session with the ``openssl`` CLI and never leave the temp dir.
+session (``tests/certificates.py``, the ``openssl`` CLI) and never leave the temp dir.
 """
 
 from __future__ import annotations
@@ -11,8 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ssl
-import subprocess
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -21,36 +20,9 @@ from ghostpanel_kernel import EngineConnectionError, TLSConfig, connect
 from tests.podman_service import PodmanService
 
 
-def _openssl(*args: str, cwd: Path) -> None:
-    subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True)
-
-
-def _make_ca(directory: Path, name: str) -> None:
-    _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-             "-subj", f"/CN={name}", "-keyout", f"{name}.key", "-out", f"{name}.pem",
-             cwd=directory)
-
-
-def _make_signed(directory: Path, name: str, ca: str, *, server: bool) -> None:
-    _openssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", f"/CN={name}",
-             "-keyout", f"{name}.key", "-out", f"{name}.csr", cwd=directory)
-    ext = directory / f"{name}.ext"
-    ext.write_text("subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n" if server
-                   else "extendedKeyUsage=clientAuth\n")
-    _openssl("x509", "-req", "-in", f"{name}.csr", "-CA", f"{ca}.pem", "-CAkey", f"{ca}.key",
-             "-CAcreateserial", "-days", "1", "-extfile", ext.name, "-out", f"{name}.pem",
-             cwd=directory)
-
-
 @pytest.fixture(scope="module")
-def certificates(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    directory = tmp_path_factory.mktemp("tls")
-    _make_ca(directory, "ca")
-    _make_ca(directory, "other-ca")
-    _make_signed(directory, "server", "ca", server=True)
-    _make_signed(directory, "client", "ca", server=False)
-    _make_signed(directory, "stranger", "other-ca", server=False)
-    yield directory
+def certificates(test_pki: Path) -> Path:
+    return test_pki
 
 
 async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:

@@ -36,6 +36,7 @@ from ghostpanel_kernel.engine import (
     NotFound,
 )
 from ghostpanel_kernel.environments import EnvironmentRegistry
+from tests.certificates import copy_client_files
 from tests.unit.fake_engine import FakeEngine, Route, frame, json_answer, json_lines, streamed
 
 ID_A = "1df8c92e931a39be3686e640992d0f2ff780642770beaff3ab0642575a8941a0"
@@ -630,9 +631,9 @@ def test_env_add_ls_use_rm(registry_context: CliContext) -> None:
         == ["lab"]
 
 
-def test_env_add_with_tls_files(registry_context: CliContext, tmp_path: Path) -> None:
-    for name in ("ca.pem", "cert.pem", "key.pem"):
-        (tmp_path / name).write_text("not read until a connection is made\n")
+def test_env_add_with_tls_files(registry_context: CliContext, tmp_path: Path,
+                                test_pki: Path) -> None:
+    copy_client_files(test_pki, tmp_path)
     result = run_env(registry_context, "add", "secure", "https://10.0.0.9:2376",
                      "--tls-ca", str(tmp_path / "ca.pem"), "--tls-cert",
                      str(tmp_path / "cert.pem"), "--tls-key", str(tmp_path / "key.pem"))
@@ -645,6 +646,11 @@ def test_env_add_with_tls_files(registry_context: CliContext, tmp_path: Path) ->
                    "--tls-cert", str(tmp_path / "cert.pem"))
     assert half.exit_code == 2
     assert "--tls-cert and --tls-key go together" in half.stderr
+    (tmp_path / "empty.pem").write_text("")
+    empty = run_env(registry_context, "add", "empty", "https://10.0.0.9:2376",
+                    "--tls-ca", str(tmp_path / "empty.pem"))
+    assert (empty.exit_code, empty.stderr) == (
+        1, f"Error: TLS ca_cert file '{tmp_path / 'empty.pem'}' is empty\n")
 
 
 @pytest.mark.parametrize(("args", "code", "message"), [

@@ -2,14 +2,26 @@
 
 from __future__ import annotations
 
+import asyncio
+import re
+import sqlite3
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
 from ghostpanel_kernel import environments
-from ghostpanel_kernel.engine import EnvironmentNotFound, TLSConfig
-from ghostpanel_kernel.environments import EnvironmentRegistry, EnvironmentSpec, parse_labels
+from ghostpanel_kernel.cli import cli
+from ghostpanel_kernel.engine import EngineTimeout, EnvironmentNotFound, TLSConfig
+from ghostpanel_kernel.environments import (
+    EnvironmentRegistry,
+    EnvironmentSpec,
+    fan_out,
+    parse_labels,
+)
+from ghostpanel_kernel.store import StoreError
+from tests.certificates import copy_client_files
 
 DETECTED = EnvironmentSpec("local", "unix:///run/podman/podman.sock",
                            labels={"detected": "true"}, detected=True)
@@ -91,20 +103,37 @@ def test_a_database_url_selects_another_registry(
 
 
 def test_tls_paths_round_trip(open_registry: Callable[..., EnvironmentRegistry],
-                              tmp_path: Path) -> None:
-    tls = TLSConfig(ca_cert=str(tmp_path / "ca.pem"), client_cert=str(tmp_path / "cert.pem"),
-                    client_key=str(tmp_path / "key.pem"), verify=False)
+                              tmp_path: Path, test_pki: Path) -> None:
+    ca, cert, key = copy_client_files(test_pki, tmp_path)
+    tls = TLSConfig(ca_cert=str(ca), client_cert=str(cert), client_key=str(key), verify=False)
     open_registry().add("secure", "https://10.0.0.9:2376", tls=tls)
     assert open_registry().get("secure").tls == tls
 
 
 def test_relative_tls_paths_are_stored_absolute(registry: EnvironmentRegistry,
                                                 monkeypatch: pytest.MonkeyPatch,
-                                                tmp_path: Path) -> None:
+                                                tmp_path: Path, test_pki: Path) -> None:
+    copy_client_files(test_pki, tmp_path / "certs")
     monkeypatch.chdir(tmp_path)
     registry.add("secure", "https://10.0.0.9:2376", tls=TLSConfig(ca_cert="certs/ca.pem"))
     stored = registry.get("secure").tls
     assert stored == TLSConfig(ca_cert=str(tmp_path / "certs" / "ca.pem"))
+
+
+@pytest.mark.parametrize(("content", "problem"), [
+    ("", "is empty"),
+    ("not a certificate\n", "does not hold a CA certificate in PEM form"),
+    (None, "does not exist"),
+], ids=["empty", "not-pem", "missing"])
+def test_a_bad_ca_file_is_refused_at_add_naming_it(registry: EnvironmentRegistry,
+                                                   tmp_path: Path, content: str | None,
+                                                   problem: str) -> None:
+    ca = tmp_path / "ca.pem"
+    if content is not None:
+        ca.write_text(content)
+    with pytest.raises(ValueError, match=f"TLS ca_cert file '{re.escape(str(ca))}' {problem}"):
+        registry.add("secure", "https://10.0.0.9:2376", tls=TLSConfig(ca_cert=str(ca)))
+    assert [spec.name for spec in registry.list()] == []
 
 
 def test_no_tls_and_default_tls_stay_distinct(registry: EnvironmentRegistry) -> None:
@@ -336,3 +365,50 @@ def test_repr_hides_the_password() -> None:
         assert repr(registry) == "<EnvironmentRegistry sqlite://>"
     finally:
         registry.close()
+
+
+def test_a_database_failure_is_one_store_error(registry: EnvironmentRegistry,
+                                               home: Path) -> None:
+    registry.add("a", "tcp://10.0.0.5:2375")
+    with sqlite3.connect(home / "ghostpanel.db") as db:
+        db.execute("DROP TABLE environments")
+    db.close()
+    with pytest.raises(StoreError, match=r"^the registry database sqlite:///\S+/ghostpanel\.db "
+                                         r"failed: no such table: environments$"):
+        registry.list()
+
+
+def test_a_database_failure_in_a_command_is_one_line(home: Path) -> None:
+    """Not a traceback: exit 1 and the database's own reason."""
+    assert CliRunner().invoke(cli, ["env", "add", "a", "tcp://10.0.0.5:2375"]).exit_code == 0
+    with sqlite3.connect(home / "ghostpanel.db") as db:
+        # A view where the table was: opening finds "settings", writing to it fails.
+        db.execute("DROP TABLE settings")
+        db.execute("CREATE VIEW settings AS SELECT 'k' AS key, 'v' AS value")
+    db.close()
+    result = CliRunner().invoke(cli, ["env", "use", "a"])
+    assert result.exit_code == 1
+    assert re.fullmatch(r"Error: the registry database sqlite:///\S+ failed: cannot modify "
+                        r"settings because it is a view\n", result.stderr), result.stderr
+
+
+async def test_spec_timeouts_reach_the_environment_it_opens() -> None:
+    """``with_timeouts``: the first-answer timeout fails a silent host, not fan-out's."""
+    accepted: list[asyncio.StreamWriter] = []
+
+    async def swallow(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        accepted.append(writer)
+
+    server = await asyncio.start_server(swallow, "127.0.0.1", 0)
+    url = f"tcp://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+    spec = EnvironmentSpec("silent", url).with_timeouts(connect=1.0, response=0.2)
+    assert spec == EnvironmentSpec("silent", url)  # timeouts are not part of identity
+    try:
+        [result] = await fan_out([spec], lambda env: env.ping(), timeout=60.0)
+    finally:
+        server.close()
+        for writer in accepted:
+            writer.close()
+        await server.wait_closed()
+    assert isinstance(result.error, EngineTimeout)
+    assert "no result within 60 s" not in str(result.error)  # the client's, not fan-out's

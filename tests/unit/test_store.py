@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import sqlite3
 from datetime import datetime
 from pathlib import Path
 
 import platformdirs
 import pytest
-from sqlalchemy import inspect, select
+from sqlalchemy import Connection, create_engine, event, inspect, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from ghostpanel_kernel import store
 from ghostpanel_kernel.store import (
     EnvironmentRecord,
+    HealthRecord,
     SettingRecord,
     data_dir,
     database_url,
@@ -69,7 +71,8 @@ def test_open_database_creates_the_directory_and_tables(monkeypatch: pytest.Monk
     try:
         assert (home / "ghostpanel.db").is_file()
         tables = inspect(engine)
-        assert sorted(tables.get_table_names()) == ["environments", "settings"]
+        assert sorted(tables.get_table_names()) == [
+            "environment_health", "environments", "settings"]
         columns = {column["name"] for column in tables.get_columns("environments")}
         assert columns == {"name", "url", "tls_ca_cert", "tls_client_cert", "tls_client_key",
                            "tls_verify", "labels", "created_at"}
@@ -124,5 +127,130 @@ def test_in_memory_database_keeps_its_tables_across_sessions() -> None:
             session.add(SettingRecord(key="k", value="v"))
         with Session(engine) as session:
             assert session.get(SettingRecord, "k") is not None
+    finally:
+        engine.dispose()
+
+
+# -- bad settings: one line naming the setting, never SQLAlchemy's own error ---------
+
+
+@pytest.mark.parametrize(("url", "expected"), [
+    ("nonsense", "GHOSTPANEL_DATABASE_URL is not a database URL ('nonsense'): change or "
+                 "unset GHOSTPANEL_DATABASE_URL"),
+    ("nosuchdb://host/db", "GHOSTPANEL_DATABASE_URL names a database SQLAlchemy does not "
+                           "know ('nosuchdb' in nosuchdb://host/db): change or unset"),
+    ("postgresql+psycopg2://gp:secret@db/x",
+     "GHOSTPANEL_DATABASE_URL (postgresql+psycopg2://gp:***@db/x) needs the Python module "
+     "'psycopg2', which is not installed: install that database driver, or change"),
+    ("sqlite:////etc/hostname/sub/g.db",
+     "cannot create /etc/hostname/sub, the directory of the registry database (from "
+     "GHOSTPANEL_DATABASE_URL): Not a directory: change or unset"),
+    ("sqlite:////tmp", "cannot open the registry database sqlite:////tmp (from "
+                       "GHOSTPANEL_DATABASE_URL): unable to open database file: change"),
+    ("sqlite:///x.db?timeout=soon", "GHOSTPANEL_DATABASE_URL (sqlite:///x.db?timeout=soon) "
+                                    "is not usable: could not convert string to float"),
+])
+def test_a_bad_database_url_says_which_variable_to_change(
+        monkeypatch: pytest.MonkeyPatch, url: str, expected: str) -> None:
+    monkeypatch.setenv("GHOSTPANEL_DATABASE_URL", url)
+    with pytest.raises(store.StoreConfigurationError) as raised:
+        open_database()
+    message = str(raised.value)
+    assert message.startswith(expected), message
+    assert "\n" not in message and "secret" not in message
+    assert raised.value.__cause__ is not None  # SQLAlchemy's error, for a debugger
+
+
+def test_a_home_that_cannot_hold_the_database_names_ghostpanel_home(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.delenv("GHOSTPANEL_DATABASE_URL", raising=False)
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    monkeypatch.setenv("GHOSTPANEL_HOME", str(blocker / "home"))
+    with pytest.raises(store.StoreConfigurationError,
+                       match=r"^cannot create .*a-file/home, the directory of the registry "
+                             r"database \(from GHOSTPANEL_HOME\): Not a directory: set "
+                             r"GHOSTPANEL_HOME \(or --home\) to a directory you can write"):
+        open_database()
+
+
+# -- concurrent creators and databases of the previous version -----------------------
+
+
+def test_a_table_created_meanwhile_by_another_process_is_taken_as_it_is(
+        tmp_path: Path) -> None:
+    """The ``create_all`` race: another creator makes the table between check and CREATE."""
+    url = f"sqlite:///{tmp_path}/race.db"
+    table = store.Base.metadata.tables["environments"]
+    rival = create_engine(url)
+
+    def create_it_first(target: object, connection: object, **kw: object) -> None:
+        with rival.begin() as other:
+            table.create(other)
+
+    event.listen(table, "before_create", create_it_first, once=True)
+    try:
+        engine = open_database(url)
+    finally:
+        if event.contains(table, "before_create", create_it_first):
+            event.remove(table, "before_create", create_it_first)
+        rival.dispose()
+    try:
+        assert sorted(inspect(engine).get_table_names()) == [
+            "environment_health", "environments", "settings"]
+    finally:
+        engine.dispose()
+
+
+def test_another_schema_error_is_not_retried(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/bad.db"
+    table = store.Base.metadata.tables["settings"]
+    calls: list[int] = []
+
+    def break_it(target: object, connection: Connection, **kw: object) -> None:
+        calls.append(1)
+        connection.exec_driver_sql("SELECT * FROM no_such_table")
+
+    event.listen(table, "before_create", break_it)
+    try:
+        with pytest.raises(store.StoreConfigurationError, match="no such table"):
+            open_database(url)
+    finally:
+        event.remove(table, "before_create", break_it)
+    assert calls == [1]
+
+
+#: The schema as the version before environment health created it (SQLite's DDL).
+PREVIOUS_SCHEMA = (
+    "CREATE TABLE environments (name VARCHAR(128) NOT NULL, url TEXT NOT NULL, "
+    "tls_ca_cert TEXT, tls_client_cert TEXT, tls_client_key TEXT, tls_verify BOOLEAN, "
+    "labels JSON NOT NULL, created_at DATETIME NOT NULL, PRIMARY KEY (name))",
+    "CREATE TABLE settings (key VARCHAR(128) NOT NULL, value TEXT NOT NULL, "
+    "PRIMARY KEY (key))",
+    "INSERT INTO environments VALUES ('old', 'tcp://127.0.0.1:2375', NULL, NULL, NULL, "
+    "NULL, '{\"region\": \"eu\"}', '2026-11-01 10:00:00.000000')",
+    "INSERT INTO settings VALUES ('default_environment', 'old')",
+)
+
+
+def test_a_database_of_the_previous_version_gains_the_health_table(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    with sqlite3.connect(path) as old:
+        for statement in PREVIOUS_SCHEMA:
+            old.execute(statement)
+    old.close()
+    engine = open_database(f"sqlite:///{path}")
+    try:
+        assert sorted(inspect(engine).get_table_names()) == [
+            "environment_health", "environments", "settings"]
+        with Session(engine) as session, session.begin():
+            old_record = session.get(EnvironmentRecord, "old")
+            assert old_record is not None and old_record.labels == {"region": "eu"}
+            session.add(HealthRecord(name="old", url=old_record.url,
+                                     failure="connection refused"))
+        with Session(engine) as session:
+            health = session.get(HealthRecord, "old")
+            assert health is not None and health.failure == "connection refused"
+            assert session.get(SettingRecord, "default_environment") is not None
     finally:
         engine.dispose()

@@ -508,7 +508,8 @@ def time_option(name: str, meaning: str) -> Callable[[F], F]:
 _EPILOG = """\b
 Exit status: 0 success; 1 an engine or GhostPanel error; 2 a usage error or a
 setting that cannot work (GHOSTPANEL_DATABASE_URL, GHOSTPANEL_HOME or --home);
-3 an engine could not be reached; 130 interrupted (Ctrl-C)."""
+3 an engine could not be reached or is not an engine; 130 interrupted (Ctrl-C;
+surge apply and scale roll back, and exit 129 after SIGHUP, 143 after SIGTERM)."""
 
 
 @click.group(cls=LazyCommandGroup, lazy_commands=_COMMANDS, epilog=_EPILOG,

@@ -6,9 +6,12 @@ exceptions do::
 
     0    success (``ps`` also when only some environments failed: each gets a warning)
     1    CommandError        an engine or GhostPanel error, a bad value
-    2    click.UsageError    a bad option or argument (click's own)
-    3    EngineUnreachable   an engine could not be reached (socket absent, refused, timeout)
-    130  interrupted         Ctrl-C, without a traceback
+    2    click.UsageError    a bad option or argument (click's own), or a setting that
+                             cannot work (GHOSTPANEL_DATABASE_URL, GHOSTPANEL_HOME, --home)
+    3    EngineUnreachable   an engine could not be reached (socket absent, refused,
+                             timeout) or the peer is not an engine
+    130  interrupted         Ctrl-C, without a traceback (``surge apply``/``scale`` also
+                             129 after SIGHUP and 143 after SIGTERM, once rolled back)
 """
 
 from __future__ import annotations

@@ -9,23 +9,35 @@ Every subcommand, ``logs`` included, takes ``-f FILE`` as the issue's command li
 An invalid Boltfile prints the validator's errors (one per line, on stderr) and exits 1
 with nothing touched. ``apply`` shows a progress bar on stderr and prints one summary
 line per environment; when an environment fails, everything is rolled back and the
-command prints one ``Error:`` line per failed environment and exits 1.
+command prints one ``Error:`` line per failed environment, then how the run ended, said
+once: "every change of this run was rolled back", or one "rollback incomplete" line per
+change that could not be undone. Exits 1.
+
+``apply``, ``scale`` and ``destroy`` hold the project's lock on each environment while
+they run (a second run fails naming the holder); ``--break-lock`` takes a lock whose
+holder is gone. Ctrl-C, SIGTERM and SIGHUP stop them the same way: the apply or scale
+rolls back, the command says what it left, and exits 128 + the signal's number (130,
+143, 129). A second SIGTERM or SIGHUP is ignored while the rollback runs (a second
+Ctrl-C abandons it).
 """
 
 from __future__ import annotations
 
 import asyncio
 import itertools
+import signal
 import sys
+import threading
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, NoReturn, TypeVar
 
 import click
 
 from ..bolt import Boltfile
 from ..engine import Environment
 from ..surge import (
+    CancelCallback,
     SurgeError,
     SurgeLogLine,
     SurgePlan,
@@ -87,6 +99,11 @@ timeout_option = click.option(
     show_default=True, metavar="SECONDS",
     help="Seconds a container may take to stop before it is killed.")
 
+break_lock_option = click.option(
+    "--break-lock", is_flag=True,
+    help="Take the project's lock even where another run holds it (for a lock whose "
+         "holder is gone: the error names it).")
+
 health_timeout_option = click.option(
     "--health-timeout", type=click.FloatRange(min=0), default=60.0, show_default=True,
     metavar="SECONDS", help="Seconds a service with a healthcheck may take to be healthy.")
@@ -95,11 +112,54 @@ health_timeout_option = click.option(
 # -- running the library -------------------------------------------------------------
 
 
+#: Signals that stop a changing command as Ctrl-C does (asyncio.run handles SIGINT).
+_STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+
+
+class _Interrupted(Exception):
+    """The command was stopped by ``signum`` (its operation cancelled and unwound)."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+def _cancel_on_stop_signals(received: list[int]) -> None:
+    """Make SIGTERM and SIGHUP cancel the running main task, as Ctrl-C does.
+
+    Only the first one cancels: the task is then rolling back, and cancelling it again
+    would abandon the rollback half-way. The handlers go with the event loop. Outside
+    the main thread (the command called from a program's worker thread) Python lets no
+    one handle signals, and the command runs without.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return
+    loop = asyncio.get_running_loop()
+    task = asyncio.current_task()
+    assert task is not None
+
+    def stop(signum: int) -> None:
+        if not received:
+            task.cancel()
+        received.append(signum)
+
+    for stop_signal in _STOP_SIGNALS:
+        loop.add_signal_handler(stop_signal, stop, stop_signal)
+
+
 def _run(app: CliContext, env_names: Sequence[str],
-         operation: Callable[[list[Environment]], Awaitable[T]]) -> T:
-    """Open the selected environments, run ``operation`` on them, report SurgeErrors."""
+         operation: Callable[[list[Environment]], Awaitable[T]], *,
+         interruptible: bool = False) -> T:
+    """Open the selected environments, run ``operation`` on them, report SurgeErrors.
+
+    ``interruptible``: Ctrl-C, SIGTERM and SIGHUP cancel ``operation`` (which unwinds)
+    and raise :class:`_Interrupted`.
+    """
+    received: list[int] = []
 
     async def main() -> T:
+        if interruptible:
+            _cancel_on_stop_signals(received)
         async with app.environments(env_names) as environments:
             return await operation(environments)
 
@@ -109,6 +169,14 @@ def _run(app: CliContext, env_names: Sequence[str],
         for diagnostic in error.diagnostics:
             click.echo(f"{diagnostic}", err=True)
         raise CommandError(error.message) from error
+    except KeyboardInterrupt:
+        if interruptible:
+            raise _Interrupted(signal.SIGINT) from None
+        raise
+    except asyncio.CancelledError:
+        if received:
+            raise _Interrupted(received[0]) from None
+        raise
 
 
 class _ProgressBar:
@@ -140,8 +208,8 @@ class _ProgressBar:
             self._bar = None
 
 
-def _report_result(result: SurgeResult, as_json: bool) -> None:
-    """Print the summary; exit 1 with one line per failed environment."""
+def _print_result(result: SurgeResult, as_json: bool) -> None:
+    """The summary (stdout), warnings, errors and :meth:`SurgeResult.conclusion`."""
     if as_json:
         echo_json(result.to_dict())
     else:
@@ -149,16 +217,49 @@ def _report_result(result: SurgeResult, as_json: bool) -> None:
             click.echo(line)
     for warning in result.warnings:
         click.echo(f"Warning: {one_line(warning)}", err=True)
-    if result.ok:
-        return
     for name, error in result.errors.items():
         click.echo(f"Error: environment {name!r}: {one_line(str(error)) or type(error).__name__}",
                    err=True)
-    if result.rolled_back:
-        click.echo("Error: every change of this run was rolled back", err=True)
-    for failure in result.rollback_errors:
-        click.echo(f"Error: rollback incomplete: {one_line(failure)}", err=True)
-    raise click.exceptions.Exit(1)
+    for line in result.conclusion():
+        click.echo(f"Error: {one_line(line)}", err=True)
+
+
+def _report_result(result: SurgeResult, as_json: bool) -> None:
+    """Print the result; exit 1 unless it succeeded."""
+    _print_result(result, as_json)
+    if not result.ok:
+        raise click.exceptions.Exit(1)
+
+
+def _report_interrupted(stop: _Interrupted, left: Sequence[SurgeResult], what: str,
+                        as_json: bool) -> NoReturn:
+    """Say what an interrupted run left, then exit 128 + the signal's number."""
+    click.echo(f"Error: {what} interrupted by {signal.Signals(stop.signum).name}", err=True)
+    if left:
+        _print_result(left[0], as_json)
+    else:
+        click.echo("Error: it stopped where it was: `ghostpanel surge plan` shows what "
+                   "runs now", err=True)
+    raise click.exceptions.Exit(128 + stop.signum)
+
+
+def _changing(app: CliContext, env_names: Sequence[str], what: str, as_json: bool,
+              bar: _ProgressBar | None,
+              operation: Callable[[list[Environment], CancelCallback], Awaitable[SurgeResult]]
+              ) -> None:
+    """Run an apply, scale or destroy: interruptible, reported, its exit status."""
+    left: list[SurgeResult] = []
+    try:
+        result = _run(app, env_names, lambda envs: operation(envs, left.append),
+                      interruptible=True)
+    except _Interrupted as stop:
+        if bar is not None:
+            bar.close()
+        _report_interrupted(stop, left, what, as_json)
+    finally:
+        if bar is not None:
+            bar.close()
+    _report_result(result, as_json)
 
 
 # -- the group -----------------------------------------------------------------------
@@ -219,20 +320,17 @@ def plan(app: CliContext, boltfile_path: Path, env_names: tuple[str, ...], pull:
                    "changed (redeploy with the latest images).")
 @timeout_option
 @health_timeout_option
+@break_lock_option
 @json_option
 @pass_app
 def apply(app: CliContext, boltfile_path: Path, env_names: tuple[str, ...], pull: bool,
-          stop_timeout: int, health_timeout: float, as_json: bool) -> None:
+          stop_timeout: int, health_timeout: float, break_lock: bool, as_json: bool) -> None:
     """Make the environments run the Boltfile; all or nothing."""
     boltfile = Boltfile.load(boltfile_path)
     bar = _ProgressBar("applying")
-    try:
-        result: SurgeResult = _run(app, env_names, lambda envs: apply_surge(
-            boltfile, envs, pull=pull, progress=bar, stop_timeout=stop_timeout,
-            health_timeout=health_timeout))
-    finally:
-        bar.close()
-    _report_result(result, as_json)
+    _changing(app, env_names, "apply", as_json, bar, lambda envs, on_cancel: apply_surge(
+        boltfile, envs, pull=pull, progress=bar, stop_timeout=stop_timeout,
+        health_timeout=health_timeout, break_lock=break_lock, on_cancel=on_cancel))
 
 
 @surge.command()
@@ -241,15 +339,16 @@ def apply(app: CliContext, boltfile_path: Path, env_names: tuple[str, ...], pull
 @click.option("-v", "--volumes", is_flag=True,
               help="Also remove the project's named volumes (their data is lost).")
 @timeout_option
+@break_lock_option
 @json_option
 @pass_app
 def destroy(app: CliContext, boltfile_path: Path, env_names: tuple[str, ...], volumes: bool,
-            stop_timeout: int, as_json: bool) -> None:
+            stop_timeout: int, break_lock: bool, as_json: bool) -> None:
     """Remove the project's containers and networks (and volumes with -v)."""
     boltfile = Boltfile.load(boltfile_path)
-    result: SurgeResult = _run(app, env_names, lambda envs: destroy_surge(
-        boltfile, envs, volumes=volumes, stop_timeout=stop_timeout))
-    _report_result(result, as_json)
+    # A removal cannot be undone: interrupted, destroy stops where it is (on_cancel unused).
+    _changing(app, env_names, "destroy", as_json, None, lambda envs, on_cancel: destroy_surge(
+        boltfile, envs, volumes=volumes, stop_timeout=stop_timeout, break_lock=break_lock))
 
 
 @surge.command()
@@ -259,21 +358,19 @@ def destroy(app: CliContext, boltfile_path: Path, env_names: tuple[str, ...], vo
 @env_option
 @timeout_option
 @health_timeout_option
+@break_lock_option
 @json_option
 @pass_app
 def scale(app: CliContext, service: str, replicas: int, boltfile_path: Path,
           env_names: tuple[str, ...], stop_timeout: int, health_timeout: float,
-          as_json: bool) -> None:
+          break_lock: bool, as_json: bool) -> None:
     """Run REPLICAS containers of SERVICE (until the next apply; edit `replicas` to keep)."""
     boltfile = Boltfile.load(boltfile_path)
     bar = _ProgressBar(f"scaling {service}")
-    try:
-        result: SurgeResult = _run(app, env_names, lambda envs: scale_surge(
-            boltfile, envs, service=service, replicas=replicas, progress=bar,
-            stop_timeout=stop_timeout, health_timeout=health_timeout))
-    finally:
-        bar.close()
-    _report_result(result, as_json)
+    _changing(app, env_names, "scale", as_json, bar, lambda envs, on_cancel: scale_surge(
+        boltfile, envs, service=service, replicas=replicas, progress=bar,
+        stop_timeout=stop_timeout, health_timeout=health_timeout, break_lock=break_lock,
+        on_cancel=on_cancel))
 
 
 @surge.command()

@@ -5,7 +5,9 @@ services become containers named by Bolt's rule (``{project}_{service}``, replic
 ``{project}_{service}_{i}``), labelled with project, service, replica and config hash;
 networks and volumes are created; ``depends_on`` orders the starts and a healthcheck is
 waited for. ``plan`` diffs the file against what runs; ``apply`` is idempotent,
-recreates only what changed and rolls back everywhere when anything fails; replicas
+recreates only what changed and rolls back everywhere when anything fails (or is
+cancelled); one run at a time changes a project on an environment (a lock container
+on the engine itself); replicas
 spread over environments by their ``region`` label (GhostPanel's ``replicas`` and
 ``regions`` service keys). Containers already running under Bolt's names are adopted.
 
@@ -20,35 +22,45 @@ spread over environments by their ``region`` label (GhostPanel's ``replicas`` an
 The modules, one concern each: ``_desired`` (Boltfile → desired state, config hash),
 ``_placement`` (replicas → environments), ``_observe`` (what runs), ``_plan``,
 ``_apply`` (apply, scale: forward, commit, rollback), ``_journal`` (undo log),
+``_undo`` (what undoes each change),
+``_lock`` (one run per project and environment, held by the engine),
 ``_destroy``, ``_status``, ``_health`` (healthcheck waits), ``_logs``, ``_hosts``
 (parallel per host), ``_progress``, ``_result``, ``_naming``, ``_errors``.
 """
 
-from ._apply import MissingImage, apply_surge, scale_surge
+from ._apply import CancelCallback, MissingImage, apply_surge, scale_surge
 from ._desired import DesiredState, NetworkSpec, ServiceSpec, VolumeSpec, desired_state
 from ._destroy import destroy_surge
 from ._errors import SurgeError
 from ._health import HealthTimeout
+from ._lock import LABEL_LOCK, LockHolder, ProjectLocked, lock_name
 from ._logs import SurgeLogLine, surge_logs
-from ._naming import LABEL_CONFIG_HASH, LABEL_PROJECT, LABEL_REPLICA, LABEL_SERVICE
+from ._naming import LABEL_CONFIG_HASH, LABEL_PROJECT, LABEL_REPLICA, LABEL_RUN, LABEL_SERVICE
 from ._placement import Placement, Slot, place
 from ._plan import Action, EnvironmentPlan, SurgePlan, plan_surge
 from ._progress import SurgeProgress
 from ._result import SurgeResult
 from ._status import ServiceStatus, SurgeStatus, surge_status
+from ._undo import NotRestored
 
 __all__ = [
     "LABEL_CONFIG_HASH",
+    "LABEL_LOCK",
     "LABEL_PROJECT",
     "LABEL_REPLICA",
+    "LABEL_RUN",
     "LABEL_SERVICE",
     "Action",
+    "CancelCallback",
     "DesiredState",
     "EnvironmentPlan",
     "HealthTimeout",
+    "LockHolder",
     "MissingImage",
     "NetworkSpec",
+    "NotRestored",
     "Placement",
+    "ProjectLocked",
     "ServiceSpec",
     "ServiceStatus",
     "Slot",
@@ -62,6 +74,7 @@ __all__ = [
     "apply_surge",
     "desired_state",
     "destroy_surge",
+    "lock_name",
     "place",
     "plan_surge",
     "scale_surge",

@@ -26,6 +26,18 @@ An apply runs in four phases:
    what it set aside is renamed back and restarted if it was running. Nothing
    half-made stays, and the result says which environment failed and why.
 
+Before phase 1 the run takes the project's lock on every environment (see
+:mod:`~ghostpanel_kernel.surge._lock`), so that two runs never interleave; a run that
+cannot take it fails having changed nothing. It gives the lock back at the end, whatever
+happened.
+
+What a run may remove is only what it made: the containers, networks and volumes it
+creates carry its run id (:data:`~ghostpanel_kernel.surge._naming.LABEL_RUN`), and a
+create whose answer was lost removes what it finds under the name only if it bears that
+id. A rollback restores a set-aside container only after the engine has finished a stop
+that was under way (a start does nothing to a container that is still stopping), then
+checks that it runs again; anything not restored is in ``rollback_errors``.
+
 An invalid Boltfile raises :class:`SurgeError` before phase 1.
 """
 
@@ -33,7 +45,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable, Sequence
+import functools
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
 from ..bolt import Boltfile
@@ -42,18 +55,31 @@ from ._desired import DesiredState, ServiceSpec, desired_state
 from ._health import wait_healthy
 from ._hosts import run_per_host
 from ._journal import Journal
-from ._naming import LABEL_CONFIG_HASH, LABEL_PROJECT, is_old_name, old_name
+from ._lock import RunIdentity, release_locks, take_locks
+from ._naming import LABEL_PROJECT, LABEL_RUN, is_old_name, old_name
 from ._plan import Action, EnvironmentPlan, SurgePlan, build_plan
 from ._progress import ProgressCallback, ProgressReporter
 from ._result import Outcome, SurgeResult
+from ._undo import (
+    AsideState,
+    network_remover,
+    remove_if_ours,
+    remover,
+    restorer,
+    stopper,
+    volume_remover,
+)
 
-__all__ = ["DEFAULT_HEALTH_TIMEOUT", "DEFAULT_STOP_TIMEOUT", "MissingImage", "apply_surge",
-           "execute_plan", "scale_surge"]
+__all__ = ["DEFAULT_HEALTH_TIMEOUT", "DEFAULT_STOP_TIMEOUT", "CancelCallback", "MissingImage",
+           "apply_surge", "execute_plan", "scale_surge"]
 
 #: Seconds a container may take to stop before it is killed (Docker's default).
 DEFAULT_STOP_TIMEOUT = 10
 #: Seconds a service with a healthcheck may take to become healthy.
 DEFAULT_HEALTH_TIMEOUT = 60.0
+CancelCallback = Callable[[SurgeResult], None]
+"""Called with what a cancelled run left (rolled back or not) before the cancellation
+goes on: a cancelled coroutine has no result to return."""
 
 
 class MissingImage(GhostPanelError):
@@ -68,44 +94,6 @@ def _is_local_image(reference: str) -> bool:
     # Podman names imported and locally built images localhost/...: no registry serves
     # them ("localhost:5000/..." is a registry and is pulled as any other).
     return reference.startswith("localhost/")
-
-
-def _remover(container: Container) -> Callable[[], Awaitable[None]]:
-    async def remove() -> None:
-        with contextlib.suppress(NotFound):
-            await container.remove(force=True)
-    return remove
-
-
-def _stopper(container: Container, timeout: int) -> Callable[[], Awaitable[None]]:
-    async def stop() -> None:
-        await container.stop(timeout=timeout)
-    return stop
-
-
-def _restorer(container: Container, name: str, running: bool
-              ) -> Callable[[], Awaitable[None]]:
-    async def restore() -> None:
-        await container.reload()
-        if container.name != name:
-            await container.rename(name)
-        if running:
-            await container.start()
-    return restore
-
-
-def _network_remover(environment: Environment, name: str) -> Callable[[], Awaitable[None]]:
-    async def remove() -> None:
-        with contextlib.suppress(NotFound):
-            await (await environment.networks.get(name)).remove()
-    return remove
-
-
-def _volume_remover(environment: Environment, name: str) -> Callable[[], Awaitable[None]]:
-    async def remove() -> None:
-        with contextlib.suppress(NotFound):
-            await (await environment.volumes.get(name)).remove(force=True)
-    return remove
 
 
 def step_count(plan: EnvironmentPlan, state: DesiredState) -> int:
@@ -131,6 +119,7 @@ class _Run:
     reporter: ProgressReporter
     stop_timeout: int
     health_timeout: float
+    identity: RunIdentity = field(default_factory=lambda: RunIdentity("apply"))
     abort: asyncio.Event = field(default_factory=asyncio.Event)
     journals: dict[str, Journal] = field(default_factory=dict)
     aside: dict[str, list[Container]] = field(default_factory=dict)
@@ -139,23 +128,28 @@ class _Run:
         if self.abort.is_set():
             raise _Aborted("stopped: another environment failed")
 
+    def touched(self) -> set[str]:
+        """The environments where this run changed something (not yet undone)."""
+        return {name for name, journal in self.journals.items() if journal.entries}
+
+    def labels(self) -> dict[str, str]:
+        """The labels of a network or volume this run creates."""
+        return {LABEL_PROJECT: self.state.project, LABEL_RUN: self.identity.run_id}
+
 
 async def _create_container(run: _Run, environment: Environment, journal: Journal,
                             spec: ServiceSpec, action: Action) -> Container:
     name = action.container
-    labels = spec.labels(run.state.project, action.replica)
+    labels = {**spec.labels(run.state.project, action.replica),
+              LABEL_RUN: run.identity.run_id}
     try:
         container = await environment.containers.create(
             name=name, **{**spec.create, "labels": labels})
     except BaseException:
-        # The engine may have made it before the answer was lost: remove what is ours.
-        with contextlib.suppress(Exception):
-            made = await environment.containers.get(name)
-            if made.labels.get(LABEL_CONFIG_HASH) == spec.config_hash and \
-                    made.labels.get(LABEL_PROJECT) == run.state.project:
-                await made.remove(force=True)
+        await remove_if_ours(lambda: environment.containers.get(name),
+                              run.identity.run_id)
         raise
-    journal.record("created", f"create {name}", _remover(container))
+    journal.record("created", f"create {name}", remover(container))
     for network, aliases in spec.networks:
         await (await environment.networks.get(network)).connect(container.id,
                                                                 aliases=list(aliases))
@@ -168,9 +162,10 @@ async def _set_aside(run: _Run, environment: Environment, journal: Journal,
     container = await environment.containers.get(action.container_id)
     running = container.state in ("running", "paused")
     original = container.name
-    journal.record("set-aside", f"set aside {original}",
-                   _restorer(container, original, running))
+    aside = AsideState(container, original, running, run.stop_timeout)
+    journal.record("set-aside", f"set aside {original}", restorer(aside))
     if running:
+        aside.stop_sent = True  # before the request: it may act and its answer be lost
         await container.stop(timeout=run.stop_timeout)
     await container.rename(old_name(original, container.id))
     run.aside.setdefault(environment.name, []).append(container)
@@ -187,22 +182,32 @@ async def _forward(run: _Run, environment: Environment) -> None:
         if action.resource == "container" or action.kind != "create":
             continue
         run.check()
-        labels = {LABEL_PROJECT: state.project}
+        labels = run.labels()
         if action.resource == "network":
             network = state.networks[action.container]
-            await environment.networks.create(
-                network.name, driver=network.driver, internal=network.internal,
-                labels={**network.labels, **labels}, subnet=network.subnet,
-                gateway=network.gateway, options=network.options)
+            try:
+                await environment.networks.create(
+                    network.name, driver=network.driver, internal=network.internal,
+                    labels={**network.labels, **labels}, subnet=network.subnet,
+                    gateway=network.gateway, options=network.options)
+            except BaseException:
+                await remove_if_ours(functools.partial(environment.networks.get, network.name),
+                                      run.identity.run_id)
+                raise
             journal.record("resource", f"create network {network.name}",
-                           _network_remover(environment, network.name))
+                           network_remover(environment, network.name))
         else:
             volume = state.volumes[action.container]
-            await environment.volumes.create(volume.name, driver=volume.driver,
-                                             driver_opts=volume.driver_opts,
-                                             labels={**volume.labels, **labels})
+            try:
+                await environment.volumes.create(volume.name, driver=volume.driver,
+                                                 driver_opts=volume.driver_opts,
+                                                 labels={**volume.labels, **labels})
+            except BaseException:
+                await remove_if_ours(functools.partial(environment.volumes.get, volume.name),
+                                      run.identity.run_id)
+                raise
             journal.record("resource", f"create volume {volume.name}",
-                           _volume_remover(environment, volume.name))
+                           volume_remover(environment, volume.name))
         run.reporter.done(name, f"created {action.resource} {action.container}")
     containers = [a for a in changes if a.resource == "container"]
     for action in containers:  # services gone from the Boltfile, and leftovers
@@ -212,9 +217,11 @@ async def _forward(run: _Run, environment: Environment) -> None:
                 run.reporter.done(name, f"{action.container} is removed at the end")
             else:
                 await _set_aside(run, environment, journal, action)
+    by_service: dict[str, list[Action]] = {}
+    for action in containers:  # grouped once: a scan per service is quadratic
+        by_service.setdefault(action.service, []).append(action)
     for spec in state.services.values():
-        mine = sorted((a for a in containers if a.service == spec.name),
-                      key=lambda a: a.replica)
+        mine = sorted(by_service.get(spec.name, ()), key=lambda a: a.replica)
         for action in mine:
             if action.kind in ("recreate", "remove"):
                 run.check()
@@ -229,7 +236,7 @@ async def _forward(run: _Run, environment: Environment) -> None:
                 container = await environment.containers.get(action.container_id)
                 await container.start()
                 journal.record("started", f"start {action.container}",
-                               _stopper(container, run.stop_timeout))
+                               stopper(container, run.stop_timeout))
             elif action.kind in ("create", "recreate"):
                 container = await _create_container(run, environment, journal, spec, action)
             else:
@@ -267,7 +274,7 @@ async def _commit(run: _Run, environment: Environment) -> list[str]:
     for action in plan.changes:
         if action.resource == "network" and action.kind == "remove":
             try:
-                await _network_remover(environment, action.container)()
+                await network_remover(environment, action.container)()
             except Exception as error:  # as above
                 warnings.append(f"{name}: could not remove network {action.container}: "
                                 f"{error}")
@@ -300,17 +307,45 @@ def _failed_result(plan: SurgePlan, errors: dict[str, BaseException]) -> SurgeRe
     return SurgeResult(plan.project, plan, outcomes, errors=errors)
 
 
+def _undone_result(plan: SurgePlan, touched: set[str], failed: dict[str, BaseException],
+                   rollback: dict[str, list[str]], *, cancelled: bool = False
+                   ) -> SurgeResult:
+    """The result of a run that was rolled back: decided here, once, for every reader."""
+    outcomes: dict[str, Outcome] = {}
+    for env_plan in plan.environments:
+        name = env_plan.environment
+        if name in failed:
+            outcomes[name] = "failed"
+        elif name in touched:
+            outcomes[name] = "rollback-incomplete" if rollback.get(name) else "rolled-back"
+        else:
+            outcomes[name] = "not-applied" if env_plan.changes else "unchanged"
+    failures = tuple(failure for name in rollback for failure in rollback[name])
+    # "Every change was undone" only when it is true: nothing failed to undo, and there
+    # was something to undo (a failure counts: its environment may have half-made it).
+    undone = not failures and bool(touched or failed)
+    return SurgeResult(plan.project, plan, outcomes, errors=failed, rolled_back=undone,
+                       rollback_errors=failures, cancelled=cancelled)
+
+
 async def execute_plan(state: DesiredState, plan: SurgePlan,
                        environments: Sequence[Environment], *,
                        progress: ProgressCallback | None = None,
                        stop_timeout: int = DEFAULT_STOP_TIMEOUT,
-                       health_timeout: float = DEFAULT_HEALTH_TIMEOUT) -> SurgeResult:
-    """Carry out ``plan`` (phases 3 and 4 of the module docstring)."""
+                       health_timeout: float = DEFAULT_HEALTH_TIMEOUT,
+                       identity: RunIdentity | None = None,
+                       on_cancel: CancelCallback | None = None) -> SurgeResult:
+    """Carry out ``plan`` (phases 3 and 4 of the module docstring).
+
+    Cancelled, it rolls back, calls ``on_cancel`` with what the rollback left, and lets
+    the cancellation go on.
+    """
     plan_errors = {p.environment: p.error for p in plan.environments if p.error is not None}
     if plan_errors:
         return _failed_result(plan, plan_errors)
     total = sum(step_count(p, state) for p in plan.environments)
-    run = _Run(state, plan, ProgressReporter(progress, total), stop_timeout, health_timeout)
+    run = _Run(state, plan, ProgressReporter(progress, total), stop_timeout, health_timeout,
+               identity=identity or RunIdentity("apply"))
     changing = [env for env in environments if plan.for_environment(env.name).changes]
 
     async def forward(environment: Environment) -> None:
@@ -325,44 +360,49 @@ async def execute_plan(state: DesiredState, plan: SurgePlan,
     try:
         errors = await run_per_host(changing, forward)
     except BaseException:  # cancelled: undo everything, then let the cancellation go on
-        await _rollback(run, environments)
+        touched = run.touched()
+        rollback = await _rollback(run, environments)
+        if on_cancel is not None:
+            on_cancel(_undone_result(plan, touched, {}, rollback, cancelled=True))
         raise
     failed = {name: error for name, error in errors.items()
               if not isinstance(error, _Aborted)}
     if failed:
-        touched = {name for name, journal in run.journals.items() if journal.entries}
-        rollback_errors = await _rollback(run, environments)
-        outcomes: dict[str, Outcome] = {}
-        for env_plan in plan.environments:
-            name = env_plan.environment
-            if name in failed:
-                outcomes[name] = "failed"
-            elif name in touched:
-                outcomes[name] = "rolled-back"
-            else:
-                outcomes[name] = "not-applied" if env_plan.changes else "unchanged"
-        return SurgeResult(plan.project, plan, outcomes, errors=failed, rolled_back=True,
-                           rollback_errors=tuple(rollback_errors))
+        touched = run.touched()
+        return _undone_result(plan, touched, failed, await _rollback(run, environments))
+    outcomes: dict[str, Outcome] = {p.environment: "applied" if p.changes else "unchanged"
+                                    for p in plan.environments}
     warnings: list[str] = []
-    for environment in changing:
-        warnings += await _commit(run, environment)
-    outcomes = {p.environment: "applied" if p.changes else "unchanged"
-                for p in plan.environments}
+    try:
+        for environment in changing:
+            warnings += await _commit(run, environment)
+    except BaseException:
+        # Cancelled during the clean-up: the new state runs; what it replaced is still
+        # set aside, and the next apply's plan removes it.
+        if on_cancel is not None:
+            on_cancel(SurgeResult(plan.project, plan, outcomes, cancelled=True, warnings=(
+                *warnings, "cancelled during the clean-up: the new state runs; the "
+                "containers it replaced are left set aside until the next apply")))
+        raise
     return SurgeResult(plan.project, plan, outcomes, warnings=tuple(warnings))
 
 
-async def _rollback(run: _Run, environments: Sequence[Environment]) -> list[str]:
-    failures: list[str] = []
+async def _rollback(run: _Run, environments: Sequence[Environment]) -> dict[str, list[str]]:
+    """Undo every journal; return the undo steps that failed, by environment."""
+    failures: dict[str, list[str]] = {}
 
     async def undo(environment: Environment) -> None:
         journal = run.journals.get(environment.name)
         if journal is None:
             return
-        failures.extend(await journal.rollback(
-            lambda message: run.reporter.note(environment.name, message)))
+        failed = await journal.rollback(
+            lambda message: run.reporter.note(environment.name, message))
+        if failed:
+            failures[environment.name] = failed
 
     errors = await run_per_host(environments, undo)
-    failures += [f"{name}: rollback: {error}" for name, error in errors.items()]
+    for name, error in errors.items():
+        failures.setdefault(name, []).append(f"{name}: rollback: {error}")
     return failures
 
 
@@ -405,8 +445,43 @@ def _check_names(environments: Sequence[Environment]) -> None:
 
 async def _apply_state(state: DesiredState, environments: Sequence[Environment], *,
                        pull: bool, progress: ProgressCallback | None, stop_timeout: int,
-                       health_timeout: float, only_service: str | None = None
-                       ) -> SurgeResult:
+                       health_timeout: float, only_service: str | None = None,
+                       break_lock: bool = False, on_cancel: CancelCallback | None = None,
+                       operation: str = "apply") -> SurgeResult:
+    """Lock, apply (:func:`_apply_locked`), unlock; whatever happens in between."""
+    identity = RunIdentity(operation)
+    held: dict[str, Container | None] = {}
+    cancelled: list[SurgeResult] = []
+    notices: list[str] = []
+    try:
+        lock_errors = await take_locks(environments, state.project, identity, held,
+                                       images=state.images, break_lock=break_lock,
+                                       notices=notices)
+        if lock_errors:
+            unplanned = SurgePlan(state.project,
+                                  tuple(EnvironmentPlan(env.name) for env in environments))
+            result = _failed_result(unplanned, lock_errors)
+        else:
+            result = await _apply_locked(
+                state, environments, pull=pull, progress=progress,
+                stop_timeout=stop_timeout, health_timeout=health_timeout,
+                only_service=only_service, identity=identity, on_cancel=cancelled.append)
+    except asyncio.CancelledError:
+        warnings = await release_locks(environments, held, state.project)
+        if on_cancel is not None:
+            left = cancelled[0] if cancelled else SurgeResult(
+                state.project, SurgePlan(state.project, ()), {}, cancelled=True)
+            on_cancel(replace(left, warnings=(*notices, *left.warnings, *warnings)))
+        raise
+    finally:
+        warnings = await release_locks(environments, held, state.project)
+    return replace(result, warnings=(*notices, *result.warnings, *warnings))
+
+
+async def _apply_locked(state: DesiredState, environments: Sequence[Environment], *,
+                        pull: bool, progress: ProgressCallback | None, stop_timeout: int,
+                        health_timeout: float, only_service: str | None,
+                        identity: RunIdentity, on_cancel: CancelCallback) -> SurgeResult:
     plan = await build_plan(state, environments)
     if only_service is not None:
         plan = _only_service(plan, state, only_service)
@@ -419,13 +494,16 @@ async def _apply_state(state: DesiredState, environments: Sequence[Environment],
     if errors:
         return _failed_result(plan, errors)
     return await execute_plan(state, plan, environments, progress=progress,
-                              stop_timeout=stop_timeout, health_timeout=health_timeout)
+                              stop_timeout=stop_timeout, health_timeout=health_timeout,
+                              identity=identity, on_cancel=on_cancel)
 
 
 async def apply_surge(boltfile: Boltfile, environments: Sequence[Environment], *,
                       pull: bool = False, progress: ProgressCallback | None = None,
                       stop_timeout: int = DEFAULT_STOP_TIMEOUT,
-                      health_timeout: float = DEFAULT_HEALTH_TIMEOUT) -> SurgeResult:
+                      health_timeout: float = DEFAULT_HEALTH_TIMEOUT,
+                      break_lock: bool = False,
+                      on_cancel: CancelCallback | None = None) -> SurgeResult:
     """Make ``environments`` run ``boltfile``, all or nothing.
 
     A second apply of the same file changes nothing; after an edit, only the services
@@ -447,12 +525,21 @@ async def apply_surge(boltfile: Boltfile, environments: Sequence[Environment], *
         Seconds a replaced container may take to stop before it is killed.
     health_timeout
         Seconds a service with a healthcheck may take to become healthy.
+    break_lock
+        Take the project's lock even where another run holds it (see
+        :mod:`~ghostpanel_kernel.surge._lock`): for a lock its holder left behind.
+    on_cancel
+        Called, when the apply is cancelled (Ctrl-C), with the result of its rollback
+        (what was undone, what could not be) before the cancellation goes on.
 
     Returns
     -------
     SurgeResult
-        ``ok`` when every environment runs the Boltfile; otherwise every change was
-        rolled back and ``errors`` says what failed where.
+        ``ok`` when every environment runs the Boltfile; otherwise the changes were
+        rolled back (``rollback_errors`` lists what could not be), ``errors`` says what
+        failed where, and :meth:`SurgeResult.conclusion` says it in one statement. A
+        project locked by another run fails with
+        :class:`~ghostpanel_kernel.surge._lock.ProjectLocked` there, nothing changed.
 
     Raises
     ------
@@ -470,7 +557,8 @@ async def apply_surge(boltfile: Boltfile, environments: Sequence[Environment], *
     _check_names(environments)
     return await _apply_state(desired_state(boltfile), environments, pull=pull,
                               progress=progress, stop_timeout=stop_timeout,
-                              health_timeout=health_timeout)
+                              health_timeout=health_timeout, break_lock=break_lock,
+                              on_cancel=on_cancel)
 
 
 def _only_service(plan: SurgePlan, state: DesiredState, service: str) -> SurgePlan:
@@ -492,12 +580,14 @@ def _only_service(plan: SurgePlan, state: DesiredState, service: str) -> SurgePl
 async def scale_surge(boltfile: Boltfile, environments: Sequence[Environment], *,
                       service: str, replicas: int, progress: ProgressCallback | None = None,
                       stop_timeout: int = DEFAULT_STOP_TIMEOUT,
-                      health_timeout: float = DEFAULT_HEALTH_TIMEOUT) -> SurgeResult:
+                      health_timeout: float = DEFAULT_HEALTH_TIMEOUT,
+                      break_lock: bool = False,
+                      on_cancel: CancelCallback | None = None) -> SurgeResult:
     """Run ``replicas`` containers of ``service``, touching no other service.
 
     The count overrides the Boltfile's ``replicas`` until the next :func:`apply_surge`,
-    which goes back to the file's (edit the file to keep it). Placement, naming and
-    rollback are those of an apply.
+    which goes back to the file's (edit the file to keep it). Placement, naming, the
+    lock and rollback (``break_lock``, ``on_cancel``) are those of an apply.
 
     Raises
     ------
@@ -512,4 +602,5 @@ async def scale_surge(boltfile: Boltfile, environments: Sequence[Environment], *
     state = desired_state(boltfile, replicas={service: replicas})
     return await _apply_state(state, environments, pull=False, progress=progress,
                               stop_timeout=stop_timeout, health_timeout=health_timeout,
-                              only_service=service)
+                              only_service=service, break_lock=break_lock,
+                              on_cancel=on_cancel, operation="scale")

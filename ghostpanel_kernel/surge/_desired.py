@@ -45,6 +45,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Final
 
+from .._units import parse_duration_ns, parse_size
 from ..bolt import Boltfile, PortMapping, VolumeMount, validate
 from ._errors import SurgeError
 from ._naming import (
@@ -77,11 +78,6 @@ UNSUPPORTED_KEYS: Final = frozenset({
 
 _ENGINE_NETWORKS: Final = frozenset({"host", "none", "bridge"})
 _RESTART = re.compile(r"no|always|unless-stopped|on-failure(:[0-9]+)?")
-_SIZE = re.compile(r"([0-9]+(?:\.[0-9]+)?)\s*([kmgt]?)(?:i?b?)", re.IGNORECASE)
-_SIZE_UNITS: Final = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
-_DURATION_PART = re.compile(r"([0-9]+(?:\.[0-9]+)?)(ns|us|µs|ms|s|m|h)")
-_DURATION_NS: Final = {"ns": 1, "us": 10**3, "µs": 10**3, "ms": 10**6, "s": 10**9,
-                       "m": 60 * 10**9, "h": 3600 * 10**9}
 _HEALTH_KINDS: Final = frozenset({"CMD", "CMD-SHELL", "NONE"})
 _SURGE_LABEL_PREFIX: Final = "io.ghostpanel.surge."
 
@@ -250,30 +246,42 @@ def config_hash(create: Mapping[str, Any],
 def start_order(depends_on: Mapping[str, Sequence[str]]) -> list[str]:
     """Services in an order where each comes after what it depends on.
 
-    Ties keep the given order. A cycle (which :func:`validate` refuses first) or an
-    unknown target raises :class:`SurgeError`.
+    Ties keep the given order: services are taken in rounds, each round every service
+    whose dependencies came in earlier rounds, in the given order. The walk is
+    iterative and linear in services and dependencies (Kahn's algorithm), so a
+    ``depends_on`` chain of thousands of services costs no recursion. A cycle (which
+    :func:`validate` refuses first) or an unknown target raises :class:`SurgeError`.
 
     Examples
     --------
     >>> start_order({"web": ["api"], "api": ["db"], "db": [], "cache": []})
     ['db', 'cache', 'api', 'web']
     """
+    position = {name: index for index, name in enumerate(depends_on)}
+    waiting: dict[str, int] = {}
+    dependents: dict[str, list[str]] = {name: [] for name in depends_on}
     for name, targets in depends_on.items():
-        for target in targets:
+        unique = list(dict.fromkeys(targets))
+        for target in unique:
             if target not in depends_on:
                 raise SurgeError(f"service `{name}` depends on `{target}`, which is not "
                                  "defined")
+            dependents[target].append(name)
+        waiting[name] = len(unique)
     order: list[str] = []
-    done: set[str] = set()
-    while len(order) < len(depends_on):
-        ready = [name for name, targets in depends_on.items()
-                 if name not in done and all(t in done for t in targets)]
-        if not ready:
-            left = ", ".join(n for n in depends_on if n not in done)
-            raise SurgeError(f"depends_on has a cycle among: {left}")
+    ready = [name for name in depends_on if not waiting[name]]
+    while ready:
+        order += ready
+        freed: list[str] = []
         for name in ready:
-            order.append(name)
-            done.add(name)
+            for dependent in dependents[name]:
+                waiting[dependent] -= 1
+                if not waiting[dependent]:
+                    freed.append(dependent)
+        ready = sorted(freed, key=position.__getitem__)
+    if len(order) < len(depends_on):
+        left = ", ".join(n for n in depends_on if waiting[n])
+        raise SurgeError(f"depends_on has a cycle among: {left}")
     return order
 
 
@@ -281,20 +289,17 @@ def start_order(depends_on: Mapping[str, Sequence[str]]) -> list[str]:
 
 
 def _size(value: str, where: str) -> int:
-    match = _SIZE.fullmatch(value.strip())
-    if not match:
-        raise SurgeError(f"{where}: cannot read the size {value!r}; write e.g. \"512M\", "
-                         "\"512Mi\" or \"2G\"")
-    return int(float(match.group(1)) * _SIZE_UNITS[match.group(2).lower()])
+    try:
+        return parse_size(value)
+    except ValueError as error:
+        raise SurgeError(f"{where}: {error}") from None
 
 
 def _duration_ns(value: str, where: str) -> int:
-    text = value.strip()
-    parts = _DURATION_PART.findall(text)
-    if not parts or "".join(a + u for a, u in parts) != text:
-        raise SurgeError(f"{where}: cannot read the duration {value!r}; write e.g. \"30s\", "
-                         "\"1m30s\" or \"500ms\"")
-    return round(sum(float(amount) * _DURATION_NS[unit] for amount, unit in parts))
+    try:
+        return parse_duration_ns(value)
+    except ValueError as error:
+        raise SurgeError(f"{where}: {error}") from None
 
 
 def _cpus(value: str, where: str) -> float:

@@ -8,7 +8,9 @@ no label and are never touched.
 
 A removal cannot be undone, so destroy is not all-or-nothing: every environment is
 cleaned as far as it goes (one host's environments in turn, hosts in parallel) and the
-result reports each environment's error.
+result reports each environment's error. Each environment is cleaned under the
+project's lock (see :mod:`~ghostpanel_kernel.surge._lock`), so a destroy never races an
+apply: where another run holds it, that environment fails and is left as it is.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from ..bolt import Boltfile
 from ..engine import Environment, NotFound
 from ._apply import DEFAULT_STOP_TIMEOUT
 from ._hosts import run_per_host
+from ._lock import RunIdentity, acquire_lock, release_lock
 from ._naming import LABEL_PROJECT
 from ._observe import observe_containers
 from ._plan import Action, EnvironmentPlan, SurgePlan
@@ -31,7 +34,8 @@ __all__ = ["destroy_surge"]
 
 async def destroy_surge(target: Boltfile | str, environments: Sequence[Environment], *,
                         volumes: bool = False, stop_timeout: int = DEFAULT_STOP_TIMEOUT,
-                        progress: ProgressCallback | None = None) -> SurgeResult:
+                        progress: ProgressCallback | None = None,
+                        break_lock: bool = False) -> SurgeResult:
     """Remove the project's containers and networks (and volumes) from ``environments``.
 
     Parameters
@@ -48,6 +52,8 @@ async def destroy_surge(target: Boltfile | str, environments: Sequence[Environme
         Seconds each container may take to stop before it is killed.
     progress
         Called after each removal with a :class:`SurgeProgress`.
+    break_lock
+        Take the project's lock even where another run holds it.
 
     Returns
     -------
@@ -68,8 +74,18 @@ async def destroy_surge(target: Boltfile | str, environments: Sequence[Environme
     label = {"label": [f"{LABEL_PROJECT}={project}"]}
     plans: dict[str, EnvironmentPlan] = {}
     reporter = ProgressReporter(progress, 0)
+    identity = RunIdentity("destroy")
 
     async def destroy(environment: Environment) -> None:
+        lock = await acquire_lock(environment, project, identity, break_lock=break_lock,
+                                  report=lambda message: reporter.note(environment.name,
+                                                                       message))
+        try:
+            await destroy_locked(environment)
+        finally:
+            await release_lock(lock)
+
+    async def destroy_locked(environment: Environment) -> None:
         name = environment.name
         observed = await observe_containers(environment, project, services)
         networks = await environment.networks.list(filters=label)

@@ -7,8 +7,9 @@ is ``{project}_{service}``; with more, every replica is numbered, ``_1`` to ``_N
 Networks are ``{project}_default`` and ``{project}_{name}``, named volumes
 ``{project}_{name}``.
 
-Everything Surge makes carries :data:`LABEL_PROJECT`; containers also the service,
-the replica number and the hash of their configuration, which is how a later plan tells
+Everything Surge makes carries :data:`LABEL_PROJECT` and :data:`LABEL_RUN` (the run
+that made it); containers also the service, the replica number and the hash of their
+configuration, which is how a later plan tells
 an unchanged container from one to recreate. A container being replaced is first
 renamed ``{name}-surge-old-{short id}`` so that its name is free for the new one.
 """
@@ -22,6 +23,7 @@ __all__ = [
     "LABEL_CONFIG_HASH",
     "LABEL_PROJECT",
     "LABEL_REPLICA",
+    "LABEL_RUN",
     "LABEL_SERVICE",
     "OLD_MARKER",
     "container_name",
@@ -35,6 +37,9 @@ LABEL_PROJECT: Final = "io.ghostpanel.surge.project"
 LABEL_SERVICE: Final = "io.ghostpanel.surge.service"
 LABEL_REPLICA: Final = "io.ghostpanel.surge.replica"
 LABEL_CONFIG_HASH: Final = "io.ghostpanel.surge.config-hash"
+#: The run that created a container, network or volume: what lets a run that lost the
+#: engine's answer to a create find what it made, and leave alone what another run made.
+LABEL_RUN: Final = "io.ghostpanel.surge.run"
 
 #: Put between a container's name and its short id while it is being replaced.
 OLD_MARKER: Final = "-surge-old-"

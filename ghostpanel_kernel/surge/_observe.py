@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 
 from ..engine import Container, Environment, Network, Volume
@@ -80,6 +80,26 @@ def _replica(text: str | None) -> int | None:
     return int(text) if text and text.isdigit() else None
 
 
+def _named_service(project: str, name: str, position: Mapping[str, int]
+                   ) -> tuple[str, int] | None:
+    """The (service, replica) Bolt's naming gives ``name``, among ``position``'s services.
+
+    A name is one of at most two readings (``{project}_{service}``, or
+    ``{project}_{service}_{i}``), each looked up rather than tried against every service:
+    a project of thousands of services stays linear. When both readings name a service
+    (services ``web`` and ``web_2``), the one listed first wins.
+    """
+    prefix = f"{project}_"
+    if not name.startswith(prefix):
+        return None
+    rest = name[len(prefix):]
+    readings = [(rest, 1)] if rest in position else []
+    base, _, number = rest.rpartition("_")
+    if base in position and replica_of_name(project, base, name) is not None:
+        readings.append((base, int(number)))
+    return min(readings, key=lambda reading: position[reading[0]]) if readings else None
+
+
 async def observe_containers(environment: Environment, project: str,
                              services: Collection[str]) -> list[ObservedContainer]:
     """The project's containers on ``environment``, running or not, sorted by name.
@@ -104,15 +124,14 @@ async def observe_containers(environment: Environment, project: str,
             container, service=labels.get(LABEL_SERVICE),
             replica=_replica(labels.get(LABEL_REPLICA)),
             config_hash=labels.get(LABEL_CONFIG_HASH), managed=True)
+    position = {service: index for index, service in enumerate(services)}
     candidates: list[tuple[Container, str, int]] = []
     for container in by_name:
         if container.id in found:
             continue
-        for service in services:
-            replica = replica_of_name(project, service, container.name)
-            if replica is not None:
-                candidates.append((container, service, replica))
-                break
+        named = _named_service(project, container.name, position)
+        if named is not None:
+            candidates.append((container, *named))
     for container, _, _ in candidates:
         await container.reload()  # the listing has no Config (command) to compare
     for container, service, replica in candidates:

@@ -16,6 +16,7 @@ Placement is pure: it reads environment names and labels, never an engine.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -133,8 +134,10 @@ def check_placement(state: DesiredState, placement: Placement,
                              f"selected environment has one of them: {described}. Select "
                              "one with --env, or label one with region=...")
     for environment, slots in placement.slots.items():
+        # One count per environment: a walk per service would be quadratic in services.
+        counts = Counter(slot.service for slot in slots)
         for spec in state.services.values():
-            count = sum(1 for slot in slots if slot.service == spec.name)
+            count = counts[spec.name]
             if spec.host_ports and count > 1:
                 ports = ", ".join(str(port) for port, _ in spec.host_ports)
                 raise SurgeError(f"service `{spec.name}` publishes host port(s) {ports} and "

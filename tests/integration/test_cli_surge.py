@@ -7,6 +7,7 @@ project and fails if anything labelled with it is left on either engine.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import socket
 import uuid
@@ -18,8 +19,10 @@ from click.testing import CliRunner, Result
 
 from ghostpanel_kernel import connect
 from ghostpanel_kernel.cli import cli
-from ghostpanel_kernel.engine.podman_service import BUSYBOX_REFERENCE, PodmanService
-from ghostpanel_kernel.surge import LABEL_PROJECT, destroy_surge
+from ghostpanel_kernel.engine import NotFound
+from ghostpanel_kernel.surge import LABEL_PROJECT, destroy_surge, lock_name
+from ghostpanel_kernel.surge._lock import RunIdentity, acquire_lock
+from tests.podman_service import BUSYBOX_REFERENCE, PodmanService
 
 pytestmark = pytest.mark.integration
 
@@ -194,3 +197,33 @@ regions = ["eu-west"]
     assert errors[0].startswith("Error: environment 'b': ")
     assert "address already in use" in errors[0]
     assert errors[1] == "Error: every change of this run was rolled back"
+
+
+async def test_a_held_lock_fails_apply_and_destroy_until_broken(
+        ghostpanel: Callable[..., Result], project: str, tmp_path: Path,
+        podman_engine: PodmanService) -> None:
+    path = write_boltfile(tmp_path / "Boltfile.toml", project, f"""
+[services.web]
+image = "{BUSYBOX_REFERENCE}"
+command = ["sleep", "300"]
+regions = ["us-east"]
+""")
+    async with connect(podman_engine.url, name="a") as env:
+        # What a run killed on another machine leaves behind.
+        left = await acquire_lock(env, project, RunIdentity("apply", pid=7, host="far"),
+                                  images=[BUSYBOX_REFERENCE])
+        assert left is not None
+        for command in ("apply", "destroy"):
+            refused = await asyncio.to_thread(ghostpanel, "surge", command, "-f", str(path),
+                                              *ENVS, "-t", "0")
+            assert refused.exit_code == 1, refused.output
+            assert f"Error: environment 'a': project {project!r} is locked on 'a' by " \
+                   "apply (pid 7 on far, since " in refused.stderr
+            assert "--break-lock" in refused.stderr
+        applied = await asyncio.to_thread(ghostpanel, "surge", "apply", "-f", str(path),
+                                          *ENVS, "-t", "0", "--break-lock")
+        assert applied.exit_code == 0, applied.output
+        assert applied.stdout.splitlines() == ["a: 1 created", "b: nothing to do"]
+        assert "Warning: a: broke the lock of apply (pid 7 on far, since " in applied.stderr
+        with pytest.raises(NotFound):  # gone, and this run gave its own lock back
+            await env.containers.get(lock_name(project))

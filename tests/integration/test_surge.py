@@ -1,28 +1,23 @@
 """Surge on two real Podman engines standing for two regions: ``east`` (us-east) and
 ``west`` (eu-west).
 
-Each test deploys its own project ``t<hex>``; teardown destroys it and then sweeps
-both engines for anything still labelled with it (or named after it) and fails if it
-finds something. The two engines share this machine, so Surge runs them in turn (see
-``ghostpanel_kernel.surge._hosts``) and a host port is taken for both at once.
+Each test deploys its own project ``t<hex>`` (``tests/integration/surge_project.py``);
+teardown destroys it and then sweeps both engines for anything still labelled with it
+(or named after it, or its lock) and fails if it finds something. The two engines share
+this machine, so Surge runs them in turn (see ``ghostpanel_kernel.surge._hosts``) and a
+host port is taken for both at once.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import socket
-import uuid
-from collections.abc import AsyncIterator
 from datetime import datetime
 from pathlib import Path
 
 import pytest
 
-from ghostpanel_kernel import connect
-from ghostpanel_kernel.bolt import Boltfile
-from ghostpanel_kernel.engine import Container, Environment, NotFound
-from ghostpanel_kernel.engine.podman_service import BUSYBOX_REFERENCE, PodmanService
+from ghostpanel_kernel.engine import Container
 from ghostpanel_kernel.surge import (
     LABEL_CONFIG_HASH,
     LABEL_PROJECT,
@@ -38,97 +33,16 @@ from ghostpanel_kernel.surge import (
     surge_status,
 )
 from ghostpanel_kernel.surge._logs import timestamp_key
+from tests.integration import surge_project
+from tests.integration.surge_project import BUSYBOX, FAST, SLEEPER, Project, free_port
+from tests.podman_service import PodmanService
 
 pytestmark = pytest.mark.integration
 
-BUSYBOX = BUSYBOX_REFERENCE
-SLEEPER = '["sleep", "300"]'
-FAST = {"stop_timeout": 0, "health_timeout": 20.0}
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("", 0))
-        return int(probe.getsockname()[1])
-
-
-class Project:
-    """One test's project: its name, its engines, and helpers to look at them."""
-
-    def __init__(self, east: Environment, west: Environment, tmp_path: Path) -> None:
-        self.name = f"t{uuid.uuid4().hex[:8]}"
-        self.east = east
-        self.west = west
-        self.envs = [east, west]
-        self.tmp_path = tmp_path
-        self.last: Boltfile | None = None
-
-    def boltfile(self, body: str) -> Boltfile:
-        """A Boltfile of this project, saved in the test's folder."""
-        path = self.tmp_path / "Boltfile.toml"
-        path.write_text(f'project = "{self.name}"\n{body}', encoding="utf-8")
-        self.last = Boltfile.load(path)
-        return self.last
-
-    async def containers(self, env: Environment) -> dict[str, Container]:
-        """The project's containers on ``env`` (labelled or named after it), by name."""
-        labelled = await env.containers.list(
-            all=True, filters={"label": [f"{LABEL_PROJECT}={self.name}"]})
-        named = await env.containers.list(all=True, filters={"name": [f"{self.name}_"]})
-        return {c.name: c for c in [*labelled, *named]}
-
-    async def ids(self) -> dict[tuple[str, str], str]:
-        """(environment, container name) -> id, on both engines."""
-        found = {}
-        for env in self.envs:
-            for name, container in (await self.containers(env)).items():
-                found[(env.name, name)] = container.id
-        return found
-
-    async def sweep(self) -> list[str]:
-        """Remove whatever of the project is left; return what was found."""
-        left = []
-        label = {"label": [f"{LABEL_PROJECT}={self.name}"]}
-        for env in self.envs:
-            for name, container in (await self.containers(env)).items():
-                left.append(f"{env.name}: container {name}")
-                with contextlib.suppress(NotFound):
-                    await container.remove(force=True)
-            for network in await env.networks.list(filters=label):
-                left.append(f"{env.name}: network {network.name}")
-                await network.remove()
-            for volume in await env.volumes.list(filters=label):
-                left.append(f"{env.name}: volume {volume.name}")
-                await volume.remove(force=True)
-        return left
-
-
-@pytest.fixture
-async def east(podman_engine: PodmanService) -> AsyncIterator[Environment]:
-    env = connect(podman_engine.url, name="east", labels={"region": "us-east"})
-    yield env
-    await env.aclose()
-
-
-@pytest.fixture
-async def west(podman_engine_b: PodmanService) -> AsyncIterator[Environment]:
-    env = connect(podman_engine_b.url, name="west", labels={"region": "eu-west"})
-    yield env
-    await env.aclose()
-
-
-@pytest.fixture
-async def project(east: Environment, west: Environment,
-                  tmp_path: Path) -> AsyncIterator[Project]:
-    """A fresh project on both engines; destroyed and swept afterwards."""
-    made = Project(east, west, tmp_path)
-    try:
-        yield made
-    finally:
-        # The last Boltfile also names the unlabelled containers a test adopted.
-        await destroy_surge(made.last or made.name, made.envs, volumes=True, stop_timeout=0)
-        left = await made.sweep()
-        assert not left, f"left behind after destroy: {left}"
+# The session engines as two regions, and each test's own project (see surge_project).
+east = surge_project.east
+west = surge_project.west
+project = surge_project.project
 
 
 # -- apply, re-apply, edit -----------------------------------------------------------

@@ -1,4 +1,4 @@
-"""Fixtures shared by the unit tests of the widgets (no engine: a FakeEngine)."""
+"""Fixtures shared by the unit tests (no engine: a FakeEngine)."""
 
 from __future__ import annotations
 
@@ -41,3 +41,12 @@ async def open_engine_widget() -> AsyncIterator[Callable[..., Any]]:
             await asyncio.gather(task, return_exceptions=True)
         await env.aclose()
     assert set(_instances) == before, "close() left widgets open"
+
+
+@pytest.fixture
+async def opened() -> AsyncIterator[list[Environment]]:
+    """Environments a test opened (it appends them), closed at its end whatever happened."""
+    environments: list[Environment] = []
+    yield environments
+    for env in environments:
+        await env.aclose()

@@ -1,4 +1,6 @@
-"""Bolt's verdict on every real Boltfile in ``tests/data/bolt-corpus/`` (see its README for provenance and licences).
+"""Bolt's verdict on every real Boltfile in ``tests/data/bolt-corpus/``.
+
+The files' provenance and licences are in that folder's README.
 
 The expected values below were derived by hand from the rules in docs/boltfile-rules.md
 (Bolt's loader: serde types, required keys, and ``BoltFile::validate``) and from

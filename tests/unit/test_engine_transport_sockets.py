@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -40,15 +40,6 @@ def _web(env: Environment) -> Container:
     return Container(env.client, {"Id": "web", "Name": "/web"})
 
 
-@pytest.fixture
-async def closing() -> AsyncIterator[list[Environment]]:
-    """Environments a test opened, closed at its end whatever happened."""
-    opened: list[Environment] = []
-    yield opened
-    for env in opened:
-        await env.aclose()
-
-
 def open_env(opened: list[Environment], url: str, **options: object) -> Environment:
     env = Environment(url, **options)  # type: ignore[arg-type]
     opened.append(env)
@@ -59,14 +50,14 @@ def open_env(opened: list[Environment], url: str, **options: object) -> Environm
 
 
 async def test_a_post_on_a_connection_that_then_breaks_is_not_sent_again(
-        sock: Path, closing: list[Environment]) -> None:
+        sock: Path, opened: list[Environment]) -> None:
     # The engine reads the kill on a kept-alive connection and the connection drops
     # before any answer: the kill may have happened, so it must not be sent again.
     def script(request: Received) -> bytes | Drop:
         return PING if request.path == "/_ping" else Drop()
 
     async with ScriptedServer(script, unix_path=sock) as server:
-        env = open_env(closing, server.url)
+        env = open_env(opened, server.url)
         assert await env.ping()  # negotiates, leaving a kept-alive connection
         with pytest.raises(EngineConnectionError) as caught:
             await _web(env).kill()
@@ -79,7 +70,7 @@ async def test_a_post_on_a_connection_that_then_breaks_is_not_sent_again(
 
 
 async def test_a_post_whose_idle_connection_the_engine_closed_goes_out_once(
-        sock: Path, closing: list[Environment]) -> None:
+        sock: Path, opened: list[Environment]) -> None:
     # Go's server closes idle keep-alive connections; a request must not be lost, or
     # sent twice, because the connection it would have used is gone: nothing was
     # written on it, so it is sent once, on a fresh connection.
@@ -89,7 +80,7 @@ async def test_a_post_whose_idle_connection_the_engine_closed_goes_out_once(
         return answer(204)
 
     async with ScriptedServer(script, unix_path=sock) as server:
-        env = open_env(closing, server.url)
+        env = open_env(opened, server.url)
         await env.ping()
         await asyncio.sleep(0.05)  # the close reaches the client while the conn is idle
         await _web(env).kill()
@@ -98,7 +89,7 @@ async def test_a_post_whose_idle_connection_the_engine_closed_goes_out_once(
 
 
 async def test_a_get_on_a_stale_kept_alive_connection_is_retried_once(
-        sock: Path, closing: list[Environment]) -> None:
+        sock: Path, opened: list[Environment]) -> None:
     # The engine closed the kept-alive connection as the GET arrived: no answer byte
     # came, and a GET is replayable, so it goes again on a fresh connection.
     def script(request: Received) -> bytes | Drop:
@@ -107,7 +98,7 @@ async def test_a_get_on_a_stale_kept_alive_connection_is_retried_once(
         return Drop() if request.number_on_connection == 3 else EMPTY_LIST
 
     async with ScriptedServer(script, unix_path=sock) as server:
-        env = open_env(closing, server.url)
+        env = open_env(opened, server.url)
         assert await env.containers.list() == []  # /_ping, then the list, on connection 1
         assert await env.containers.list() == []  # dropped on 1, answered on 2
         assert server.paths("GET") == ["/_ping", *["/v1.41/containers/json"] * 3]
@@ -115,14 +106,14 @@ async def test_a_get_on_a_stale_kept_alive_connection_is_retried_once(
 
 
 async def test_a_get_whose_answer_had_begun_is_not_retried(
-        sock: Path, closing: list[Environment]) -> None:
+        sock: Path, opened: list[Environment]) -> None:
     def script(request: Received) -> bytes | Drop:
         if request.path == "/_ping":
             return PING
         return Drop(before=b"HTTP/1.1 200 OK\r\nContent-Length: 40\r\n\r\n[{")
 
     async with ScriptedServer(script, unix_path=sock) as server:
-        env = open_env(closing, server.url)
+        env = open_env(opened, server.url)
         with pytest.raises(EngineConnectionError, match="mid-response") as caught:
             await env.containers.list()
         assert server.paths("GET") == ["/_ping", "/v1.41/containers/json"]
@@ -132,11 +123,11 @@ async def test_a_get_whose_answer_had_begun_is_not_retried(
 # -- timeouts --------------------------------------------------------------------------
 
 
-async def test_a_silent_host_costs_the_response_timeout(closing: list[Environment]) -> None:
+async def test_a_silent_host_costs_the_response_timeout(opened: list[Environment]) -> None:
     # It accepts the connection and never answers: found in response_timeout, not in
     # the 60 s a whole request may take.
     async with ScriptedServer(lambda request: Hang()) as server:
-        env = open_env(closing, server.url, response_timeout=0.3)
+        env = open_env(opened, server.url, response_timeout=0.3)
         started = time.monotonic()
         with pytest.raises(EngineTimeout) as caught:
             await env.containers.get("web")
@@ -147,7 +138,7 @@ async def test_a_silent_host_costs_the_response_timeout(closing: list[Environmen
 
 
 async def test_a_call_that_is_slow_by_nature_waits_with_its_own_timeout(
-        sock: Path, closing: list[Environment]) -> None:
+        sock: Path, opened: list[Environment]) -> None:
     # stop(timeout=...) and wait() answer only when the container has stopped: their
     # own timeout replaces the short first-byte limit.
     async def script(request: Received) -> bytes:
@@ -157,12 +148,12 @@ async def test_a_call_that_is_slow_by_nature_waits_with_its_own_timeout(
         return answer(200, b'{"StatusCode": 3}')
 
     async with ScriptedServer(script, unix_path=sock) as server:
-        env = open_env(closing, server.url, response_timeout=0.2)
+        env = open_env(opened, server.url, response_timeout=0.2)
         assert await _web(env).wait(timeout=5.0) == 3
 
 
 async def test_a_stream_has_no_limit_once_its_answer_has_begun(
-        sock: Path, closing: list[Environment]) -> None:
+        sock: Path, opened: list[Environment]) -> None:
     head = (b"HTTP/1.1 200 OK\r\nContent-Type: application/vnd.docker.raw-stream\r\n"
             b"Transfer-Encoding: chunked\r\n\r\n")
 
@@ -172,7 +163,7 @@ async def test_a_stream_has_no_limit_once_its_answer_has_begun(
         return Paced(head, 0.6, b"6\r\nquiet\n\r\n", 0.1, b"0\r\n\r\n")
 
     async with ScriptedServer(script, unix_path=sock) as server:
-        env = open_env(closing, server.url, response_timeout=0.2, timeout=0.3)
+        env = open_env(opened, server.url, response_timeout=0.2, timeout=0.3)
         container = Container(env.client, {"Id": "web", "Config": {"Tty": True}})
         lines = [line.text async for line in container.logs(follow=True)]
         assert lines == ["quiet"]
@@ -207,9 +198,9 @@ def unaccepting_port() -> Iterator[int]:
 
 
 async def test_a_host_that_never_accepts_costs_the_connect_timeout(
-        unaccepting_port: int, closing: list[Environment]) -> None:
+        unaccepting_port: int, opened: list[Environment]) -> None:
     url = f"tcp://127.0.0.1:{unaccepting_port}"
-    env = open_env(closing, url, connect_timeout=0.3)
+    env = open_env(opened, url, connect_timeout=0.3)
     started = time.monotonic()
     with pytest.raises(EngineTimeout) as caught:
         await env.ping()
@@ -227,9 +218,9 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-async def test_refused(closing: list[Environment]) -> None:
+async def test_refused(opened: list[Environment]) -> None:
     port = _free_port()
-    env = open_env(closing, f"tcp://127.0.0.1:{port}")
+    env = open_env(opened, f"tcp://127.0.0.1:{port}")
     with pytest.raises(EngineConnectionError) as caught:
         await env.ping()
     assert type(caught.value) is EngineConnectionError
@@ -237,45 +228,45 @@ async def test_refused(closing: list[Environment]) -> None:
     assert caught.value.endpoint == f"tcp://127.0.0.1:{port}"
 
 
-async def test_absent_unix_socket(sock: Path, closing: list[Environment]) -> None:
-    env = open_env(closing, f"unix://{sock}")
+async def test_absent_unix_socket(sock: Path, opened: list[Environment]) -> None:
+    env = open_env(opened, f"unix://{sock}")
     with pytest.raises(EngineConnectionError) as caught:
         await env.containers.list()
     assert type(caught.value) is EngineConnectionError
     assert f"engine socket {sock} does not exist" in str(caught.value)
 
 
-async def test_server_closing_mid_response(sock: Path, closing: list[Environment]) -> None:
+async def test_server_closing_mid_response(sock: Path, opened: list[Environment]) -> None:
     def script(request: Received) -> bytes | Drop:
         return Drop(before=b"HTTP/1.1 200 OK\r\nApi-Version: 1.41\r\nContent-Length: 100\r\n"
                            b"\r\nOK, and then")
 
     async with ScriptedServer(script, unix_path=sock) as server:
-        env = open_env(closing, server.url)
+        env = open_env(opened, server.url)
         with pytest.raises(EngineConnectionError) as caught:
             await env.ping()
         assert type(caught.value) is EngineConnectionError
         assert f"{sock} closed the connection mid-response" in str(caught.value)
 
 
-async def test_tls_handshake_failure(closing: list[Environment]) -> None:
+async def test_tls_handshake_failure(opened: list[Environment]) -> None:
     # A plain-HTTP peer on an https:// endpoint: the handshake reads its answer as a
     # TLS record and fails.
     async with ScriptedServer(lambda request: answer(400),
                               greeting=b"HTTP/1.1 400 Bad Request\r\n\r\n") as server:
         url = server.url.replace("tcp://", "https://")
-        env = open_env(closing, url, tls=TLSConfig(verify=False))
+        env = open_env(opened, url, tls=TLSConfig(verify=False))
         with pytest.raises(EngineConnectionError) as caught:
             await env.ping()
         assert "TLS handshake with 127.0.0.1:" in str(caught.value)
         assert url in str(caught.value)
 
 
-async def test_a_service_that_does_not_speak_http(closing: list[Environment]) -> None:
+async def test_a_service_that_does_not_speak_http(opened: list[Environment]) -> None:
     banner = b"SSH-2.0-OpenSSH_9.2p1 Debian-2\r\n"
     async with ScriptedServer(lambda request: Drop(before=b"Protocol mismatch.\r\n"),
                               greeting=banner) as server:
-        env = open_env(closing, server.url)
+        env = open_env(opened, server.url)
         with pytest.raises(EngineProtocolError) as caught:
             await env.ping()
         message = str(caught.value)
@@ -283,29 +274,29 @@ async def test_a_service_that_does_not_speak_http(closing: list[Environment]) ->
         assert "SSH-2.0-OpenSSH" in message and server.url in message
 
 
-async def test_a_talking_service_that_never_hangs_up(closing: list[Environment]) -> None:
+async def test_a_talking_service_that_never_hangs_up(opened: list[Environment]) -> None:
     # An SMTP server greets, answers a line it does not know, and waits for more.
     async with ScriptedServer(lambda request: Hang(),
                               greeting=b"220 mail.example ESMTP Postfix\r\n") as server:
-        env = open_env(closing, server.url, response_timeout=0.3)
+        env = open_env(opened, server.url, response_timeout=0.3)
         with pytest.raises(EngineProtocolError, match=r"220 mail\.example ESMTP") as caught:
             await env.ping()
         assert "not an engine" in str(caught.value) and server.url in str(caught.value)
 
 
-async def test_a_tls_server_on_a_plain_endpoint(closing: list[Environment]) -> None:
+async def test_a_tls_server_on_a_plain_endpoint(opened: list[Environment]) -> None:
     alert = b"\x15\x03\x01\x00\x02\x02\x46"  # what a TLS server says to plain text
     async with ScriptedServer(lambda request: Drop(before=alert)) as server:
-        env = open_env(closing, server.url)
+        env = open_env(opened, server.url)
         with pytest.raises(EngineProtocolError, match="https://"):
             await env.ping()
 
 
-async def test_a_web_server_answering_html(closing: list[Environment]) -> None:
+async def test_a_web_server_answering_html(opened: list[Environment]) -> None:
     page = b"<html><head><title>404 Not Found</title></head><body>nginx</body></html>"
     html = answer(404, page, headers={"Content-Type": "text/html", "Server": "nginx"})
     async with ScriptedServer(lambda request: html) as server:
-        env = open_env(closing, server.url)
+        env = open_env(opened, server.url)
         with pytest.raises(EngineProtocolError) as caught:
             await env.containers.list()
         message = str(caught.value)
@@ -313,10 +304,10 @@ async def test_a_web_server_answering_html(closing: list[Environment]) -> None:
         assert "404 Not Found" in message and server.url in message
 
 
-async def test_a_malformed_content_length(sock: Path, closing: list[Environment]) -> None:
+async def test_a_malformed_content_length(sock: Path, opened: list[Environment]) -> None:
     async with ScriptedServer(lambda request: b"HTTP/1.1 200 OK\r\nContent-Length: -5\r\n\r\n",
                               unix_path=sock) as server:
-        env = open_env(closing, server.url)
+        env = open_env(opened, server.url)
         with pytest.raises(EngineProtocolError, match="malformed Content-Length"):
             await env.ping()
 

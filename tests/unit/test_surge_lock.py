@@ -11,7 +11,6 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from urllib.parse import quote
 
@@ -79,14 +78,6 @@ def lock_engine(holder: dict[str, str] | None, refusal: str = "podman") -> FakeE
     engine.routes[("GET", f"/containers/{'c' * 64}/json")] = inspect
     engine.routes[("DELETE", f"/containers/{'c' * 64}")] = remove
     return engine
-
-
-@pytest.fixture
-async def opened() -> AsyncIterator[list[Environment]]:
-    environments: list[Environment] = []
-    yield environments
-    for env in environments:
-        await env.aclose()
 
 
 def open_env(opened: list[Environment], engine: FakeEngine) -> Environment:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import quote
 
@@ -91,14 +90,6 @@ class Engine(FakeEngine):
                 continue
             listed.append({k: v for k, v in entry.items() if k != "Config"})
         return httpx.Response(200, json=listed)
-
-
-@pytest.fixture
-async def opened() -> AsyncIterator[list[Environment]]:
-    environments: list[Environment] = []
-    yield environments
-    for env in environments:
-        await env.aclose()
 
 
 def open_env(opened: list[Environment], engine: FakeEngine, name: str = "east",

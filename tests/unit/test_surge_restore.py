@@ -8,8 +8,6 @@ The same on real Podman, interrupted by Ctrl-C: ``tests/integration/test_surge_f
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import httpx
 import pytest
 
@@ -60,14 +58,6 @@ class StoppingEngine(FakeEngine):
         self.name = request.url.params["name"]
         self.events.append(f"rename {self.name}")
         return httpx.Response(204)
-
-
-@pytest.fixture
-async def opened() -> AsyncIterator[list[Environment]]:
-    environments: list[Environment] = []
-    yield environments
-    for env in environments:
-        await env.aclose()
 
 
 async def restore(opened: list[Environment], engine: StoppingEngine) -> None:

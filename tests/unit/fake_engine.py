@@ -428,3 +428,19 @@ async def open_web(engine: FakeEngine) -> tuple[Environment, Container]:
     container = await env.containers.get("web")
     engine.requests.clear()
     return env, container
+
+
+def podman_pull_events(image_id: str) -> list[dict[str, Any]]:
+    """A pull's progress stream as Podman 4.3 sends it: blob ids cut to 12 characters, no
+    ``Extracting`` nor ``Pull complete``, one layer already present, and a last
+    ``Download complete`` that names the pulled image (``image_id``), not a layer."""
+    return [
+        {"status": "Pulling fs layer", "progressDetail": {}, "id": "cccccccccccc"},
+        {"status": "Downloading", "progressDetail": {"current": 700, "total": 1400},
+         "id": "cccccccccccc"},
+        {"status": "Already exists", "progressDetail": {}, "id": "dddddddddddd"},
+        {"status": "Downloading", "progressDetail": {"current": 1400, "total": 1400},
+         "id": "cccccccccccc"},
+        {"status": "Download complete", "progressDetail": {}, "id": "cccccccccccc"},
+        {"status": "Download complete", "progressDetail": {}, "id": image_id},
+    ]

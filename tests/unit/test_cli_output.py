@@ -37,7 +37,15 @@ from ghostpanel_kernel.engine import (
 )
 from ghostpanel_kernel.environments import EnvironmentRegistry
 from tests.certificates import copy_client_files
-from tests.unit.fake_engine import FakeEngine, Route, frame, json_answer, json_lines, streamed
+from tests.unit.fake_engine import (
+    FakeEngine,
+    Route,
+    frame,
+    json_answer,
+    json_lines,
+    podman_pull_events,
+    streamed,
+)
 
 ID_A = "1df8c92e931a39be3686e640992d0f2ff780642770beaff3ab0642575a8941a0"
 ID_B = "38b7e90166cdac69a41aa4913cc3b9e32e043062470d4a66213b26327a4bd9e9"
@@ -506,17 +514,7 @@ DOCKER_PULL_LINES = [
     {"status": "Status: Downloaded newer image for busybox:latest"},
 ]
 
-# Podman 4.3: no Extracting, no Pull complete; the last event names the image.
-PODMAN_PULL_LINES = [
-    {"status": "Pulling fs layer", "progressDetail": {}, "id": "cccccccccccc"},
-    {"status": "Downloading", "progressDetail": {"current": 700, "total": 1400},
-     "id": "cccccccccccc"},
-    {"status": "Already exists", "progressDetail": {}, "id": "dddddddddddd"},
-    {"status": "Downloading", "progressDetail": {"current": 1400, "total": 1400},
-     "id": "cccccccccccc"},
-    {"status": "Download complete", "progressDetail": {}, "id": "cccccccccccc"},
-    {"status": "Download complete", "progressDetail": {}, "id": IMAGE_ID[7:19]},
-]
+PODMAN_PULL_LINES = podman_pull_events(IMAGE_ID[7:19])
 
 
 @pytest.mark.parametrize(("lines", "size"), [(DOCKER_PULL_LINES, 3000),

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from ghostpanel_kernel.engine import LayerProgress, PullEvent, PullProgress
+from tests.unit.fake_engine import podman_pull_events
 
 # docker pull of two layers, 1000 and 2000 bytes.
 DOCKER = [
@@ -35,17 +36,7 @@ DOCKER = [
     {"status": "Status: Downloaded newer image for app:1"},
 ]
 
-# Podman 4.3's compat stream: blob ids cut to 12, and the image id at the end.
-PODMAN = [
-    {"status": "Pulling fs layer", "progressDetail": {}, "id": "cccccccccccc"},
-    {"status": "Downloading", "progressDetail": {"current": 700, "total": 1400},
-     "id": "cccccccccccc"},
-    {"status": "Already exists", "progressDetail": {}, "id": "dddddddddddd"},
-    {"status": "Downloading", "progressDetail": {"current": 1400, "total": 1400},
-     "id": "cccccccccccc"},
-    {"status": "Download complete", "progressDetail": {}, "id": "cccccccccccc"},
-    {"status": "Download complete", "progressDetail": {}, "id": "ab" * 6},
-]
+PODMAN = podman_pull_events("ab" * 6)
 
 
 def fed(lines: list[dict[str, Any]]) -> tuple[PullProgress, list[tuple[int, int, int]]]:

@@ -20,7 +20,7 @@ from ghostpanel_widgets._image_browser import ImageBrowser, PullProgress
 from traitlets import TraitError
 
 from ghostpanel_kernel.engine import PullEvent
-from tests.unit.fake_engine import FakeEngine, json_answer, lines_answer
+from tests.unit.fake_engine import FakeEngine, json_answer, lines_answer, podman_pull_events
 
 REFERENCE = "localhost:5000/app:1"
 IMAGE_ID = "sha256:" + "ab" * 32
@@ -53,17 +53,7 @@ DOCKER_PULL = [
     {"status": f"Status: Downloaded newer image for {REFERENCE}"},
 ]
 
-# Podman 4.3's compat stream: blob ids cut to 12, and the image id at the end.
-PODMAN_PULL = [
-    {"status": "Pulling fs layer", "progressDetail": {}, "id": "cccccccccccc"},
-    {"status": "Downloading", "progressDetail": {"current": 700, "total": 1400},
-     "id": "cccccccccccc"},
-    {"status": "Already exists", "progressDetail": {}, "id": "dddddddddddd"},
-    {"status": "Downloading", "progressDetail": {"current": 1400, "total": 1400},
-     "id": "cccccccccccc"},
-    {"status": "Download complete", "progressDetail": {}, "id": "cccccccccccc"},
-    {"status": "Download complete", "progressDetail": {}, "id": IMAGE_ID[7:19]},
-]
+PODMAN_PULL = podman_pull_events(IMAGE_ID[7:19])
 
 PULL_ROUTE = ("POST", "/images/create")
 GET_ROUTE = ("GET", "/images/localhost:5000%2Fapp:1/json")

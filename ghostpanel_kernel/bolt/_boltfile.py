@@ -19,6 +19,7 @@ import tomlkit
 from tomlkit.exceptions import TOMLKitError
 from tomlkit.toml_document import TOMLDocument
 
+from ghostpanel_kernel.bolt._data import nesting_depth, same_data
 from ghostpanel_kernel.bolt._edits import (
     add_service_text,
     delete_key_text,
@@ -29,7 +30,14 @@ from ghostpanel_kernel.bolt._edits import (
 )
 from ghostpanel_kernel.bolt._format import format_text
 from ghostpanel_kernel.bolt._layout import SourceLayout
-from ghostpanel_kernel.bolt._parse import decode_boltfile, parse_document, read_boltfile
+from ghostpanel_kernel.bolt._limits import MAX_NESTING, find_limit_problem
+from ghostpanel_kernel.bolt._parse import (
+    decode_boltfile,
+    limit_error,
+    parse_document,
+    read_boltfile,
+    read_problem,
+)
 from ghostpanel_kernel.bolt._scanner import scan_layout
 from ghostpanel_kernel.bolt._service import BoltfileService
 from ghostpanel_kernel.bolt._values import PortMapping, VolumeMount
@@ -89,10 +97,16 @@ class Boltfile:
         Raises
         ------
         BoltfileError
-            The file cannot be read, is not UTF-8, or is not TOML (with line and column).
+            The file cannot be read, is not UTF-8, is not TOML, or is beyond one of
+            GhostPanel's limits (see :mod:`~ghostpanel_kernel.bolt._limits`); with line
+            and column.
         """
         name = fspath(path)
-        return cls.loads(decode_boltfile(read_boltfile(name), path=name), path=name)
+        raw = read_boltfile(name)
+        problem = read_problem(raw, None)  # before decoding: a cut-short file is too big
+        if problem is not None:
+            raise limit_error(problem, path=name)
+        return cls.loads(decode_boltfile(raw, path=name), path=name)
 
     @classmethod
     def loads(cls, text: str, *, path: str = "<string>") -> Boltfile:
@@ -158,6 +172,9 @@ class Boltfile:
 
         Raises
         ------
+        BoltfileError
+            The document (edited through :attr:`document`) is beyond one of GhostPanel's
+            limits (see :mod:`~ghostpanel_kernel.bolt._limits`).
         RuntimeError
             The formatted text would not read back as the same data (a bug; nothing
             is written in that case).
@@ -354,9 +371,13 @@ class Boltfile:
             There is no such service.
         ValueError
             ``key`` is written as a table of its own (``[services.web.environment]``);
-            change that through :attr:`document`.
+            change that through :attr:`document`. Or ``value`` is nested deeper than
+            GhostPanel reads (see :mod:`~ghostpanel_kernel.bolt._limits`).
         """
         table = self.service(service).to_dict()
+        if nesting_depth(value) > MAX_NESTING - 3:  # services.<name>.<key> are 3 levels
+            raise ValueError(f"the value for `{key}` is nested more than {MAX_NESTING} levels "
+                             "deep in the file; GhostPanel refuses deeper nesting")
         layout = self._layout()
         path = ("services", service, key)
         if key in table and (path not in layout.keys or path not in layout.value_at):
@@ -385,7 +406,12 @@ class Boltfile:
 
     # -- edit plumbing
     def _layout(self) -> SourceLayout:
-        layout = scan_layout(self.dumps())
+        text = self.dumps()
+        # The scanner recurses once per nesting level; .document edits skip the limits.
+        problem = find_limit_problem(text)
+        if problem is not None:
+            raise ValueError(f"this Boltfile is beyond GhostPanel's limits: {problem.message}")
+        layout = scan_layout(text)
         if not layout.complete:
             raise ValueError("this Boltfile uses TOML syntax GhostPanel's editor does not "
                              "follow; make this change through .document")
@@ -401,7 +427,7 @@ class Boltfile:
         actual = document.unwrap()
         if expected.get("services") == {} and "services" not in actual:
             expected = {k: v for k, v in expected.items() if k != "services"}
-        if actual != expected:
+        if not same_data(actual, expected):
             raise RuntimeError("an edit would have changed more than asked; this is a "
                                "GhostPanel bug, nothing was changed")
         self._document = document

@@ -14,6 +14,7 @@ from typing import Any
 import tomlkit
 from tomlkit.exceptions import TOMLKitError
 
+from ghostpanel_kernel.bolt._data import same_data
 from ghostpanel_kernel.bolt._layout import (
     SourceBlock,
     SourceComment,
@@ -22,6 +23,8 @@ from ghostpanel_kernel.bolt._layout import (
     SourceValue,
     TomlPath,
 )
+from ghostpanel_kernel.bolt._limits import find_limit_problem
+from ghostpanel_kernel.bolt._parse import limit_error
 from ghostpanel_kernel.bolt._scanner import scan_layout
 from ghostpanel_kernel.bolt._schema import declared_keys
 
@@ -59,6 +62,18 @@ class _Formatter:
         root, *tables = self.layout.blocks
         self._body(root)
         self._trivia(root.tail)
+        footer: list[SourceItem] = []
+        tails = {id(block): block.tail for block in tables}
+        if tables:
+            # The comments after the file's last table that are not attached to its last
+            # key (a blank line comes first) close the file, wherever that table goes:
+            # emitted above the next table, they would attach to it, and a second run
+            # would format the file differently.
+            last = tables[-1]
+            attached = 0
+            while attached < len(last.tail) and last.tail[attached].kind == "comment":
+                attached += 1
+            tails[id(last)], footer = last.tail[:attached], last.tail[attached:]
         for block in sorted(tables, key=lambda b: self._table_rank(b.path)):
             self._blank()
             self._trivia(_strip_blanks(block.leading))
@@ -67,7 +82,8 @@ class _Formatter:
             self.rows.append(_Row(brackets[0] + block.header.key.text + brackets[1],
                                   self._comment(block.header.comment)))
             self._body(block)
-            self._trivia(block.tail)
+            self._trivia(tails[id(block)])
+        self._trivia(footer)
         while self.rows and not self.rows[-1].code:
             self.rows.pop()
         _align_comments(self.rows)
@@ -187,15 +203,23 @@ def format_text(text: str, data: Mapping[str, Any], *, path: str) -> str:
 
     Raises
     ------
+    BoltfileError
+        ``text`` is beyond one of GhostPanel's limits (see
+        :mod:`~ghostpanel_kernel.bolt._limits`).
     RuntimeError
         The formatted text would not read back as ``data`` (a bug).
     """
+    # The scanner and the formatter recurse once per nesting level: text from a
+    # document edited through .document has not been through the loader's limits.
+    problem = find_limit_problem(text)
+    if problem is not None:
+        raise limit_error(problem, path=path)
     layout = scan_layout(text)
     if not layout.complete:
         return text
     formatted = _Formatter(layout, declared_keys).run()
     try:
-        same = tomlkit.parse(formatted).unwrap() == data
+        same = same_data(tomlkit.parse(formatted).unwrap(), data)
     except TOMLKitError:
         same = False
     if not same:

@@ -88,12 +88,33 @@ def _rule_dependencies(v: Validation, data: Mapping[str, Any]) -> None:
                       f"on `{target}`, which is not defined; Bolt refuses the file",
                       f"Use one of the defined services ({known}) or add [services.{target}].",
                       element=index)
+    _report_cycles(v, graph)
+
+
+def _report_cycles(v: Validation, graph: Mapping[str, list[str]]) -> None:
+    """Report each dependency cycle once, at the ``depends_on`` entry that closes it.
+
+    A depth-first search with its own stack rather than recursion: a chain of
+    thousands of services must not exhaust Python's call stack.
+    """
     reported: set[frozenset[str]] = set()
     state: dict[str, int] = {}  # 1: on the current path, 2: done
-
-    def visit(node: str, trail: list[str]) -> None:
-        state[node] = 1
-        for index, target in enumerate(graph.get(node, [])):
+    for root in graph:
+        if root in state:
+            continue
+        state[root] = 1
+        trail = [root]  # the current path, from the root
+        positions = [0]  # per node on the trail: the next depends_on entry to follow
+        while trail:
+            node, index = trail[-1], positions[-1]
+            targets = graph[node]
+            if index == len(targets):
+                state[node] = 2
+                trail.pop()
+                positions.pop()
+                continue
+            positions[-1] += 1
+            target = targets[index]
             if target not in graph:
                 continue
             if state.get(target) == 1:
@@ -102,15 +123,24 @@ def _rule_dependencies(v: Validation, data: Mapping[str, Any]) -> None:
                 if members not in reported:
                     reported.add(members)
                     v.add("error", ("services", node, "depends_on"), "dependency cycle "
-                          + " -> ".join(cycle) + "; Bolt refuses circular depends_on",
+                          + _cycle_text(cycle) + "; Bolt refuses circular depends_on",
                           "Remove one depends_on entry of the cycle.", element=index)
             elif target not in state:
-                visit(target, [*trail, target])
-        state[node] = 2
+                state[target] = 1
+                trail.append(target)
+                positions.append(0)
 
-    for name in graph:
-        if name not in state:
-            visit(name, [name])
+
+def _cycle_text(cycle: list[str]) -> str:
+    """``a -> b -> a``; a long cycle keeps its ends, so that the message stays one line.
+
+    >>> _cycle_text([f"s{i}" for i in range(1500)] + ["s0"])
+    's0 -> s1 -> s2 -> ... -> s1498 -> s1499 -> s0 (1500 services)'
+    """
+    if len(cycle) <= 8:
+        return " -> ".join(cycle)
+    shown = [*cycle[:3], "...", *cycle[-3:]]
+    return " -> ".join(shown) + f" ({len(cycle) - 1} services)"
 
 
 _BUILTIN_NETWORKS = frozenset({"bridge", "host", "none", "default"})

@@ -341,7 +341,9 @@ def scan_layout(text: str) -> SourceLayout:
     """Record where every header, key, value, comment and blank line of ``text`` is.
 
     Meant for text tomlkit has parsed; anything the scanner does not follow is kept as
-    an opaque line and the layout is marked incomplete.
+    an opaque line and the layout is marked incomplete. Arrays and inline tables are
+    read recursively, one call per level: callers check the text against
+    :func:`~ghostpanel_kernel.bolt._limits.find_limit_problem` (nesting at most 32) first.
     """
     layout = _Scanner(text).scan()
     layout.preamble, layout.blocks = split_blocks(layout.items)

@@ -1,6 +1,6 @@
 """Boltfile validation: Bolt's own verdict, with line and column, plus warnings.
 
-Errors are exactly what Bolt refuses when it loads a Boltfile (DESIGN.md section 1,
+Errors are exactly what Bolt refuses when it loads a Boltfile (docs/boltfile-rules.md,
 read from Bolt's source): TOML it cannot parse (Bolt's parser is TOML 1.0), a known key
 of the wrong type or a required key missing (serde), and the checks of Bolt's
 ``BoltFile::validate``. Warnings are for what Bolt accepts but will not do what the
@@ -22,13 +22,16 @@ from collections.abc import Mapping
 from os import PathLike, fspath
 from typing import Any
 
+from ghostpanel_kernel._exceptions import BoltfileError
 from ghostpanel_kernel.bolt._boltfile import Boltfile
 from ghostpanel_kernel.bolt._diagnostics import Diagnostic
 from ghostpanel_kernel.bolt._layout import SourceLayout
+from ghostpanel_kernel.bolt._limits import LimitProblem, find_limit_problem
 from ghostpanel_kernel.bolt._parse import (
     decode_boltfile,
     parse_document,
     read_boltfile,
+    read_problem,
     syntax_error_position,
 )
 from ghostpanel_kernel.bolt._report import Validation, dotted
@@ -36,7 +39,6 @@ from ghostpanel_kernel.bolt._rules import RULES
 from ghostpanel_kernel.bolt._scanner import scan_layout
 from ghostpanel_kernel.bolt._schema import BOLTFILE_SCHEMA, declared_keys
 from ghostpanel_kernel.bolt._walk import walk
-from ghostpanel_kernel.engine._errors import BoltfileError
 
 # declared_keys lives in _schema; it is re-exported here because the unit tests
 # import it from this module.
@@ -106,7 +108,17 @@ def _key_near(text: str, line: int) -> str:
     return ".".join(p for p in (table, key) if p)
 
 
+def _limit_diagnostic(problem: LimitProblem, *, path: str) -> Diagnostic:
+    return Diagnostic(severity="error", line=problem.line, column=problem.column, key="",
+                      message=problem.message, hint=problem.hint, path=path)
+
+
 def _validate_text(text: str, data: Mapping[str, Any], *, path: str) -> list[Diagnostic]:
+    # Text from a loaded Boltfile passed these limits when it was parsed, but edits made
+    # through .document did not: check again before tomllib recurses into it.
+    problem = find_limit_problem(text)
+    if problem is not None:
+        return [_limit_diagnostic(problem, path=path)]
     layout = scan_layout(text)
     validation = Validation(layout, path)
     inline_spans = _multiline_inline_tables(validation)
@@ -150,16 +162,25 @@ def validate_file(path: str | PathLike[str]) -> list[Diagnostic]:
     Raises
     ------
     BoltfileError
-        The file cannot be read at all (missing, no permission).
+        The file cannot be read at all (missing, a directory, no permission). Everything
+        else, a file too big or nested too deep included, is a diagnostic.
     """
     name = fspath(path)
     raw = read_boltfile(name)
     try:
         text = decode_boltfile(raw, path=name)
     except BoltfileError as exc:
+        # A file too big to read whole is cut short, maybe inside a character: its
+        # size is the problem to report, not its encoding.
+        problem = read_problem(raw, None)
+        if problem is not None:
+            return [_limit_diagnostic(problem, path=name)]
         return [Diagnostic(severity="error", line=exc.line or 1, column=exc.column or 1,
                            key="", message=exc.message, hint="Save the file as UTF-8.",
                            path=name)]
+    problem = read_problem(raw, text)
+    if problem is not None:
+        return [_limit_diagnostic(problem, path=name)]
     try:
         document = parse_document(text, path=name)
     except BoltfileError as exc:

@@ -80,6 +80,8 @@ def _type_hint(key: Key, value: Any, name: str) -> str:
 
 
 def walk(v: Validation, value: Any, key: Key, path: TomlPath, extension: bool) -> None:
+    # Recursive, but only into keys the schema declares (unknown keys are reported, not
+    # entered), so the depth is the schema's, a few levels, whatever the file holds.
     extension = extension or key.extension
     severity: Severity = "warning" if extension else "error"
     name = str(path[-1]) if path else ""

@@ -10,7 +10,9 @@ and prints the findings the way a compiler does::
 ``fmt`` rewrites each file as :meth:`Boltfile.format` normalises it (keys in Bolt's
 order, uniform spacing, comments kept). As black does, ``--diff`` prints what would
 change instead of writing it, and ``--check`` turns "would change" into exit status 1.
-A file that is not TOML is never rewritten: ``fmt`` prints its diagnostics and exits 1.
+A file that is not TOML, or that GhostPanel refuses to read (too big, nested too deep:
+see ``ghostpanel_kernel.bolt._limits``), is never rewritten: ``fmt`` prints its
+diagnostics and exits 1.
 
 Findings and diffs go to stdout (so ``fmt --diff | patch -p0`` works); ``fmt``'s
 "reformatted ..." lines and every error go to stderr.
@@ -100,6 +102,9 @@ def validate(ctx: click.Context, files: tuple[Path, ...], as_json: bool) -> None
 
     Exit status 1 when Bolt would refuse a file (an error) or a file cannot be read;
     warnings (keys Bolt silently drops, GhostPanel's own concerns) do not change it.
+    GhostPanel also refuses, with an error, files over 1 MiB, nested more than 32
+    levels, with more than 10,000 entries or 1,000 blank lines in a row, integers
+    beyond 64 bits, a byte order mark or a NUL byte.
     --json prints one list of every file's diagnostics, each with severity, line,
     column (1-based), key (dotted TOML path), message, hint and path.
     """
@@ -130,7 +135,7 @@ def validate(ctx: click.Context, files: tuple[Path, ...], as_json: bool) -> None
 
 def _formatted(path: Path) -> tuple[str, str] | list[Diagnostic]:
     """``(original, formatted)`` text of the file, or the diagnostics of a file that
-    is not TOML (tomlkit cannot read it, so there is nothing to format).
+    is not TOML or is beyond GhostPanel's limits (there is nothing to format).
 
     Raises
     ------
@@ -199,7 +204,7 @@ def fmt(ctx: click.Context, files: tuple[Path, ...], check: bool, show_diff: boo
         if isinstance(result, list):
             for diagnostic in result:
                 click.echo(render_diagnostic(diagnostic, colour=True), err=True)
-            _error_line(f"{path}: not reformatted, it is not valid TOML")
+            _error_line(f"{path}: not reformatted; fix the error above first")
             failed = True
             continue
         original, formatted = result

@@ -10,8 +10,8 @@ import pytest
 import tomlkit
 
 import ghostpanel_kernel.bolt as bolt
+from ghostpanel_kernel._exceptions import BoltfileError
 from ghostpanel_kernel.bolt import Boltfile, PortMapping, VolumeMount, validate
-from ghostpanel_kernel.engine._errors import BoltfileError
 
 CORPUS = Path(__file__).resolve().parents[1] / "data" / "bolt-corpus"
 FILES = sorted(CORPUS.glob("*.toml"))

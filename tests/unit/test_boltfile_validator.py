@@ -1,4 +1,4 @@
-"""One test per rule family of Bolt's Boltfile rules (DESIGN.md section 1).
+"""One test per rule family of Bolt's Boltfile rules (docs/boltfile-rules.md).
 
 Each test validates a minimal Boltfile and asserts severity, line, column and key of
 every diagnostic. Columns are 1-based and point at the value (or array element) at
@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 import tomlkit
 
+from ghostpanel_kernel._exceptions import BoltfileError
 from ghostpanel_kernel.bolt import BOLTFILE_SCHEMA, Boltfile, Diagnostic, validate, validate_file
 from ghostpanel_kernel.bolt._validator import declared_keys
-from ghostpanel_kernel.engine._errors import BoltfileError
 
 Found = list[tuple[str, int, int, str]]
 

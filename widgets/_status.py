@@ -1,8 +1,9 @@
 """The status line every GhostPanel widget shows its errors in.
 
 A widget shows an error in itself (a red message line), never only in the log
-(docs/architecture.md, "Conventions"). :class:`StatusLine` is that line; :meth:`StatusLine.reporting` wraps an action so
-that whatever it raises ends up there, in the operator's words.
+(docs/architecture.md, "Conventions"). :class:`StatusLine` is that line;
+:meth:`StatusLine.reporting` wraps an action so that whatever it raises ends up there,
+in the operator's words.
 """
 
 from __future__ import annotations

@@ -135,11 +135,3 @@ def test_bolt_imports_without_the_http_stack() -> None:
 def test_errors_import_without_the_http_stack() -> None:
     statement = "from ghostpanel_kernel import GhostPanelError, EngineProtocolError, NotFound"
     assert imported_after(statement, ["httpx"]) == []
-
-
-def test_old_error_module_path_still_names_the_same_classes() -> None:
-    from ghostpanel_kernel import _exceptions
-    from ghostpanel_kernel.engine import _errors
-
-    for name in _exceptions.__all__:
-        assert getattr(_errors, name) is getattr(_exceptions, name)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 import httpx
@@ -11,11 +12,12 @@ from .engine import Environment, SyncBridge, SyncProxy, TLSConfig
 
 __all__ = ["connect", "connect_sync"]
 
-_SCHEMES = ("unix://", "tcp://", "http://", "https://")
+_SCHEMES = ("unix://", "tcp://", "http://", "https://", "h3://")
 
 
 def connect(target: str | None = None, *, name: str | None = None,
-            tls: TLSConfig | None = None, labels: Mapping[str, str] | None = None,
+            tls: TLSConfig | None = None, token: str | None = None,
+            fingerprint: str | None = None, labels: Mapping[str, str] | None = None,
             transport: httpx.AsyncBaseTransport | None = None,
             timeout: float | None = None, connect_timeout: float | None = None,
             response_timeout: float | None = None) -> Environment:
@@ -25,13 +27,19 @@ def connect(target: str | None = None, *, name: str | None = None,
     ----------
     target
         An engine URL (``unix:///run/podman/podman.sock``, ``tcp://host:2375``,
-        ``https://host:2376``), the name of a registered environment, or None for the
-        default one (chosen with ``ghostpanel env use``, else the auto-detected ``local``).
+        ``https://host:2376``), an agent's (``https://host:port``, or ``h3://host:port``
+        for HTTP/3), the name of a registered environment, or None for the default one
+        (chosen with ``ghostpanel env use``, else the auto-detected ``local``).
     name
         Name for an environment opened by URL (default ``"local"``).
     tls, labels, transport
         As :class:`Environment` takes them; ``tls``/``labels`` default to the registered
         ones when ``target`` is a name.
+    token
+        An agent's bearer token (default: the registered one when ``target`` is a name).
+    fingerprint
+        SHA-256 fingerprint of the agent's self-signed certificate (``AB:CD:...`` or
+        hex): that certificate is accepted, and no other (see :class:`TLSConfig`).
     timeout
         Seconds a non-streaming request may take, answer included (default 60).
     connect_timeout
@@ -52,21 +60,34 @@ def connect(target: str | None = None, *, name: str | None = None,
     --------
     >>> env = connect("unix:///run/podman/podman.sock")   # doctest: +SKIP
     >>> env = connect("us-east-1")                        # doctest: +SKIP
+    >>> env = connect("h3://10.0.0.7:7443", token="...", fingerprint="AB:CD:...")
+    ...                                                   # doctest: +SKIP
     """
     # Only what was given: the defaults live in one place, Environment's signature.
     extra: dict[str, Any] = {key: value for key, value in (
         ("timeout", timeout), ("connect_timeout", connect_timeout),
         ("response_timeout", response_timeout)) if value is not None}
     if target is not None and target.startswith(_SCHEMES):
-        return Environment(target, name=name or "local", tls=tls, labels=labels,
-                           transport=transport, **extra)
+        return Environment(target, name=name or "local", tls=_pinned(tls, fingerprint),
+                           token=token, labels=labels, transport=transport, **extra)
     # Only a name needs the registry (SQLAlchemy): a URL never pays for importing it.
     from .environments import EnvironmentRegistry
 
     spec = EnvironmentRegistry().resolve(target)
-    return Environment(spec.url, name=name or spec.name, tls=tls or spec.tls,
+    return Environment(spec.url, name=name or spec.name,
+                       tls=_pinned(tls or spec.tls, fingerprint),
+                       token=token if token is not None else spec.token,
                        labels=labels if labels is not None else spec.labels,
                        transport=transport, **extra)
+
+
+def _pinned(tls: TLSConfig | None, fingerprint: str | None) -> TLSConfig | None:
+    """``tls`` with ``fingerprint`` pinned (a pin replaces any CA: see TLSConfig)."""
+    if fingerprint is None:
+        return tls
+    if tls is None:
+        return TLSConfig(fingerprint=fingerprint)
+    return replace(tls, ca_cert=None, fingerprint=fingerprint)
 
 
 def connect_sync(target: str | None = None, **options: Any) -> SyncProxy:

@@ -11,7 +11,8 @@ is a bug. The tree, one root split by cause (as httpx draws its own)::
     │                              page, not HTTP at all, a body that is not JSON)
     ├── EngineAPIError             the engine answered with an error status
     │   ├── NotFound               404
-    │   └── Conflict               409
+    │   ├── Conflict               409
+    │   └── AgentAuthError         401 from an agent: its token was refused or missing
     ├── EnvironmentClosed          the environment was closed (``aclose``) and then used
     ├── EnvironmentNotFound        no environment of that name is registered
     └── BoltfileError              a Boltfile that cannot be loaded (path, line, column)
@@ -27,6 +28,7 @@ This module must stay free of third-party imports: ``ghostpanel_kernel.bolt`` ra
 from __future__ import annotations
 
 __all__ = [
+    "AgentAuthError",
     "BoltfileError",
     "Conflict",
     "EngineAPIError",
@@ -139,6 +141,14 @@ class NotFound(EngineAPIError):
 
 class Conflict(EngineAPIError):
     """The request conflicts with the engine's state, e.g. a name in use (HTTP 409)."""
+
+
+class AgentAuthError(EngineAPIError):
+    """A GhostPanel agent refused the request's credentials (HTTP 401).
+
+    The token registered for the environment was wrong or revoked, or none was given:
+    nothing reached the engine. The message says which, and how to register a token.
+    """
 
 
 class EnvironmentNotFound(GhostPanelError, LookupError):

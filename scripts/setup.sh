@@ -107,6 +107,68 @@ else
     say "stopped and disabled the system-wide service"
 fi
 
+# --- a docker client, and no docker daemon --------------------------------------------
+# The agent's passthrough tests drive it with the real `docker` CLI. Where none is on the
+# PATH, Debian's docker.io provides one, but it also ships dockerd (and pulls in
+# containerd), which its scripts enable and start, taking /run/docker.sock: the install
+# runs under a policy-rc.d that lets no service start, then the daemon's units are
+# disabled, so that Podman stays the only engine here and its socket is left alone.
+step docker-client
+# /proc, not pgrep: procps may be missing, and then pgrep would say "not running".
+dockerd_running() {
+    local comm
+    for comm in /proc/[0-9]*/comm; do
+        [ "$(cat "$comm" 2>/dev/null)" = dockerd ] && return 0
+    done
+    return 1
+}
+if command -v docker >/dev/null; then
+    say "ok ($(command -v docker))"
+else
+    export DEBIAN_FRONTEND=noninteractive
+    had_containerd=0
+    installed containerd && had_containerd=1
+    policy=/usr/sbin/policy-rc.d
+    our_policy=0
+    if [ ! -e "$policy" ]; then
+        printf '#!/bin/sh\n# scripts/setup.sh: no service starts while docker.io installs\nexit 101\n' >"$policy"
+        chmod 755 "$policy"
+        our_policy=1
+    fi
+    status=0
+    { run apt-get update -q && run apt-get install -y -q --no-install-recommends docker.io; } \
+        || status=$?
+    [ "$our_policy" -eq 0 ] || rm -f "$policy"
+    [ "$status" -eq 0 ]
+    units=(docker.socket docker.service)
+    [ "$had_containerd" -eq 1 ] || units+=(containerd.service)
+    for unit in "${units[@]}"; do
+        if [ -d /run/systemd/system ]; then
+            run systemctl disable --now "$unit"
+        elif command -v systemctl >/dev/null; then
+            run systemctl disable "$unit"  # the links a later boot with systemd would follow
+        else
+            run rm -f "/etc/systemd/system/sockets.target.wants/$unit" \
+                "/etc/systemd/system/multi-user.target.wants/$unit"
+        fi
+    done
+    run update-rc.d docker disable
+    if dockerd_running; then
+        # A policy-rc.d of the machine's own that allowed the start: stop it again.
+        if [ -d /run/systemd/system ]; then
+            run systemctl stop docker.socket docker.service
+        else
+            run /etc/init.d/docker stop
+        fi
+    fi
+    if dockerd_running; then
+        echo "FAILED"
+        echo "setup: dockerd still runs after docker.io was installed and its service stopped" >&2
+        exit 1
+    fi
+    say "installed docker.io for its client ($(command -v docker)); its daemon is disabled"
+fi
+
 # --- Podman settings: runc, no default ulimits -------------------------------------
 step containers.conf
 if python3 - "$CONF" <<'PY'

@@ -69,6 +69,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 #     "boltfile": "._boltfile:boltfile",    Boltfile commands (validate, plan, apply...)
 #     "surge": "._surge:surge",             surge commands (plan, apply, status...)
 _COMMANDS: dict[str, str] = {
+    "agent": "._agent:agent",
     "boltfile": "._boltfile:boltfile",
     "env": "._env:env",
     "events": "._containers:events",

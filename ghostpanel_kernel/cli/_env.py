@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
@@ -44,14 +45,35 @@ def _parse_label_options(ctx: click.Context, param: click.Parameter,
         raise click.BadParameter(str(error), ctx=ctx, param=param) from None
 
 
-def _tls_config(ca: Path | None, cert: Path | None, key: Path | None) -> TLSConfig | None:
+def _tls_config(ca: Path | None, cert: Path | None, key: Path | None,
+                fingerprint: str | None = None) -> TLSConfig | None:
     if (cert is None) != (key is None):
         raise click.UsageError("--tls-cert and --tls-key go together: give both or neither")
-    if ca is None and cert is None:
+    if ca is not None and fingerprint is not None:
+        raise click.UsageError("--tls-ca and --fingerprint exclude each other: a pinned "
+                               "certificate is checked by its digest, not by a CA")
+    if ca is None and cert is None and fingerprint is None:
         return None
-    return TLSConfig(ca_cert=None if ca is None else str(ca),
-                     client_cert=None if cert is None else str(cert),
-                     client_key=None if key is None else str(key))
+    try:
+        return TLSConfig(ca_cert=None if ca is None else str(ca),
+                         client_cert=None if cert is None else str(cert),
+                         client_key=None if key is None else str(key),
+                         fingerprint=fingerprint)
+    except ValueError as error:
+        raise click.BadParameter(str(error), param_hint="'--fingerprint'") from None
+
+
+def _read_token(token: str | None) -> str | None:
+    """The token given, or the first line of stdin for ``--token -``.
+
+    Reading it from stdin keeps it out of the shell history and the process list.
+    """
+    if token != "-":
+        return token
+    line = sys.stdin.readline().strip()
+    if not line:
+        raise click.BadParameter("no token on stdin", param_hint="'--token'")
+    return line
 
 
 _PEM_FILE = click.Path(exists=True, dir_okay=False, resolve_path=True, path_type=Path)
@@ -68,17 +90,26 @@ _PEM_FILE = click.Path(exists=True, dir_okay=False, resolve_path=True, path_type
 @click.option("--tls-cert", type=_PEM_FILE,
               help="PEM file of the client certificate the engine requires.")
 @click.option("--tls-key", type=_PEM_FILE, help="PEM file of the client certificate's key.")
+@click.option("--token", metavar="TOKEN",
+              help="Bearer token of a GhostPanel agent (`ghostpanel agent token create`); "
+                   "'-' reads it from stdin. Stored in the registry, never listed.")
+@click.option("--fingerprint", metavar="SHA256",
+              help="Pin the agent's self-signed certificate by its SHA-256 fingerprint "
+                   "(AB:CD:... or hex, as `ghostpanel agent` prints it) instead of --tls-ca.")
 @pass_app
 def add(app: CliContext, name: str, url: str, labels: dict[str, str], tls_ca: Path | None,
-        tls_cert: Path | None, tls_key: Path | None) -> None:
+        tls_cert: Path | None, tls_key: Path | None, token: str | None,
+        fingerprint: str | None) -> None:
     """Register the engine at URL as environment NAME.
 
-    URL is unix:///run/podman/podman.sock, tcp://HOST:2375 or https://HOST:2376.
+    URL is unix:///run/podman/podman.sock, tcp://HOST:2375 or https://HOST:2376 for an
+    engine; https://HOST:PORT (HTTP/1.1) or h3://HOST:PORT (HTTP/3) for a GhostPanel
+    agent, with --token and --fingerprint (or --tls-ca).
     """
-    tls = _tls_config(tls_ca, tls_cert, tls_key)
+    tls = _tls_config(tls_ca, tls_cert, tls_key, fingerprint)
     registry = app.registry_factory()
     try:
-        spec = registry.add(name, url, tls=tls, labels=labels)
+        spec = registry.add(name, url, tls=tls, labels=labels, token=_read_token(token))
     finally:
         registry.close()
     click.echo(f"Added environment {spec.name!r} ({spec.url})")
@@ -111,10 +142,13 @@ def environment_record(spec: EnvironmentSpec, *, default: str | None,
     tls = None
     if spec.tls is not None:
         tls = {"ca_cert": spec.tls.ca_cert, "client_cert": spec.tls.client_cert,
-               "client_key": spec.tls.client_key, "verify": spec.tls.verify}
+               "client_key": spec.tls.client_key, "verify": spec.tls.verify,
+               "fingerprint": spec.tls.fingerprint}
     if health is not None and health.url != spec.url:
         health = None
+    # The token itself is never printed: only whether there is one.
     return {"name": spec.name, "url": spec.url, "labels": dict(spec.labels), "tls": tls,
+            "token": "set" if spec.token is not None else None,
             "detected": spec.detected, "default": spec.name == default,
             "health": health_record(health)}
 
@@ -123,14 +157,16 @@ def _labels_text(labels: dict[str, str]) -> str:
     return ",".join(f"{key}={value}" for key, value in sorted(labels.items()))
 
 
-ENVIRONMENT_HEADERS = ("NAME", "URL", "LABELS", "TLS", "DEFAULT", "HEALTH")
+ENVIRONMENT_HEADERS = ("NAME", "URL", "LABELS", "TLS", "TOKEN", "DEFAULT", "HEALTH")
 
 
 def environment_row(record: dict[str, Any]) -> list[str]:
     """The ``env ls`` table row for an :func:`environment_record`."""
     health = record.get("health")
+    tls = record["tls"]
     return [record["name"], record["url"], _labels_text(record["labels"]),
-            "yes" if record["tls"] else "", "*" if record["default"] else "",
+            ("pinned" if tls.get("fingerprint") else "yes") if tls else "",
+            record.get("token") or "", "*" if record["default"] else "",
             health["summary"] if health else ""]
 
 

@@ -1,6 +1,7 @@
 """Async client for the Docker-compatible Engine API that Bolt hosts serve."""
 
 from .._exceptions import (
+    AgentAuthError,
     BoltfileError,
     Conflict,
     EngineAPIError,
@@ -28,6 +29,7 @@ from ._transport import EngineTransport
 from ._volumes import Volume, VolumeCollection
 
 __all__ = [
+    "AgentAuthError",
     "BoltfileError",
     "Conflict",
     "Container",

@@ -18,6 +18,7 @@ from urllib.parse import quote, urlencode
 import httpx
 
 from .._exceptions import (
+    AgentAuthError,
     EngineAPIError,
     EngineConnectionError,
     EngineProtocolError,
@@ -147,12 +148,15 @@ def _excerpt(body: bytes) -> str:
     return repr(text + ("..." if len(body) > 120 else ""))
 
 
-def raise_for_status(response: httpx.Response, body: bytes, *, method: str, path: str
-                     ) -> None:
+def raise_for_status(response: httpx.Response, body: bytes, *, method: str, path: str,
+                     token: bool = False, endpoint: str = "") -> None:
     """Raise the :class:`EngineAPIError` subclass for an error ``response``.
 
-    The message is the engine's own (its JSON ``message``), falling back to the body
-    text and then to the HTTP reason phrase, so an operator reads what the engine said.
+    The message is the engine's own (its JSON ``message``, or an agent's RFC 9457
+    ``detail``), falling back to the body text and then to the HTTP reason phrase, so an
+    operator reads what the engine said. A 401 from an agent (``token``: the client sent
+    one; or a ``WWW-Authenticate: Bearer`` challenge) is an :class:`AgentAuthError`
+    saying whether the token was refused or missing.
     """
     if response.status_code < 400:
         return
@@ -162,10 +166,26 @@ def raise_for_status(response: httpx.Response, body: bytes, *, method: str, path
     except ValueError:
         payload = None
     if isinstance(payload, dict):
-        message = str(payload.get("message") or payload.get("cause") or "")
+        message = str(payload.get("message") or payload.get("cause")
+                      or payload.get("detail") or payload.get("title") or "")
     if not message:
         message = body.decode("utf-8", "replace").strip() or response.reason_phrase
+    if response.status_code == 401 and (token or response.headers.get(
+            "www-authenticate", "").lower().startswith("bearer")):
+        where = f"the agent at {endpoint}" if endpoint else "the agent"
+        said = f" ({_one_line(message)})" if message else ""
+        if token:
+            text = (f"{where} refused the token{said}: it is wrong or was revoked; "
+                    "register a valid one with `ghostpanel env add NAME URL --token T`")
+        else:
+            text = (f"{where} requires a token{said}; register the environment with "
+                    "`ghostpanel env add NAME URL --token T`")
+        raise AgentAuthError(401, text, method=method, path=path)
     raise api_error_for(response.status_code, message, method=method, path=path)
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())[:200]
 
 
 class map_transport_errors:
@@ -231,9 +251,14 @@ class EngineClient:
     ----------
     url
         The engine endpoint (``unix:///run/podman/podman.sock``, ``tcp://host:2375``,
-        ``https://host:2376``).
+        ``https://host:2376``), or an agent's (``https://host:port``, ``h3://host:port``
+        for HTTP/3).
     tls
-        Certificates for ``https://`` endpoints.
+        Certificates for ``https://`` and ``h3://`` endpoints (a pinned fingerprint too).
+    token
+        Bearer token of an agent, sent as ``Authorization: Bearer TOKEN`` with every
+        request, streams included. Refused on a plaintext ``tcp://`` endpoint, where
+        anyone on the path could read it.
     transport
         Replaces the socket transport, e.g. :class:`httpx.MockTransport` in unit tests.
     timeout
@@ -251,6 +276,7 @@ class EngineClient:
     """
 
     def __init__(self, url: str, *, tls: TLSConfig | None = None,
+                 token: str | None = None,
                  transport: httpx.AsyncBaseTransport | None = None,
                  timeout: float = DEFAULT_TIMEOUT,
                  connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
@@ -260,12 +286,17 @@ class EngineClient:
             check_seconds(label, value)
         self.endpoint = Endpoint.parse(url, tls=tls)
         self.url = url
+        if token is not None:
+            check_token(token)
+            if self.endpoint.scheme == "tcp":
+                raise ValueError(f"a token is sent only over TLS: use https:// or h3:// "
+                                 f"rather than {url!r}")
+        self._has_token = token is not None
         #: Seconds a non-streaming request may take. Calls whose answer may be slow to
         #: begin (a prune, a large upload's extraction) pass it as their ``timeout``, so
         #: the short ``response_timeout`` does not apply to them.
         self.timeout = timeout
-        self._transport = transport or EngineTransport(self.endpoint,
-                                                       connect_timeout=connect_timeout)
+        self._transport = transport or _transport_for(self.endpoint, connect_timeout)
         # httpx's timeout keys, plus the first-byte limit this package's transport reads.
         self._timeout = {"connect": connect_timeout, "read": timeout, "write": timeout,
                          "pool": timeout, FIRST_BYTE_TIMEOUT: response_timeout}
@@ -274,9 +305,13 @@ class EngineClient:
         # negotiation, which a silent host fails within response_timeout.
         self._stream_timeout = {"connect": connect_timeout, "read": None, "write": timeout,
                                 "pool": timeout, FIRST_BYTE_TIMEOUT: None}
-        self._base = ("https://" if self.endpoint.scheme == "https" else "http://") \
+        self._base = ("https://" if self.endpoint.scheme in ("https", "h3") else "http://") \
             + self.endpoint.host_header
         self._host_header = self.endpoint.host_header
+        # Built once: every request carries it (the agent checks each one).
+        self._base_headers = {"Host": self._host_header}
+        if token is not None:
+            self._base_headers["Authorization"] = f"Bearer {token}"
         self._version: EngineVersion | None = None
         self._api_version: str | None = None
         self._kind: EngineKind = "unknown"
@@ -376,7 +411,7 @@ class EngineClient:
             query = urlencode({k: _param(v) for k, v in params.items() if v is not None})
             if query:
                 url += "?" + query
-        request_headers = {"Host": self._host_header}
+        request_headers = dict(self._base_headers)
         body: bytes | AsyncIterator[bytes] | None = content
         if json_body is not None:
             body = json.dumps(json_body).encode()
@@ -412,7 +447,8 @@ class EngineClient:
             raw = response.extensions.get(BODY_EXTENSION)
             if raw is None:
                 raw = await response.aread()
-        raise_for_status(response, raw, method=method, path=path)
+        raise_for_status(response, raw, method=method, path=path, token=self._has_token,
+                         endpoint=self.url)
         return response
 
     async def iter_body(self, response: httpx.Response) -> AsyncGenerator[bytes, None]:
@@ -469,6 +505,29 @@ def _not_an_engine(error: EngineAPIError, endpoint: str) -> EngineProtocolError 
             f"{error.method} {error.path} answered {error.status_code} "
             f"{_excerpt(error.message.encode())}: not an engine", endpoint=endpoint)
     return None
+
+
+def _transport_for(endpoint: Endpoint, connect_timeout: float) -> httpx.AsyncBaseTransport:
+    """The transport that speaks to ``endpoint``: HTTP/1.1 over a socket, or HTTP/3."""
+    if endpoint.scheme == "h3":
+        # Imported here: only h3:// environments pay for importing aioquic.
+        from ._h3_transport import H3Transport
+
+        return H3Transport(endpoint, connect_timeout=connect_timeout)
+    return EngineTransport(endpoint, connect_timeout=connect_timeout)
+
+
+def check_token(token: str) -> None:
+    """Refuse a token that cannot travel in an ``Authorization`` header (``ValueError``).
+
+    Printable ASCII without spaces: a newline would let the token end the header and
+    inject others, and an empty token reads as "no credentials".
+    """
+    if not isinstance(token, str):
+        raise TypeError(f"token must be a str, not {type(token).__name__}")
+    if not token or not token.isascii() or not all(33 <= ord(c) < 127 for c in token):
+        raise ValueError("a token is one word of printable ASCII (no spaces or control "
+                         "characters)")
 
 
 def check_seconds(label: str, value: float) -> None:

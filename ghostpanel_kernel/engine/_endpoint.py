@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import os
 import re
 import ssl
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, ClassVar, Literal
 from urllib.parse import urlsplit
 
-__all__ = ["Endpoint", "TLSConfig"]
+__all__ = ["Endpoint", "TLSConfig", "certificate_fingerprint", "fingerprint_mismatch",
+           "normalize_fingerprint"]
 
-Scheme = Literal["unix", "tcp", "https"]
+#: ``h3`` is an agent reached over HTTP/3 (QUIC); ``https`` an engine or agent over TLS.
+Scheme = Literal["unix", "tcp", "https", "h3"]
 
 #: Longest engine URL taken; a host name is at most 253 characters (RFC 1035).
 _MAX_URL = 1024
@@ -51,9 +54,73 @@ def _check_host(host: str, url: str) -> None:
             f"letters, digits or '-') or IP address: {url!r}")
 
 
+_HEX_DIGEST = re.compile(r"[0-9A-F]{64}")
+
+
+def normalize_fingerprint(text: str) -> str:
+    """A SHA-256 certificate fingerprint in ``AB:CD:...`` form (upper case, 32 pairs).
+
+    Takes what tools print: ``AB:CD:...``, bare hex, either case, with an optional
+    ``sha256:`` (or ``SHA256=``, as ``openssl x509 -fingerprint`` prints) prefix.
+
+    Raises
+    ------
+    ValueError
+        ``text`` is not 32 bytes of hex; the message shows what was given.
+
+    Examples
+    --------
+    >>> normalize_fingerprint("sha256:" + "ab" * 32)[:8]
+    'AB:AB:AB'
+    """
+    if not isinstance(text, str):
+        raise TypeError(f"fingerprint must be a str, not {type(text).__name__}")
+    digits = text.strip()
+    head, sep, tail = digits.partition("=") if "=" in digits else digits.partition(":")
+    if sep and head.lower().replace("-", "").replace(" ", "") in ("sha256", "sha256fingerprint"):
+        digits = tail
+    digits = digits.replace(":", "").replace(" ", "").upper()
+    if not _HEX_DIGEST.fullmatch(digits):
+        raise ValueError(f"{text[:120]!r} is not a SHA-256 fingerprint: give 64 hex digits, "
+                         "as AB:CD:... or plain hex")
+    return ":".join(digits[i:i + 2] for i in range(0, 64, 2))
+
+
+def certificate_fingerprint(der: bytes) -> str:
+    """The SHA-256 fingerprint of a DER certificate, in ``AB:CD:...`` form."""
+    return normalize_fingerprint(hashlib.sha256(der).hexdigest())
+
+
+def fingerprint_mismatch(expected: str, seen: str, where: str) -> str:
+    """The one line that says a pinned certificate is not the one the peer showed."""
+    return (f"the certificate of {where} does not match the pinned fingerprint: expected "
+            f"SHA-256 {expected}, seen {seen} (a different host, or the agent's "
+            "certificate was replaced: check it and register the environment again)")
+
+
+class _PinnedSSLObject(ssl.SSLObject):
+    """An :class:`ssl.SSLObject` that checks the peer's certificate against a pin.
+
+    asyncio (and anything else using ``SSLContext.wrap_bio``) makes its TLS objects
+    from the context's ``sslobject_class``: checking the digest right after the
+    handshake, here, refuses a wrong certificate before a single request byte is sent,
+    whatever transport opened the connection.
+    """
+
+    expected: ClassVar[str] = ""
+
+    def do_handshake(self) -> None:
+        super().do_handshake()  # SSLWantReadError until it is done: nothing to check yet
+        der = self.getpeercert(binary_form=True)
+        seen = certificate_fingerprint(der) if der else "no certificate"
+        if seen != self.expected:
+            raise ssl.SSLCertVerificationError(
+                fingerprint_mismatch(self.expected, seen, self.server_hostname or "the peer"))
+
+
 @dataclass(frozen=True)
 class TLSConfig:
-    """TLS settings for a ``https://`` (or TLS ``tcp://``) engine.
+    """TLS settings for a ``https://`` or ``h3://`` (or TLS ``tcp://``) endpoint.
 
     Parameters
     ----------
@@ -63,24 +130,41 @@ class TLSConfig:
         PEM files of the client certificate the engine requires (Docker's ``--tlsverify``).
     verify
         Check the engine's certificate. Turning it off is for throwaway test hosts only.
+    fingerprint
+        SHA-256 fingerprint of the peer's own certificate (an agent's self-signed one,
+        which ``ghostpanel agent`` prints at start), ``AB:CD:...`` or hex. When given,
+        that certificate and no other is accepted: the CA chain and host name are not
+        checked (a self-signed certificate has neither), the digest is. Excludes
+        ``ca_cert``.
 
     Examples
     --------
     >>> TLSConfig(ca_cert="ca.pem", client_cert="cert.pem", client_key="key.pem")
-    TLSConfig(ca_cert='ca.pem', client_cert='cert.pem', client_key='key.pem', verify=True)
+    TLSConfig(ca_cert='ca.pem', client_cert='cert.pem', client_key='key.pem', verify=True, \
+fingerprint=None)
     """
 
     ca_cert: str | None = None
     client_cert: str | None = None
     client_key: str | None = None
     verify: bool = True
+    fingerprint: str | None = None
 
     def __post_init__(self) -> None:
         if (self.client_cert is None) != (self.client_key is None):
             raise ValueError("TLSConfig needs both client_cert and client_key, or neither")
+        if self.fingerprint is not None:
+            if self.ca_cert is not None:
+                raise ValueError("TLSConfig takes a CA certificate or a pinned fingerprint, "
+                                 "not both")
+            object.__setattr__(self, "fingerprint", normalize_fingerprint(self.fingerprint))
 
     def ssl_context(self) -> ssl.SSLContext:
         """Build the client-side :class:`ssl.SSLContext` these settings describe.
+
+        With a :attr:`fingerprint`, chain and host name checks are off and the peer's
+        certificate digest is compared after the handshake instead; a mismatch fails
+        the handshake with an :class:`ssl.SSLCertVerificationError` naming both.
 
         Raises
         ------
@@ -93,9 +177,12 @@ class TLSConfig:
         except (OSError, ssl.SSLError) as error:
             raise ValueError(_file_problem("ca_cert", self.ca_cert, error,
                                            "a CA certificate")) from None
-        if not self.verify:
+        if not self.verify or self.fingerprint is not None:
             context.check_hostname = False
             context.verify_mode = ssl.CERT_NONE
+        if self.fingerprint is not None:
+            pinned: dict[str, Any] = {"expected": self.fingerprint}
+            context.sslobject_class = type("PinnedSSLObject", (_PinnedSSLObject,), pinned)
         if self.client_cert is not None:
             try:
                 context.load_cert_chain(self.client_cert, self.client_key)
@@ -141,7 +228,8 @@ class Endpoint:
     """A parsed engine URL.
 
     Accepted forms: ``unix:///run/podman/podman.sock``, ``tcp://host:2375``
-    (``http://`` is an alias), ``https://host:2376``. A ``tcp://`` endpoint with a
+    (``http://`` is an alias), ``https://host:2376``, and ``h3://host:port`` for an
+    agent over HTTP/3 (QUIC, so always TLS). A ``tcp://`` endpoint with a
     :class:`TLSConfig` speaks TLS, as Docker's ``DOCKER_TLS_VERIFY`` does.
 
     Examples
@@ -179,7 +267,7 @@ class Endpoint:
                                  f"({len(parts.path.encode())} bytes; at most "
                                  f"{_MAX_SOCKET_PATH}): {url!r}")
             return cls(url=url, scheme="unix", socket_path=parts.path, tls=tls)
-        if parts.scheme in ("tcp", "http", "https"):
+        if parts.scheme in ("tcp", "http", "https", "h3"):
             if not parts.hostname:
                 raise ValueError(f"endpoint has no host: {url!r}")
             _check_host(parts.hostname, url)
@@ -189,14 +277,15 @@ class Endpoint:
                 raise ValueError(f"endpoint has an invalid port: {url!r}") from exc
             if port == 0:
                 raise ValueError(f"endpoint has an invalid port: {url!r}")
-            secure = parts.scheme == "https" or tls is not None
+            secure = parts.scheme in ("https", "h3") or tls is not None
             if port is None:
                 port = 2376 if secure else 2375
-            return cls(url=url, scheme="https" if secure else "tcp", host=parts.hostname,
+            scheme: Scheme = "h3" if parts.scheme == "h3" else "https" if secure else "tcp"
+            return cls(url=url, scheme=scheme, host=parts.hostname,
                        port=port, tls=tls or (TLSConfig() if secure else None))
         raise ValueError(
-            f"unsupported engine URL {url!r}: use unix:///path.sock, tcp://host:port "
-            "or https://host:port"
+            f"unsupported engine URL {url!r}: use unix:///path.sock, tcp://host:port, "
+            "https://host:port or h3://host:port"
         )
 
     @property

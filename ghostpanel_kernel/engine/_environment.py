@@ -37,7 +37,10 @@ class Environment:
     name
         The environment's name, carried by every object it returns.
     tls
-        Certificates for TLS endpoints.
+        Certificates for TLS endpoints (or an agent's pinned fingerprint).
+    token
+        Bearer token of a GhostPanel agent (``https://`` or ``h3://``), sent with
+        every request.
     labels
         Free labels such as ``{"region": "us-east"}``.
     transport
@@ -62,7 +65,7 @@ class Environment:
     _sync_wrap = True
 
     def __init__(self, url: str, *, name: str = "local", tls: TLSConfig | None = None,
-                 labels: Mapping[str, str] | None = None,
+                 token: str | None = None, labels: Mapping[str, str] | None = None,
                  transport: httpx.AsyncBaseTransport | None = None,
                  timeout: float = DEFAULT_TIMEOUT,
                  connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
@@ -70,7 +73,8 @@ class Environment:
         self.name = name
         self.labels: dict[str, str] = dict(labels or {})
         try:
-            self.client = EngineClient(url, tls=tls, transport=transport, timeout=timeout,
+            self.client = EngineClient(url, tls=tls, token=token, transport=transport,
+                                       timeout=timeout,
                                        connect_timeout=connect_timeout,
                                        response_timeout=response_timeout)
         except ValueError as error:

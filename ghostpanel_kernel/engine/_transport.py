@@ -60,6 +60,8 @@ FIRST_BYTE_TIMEOUT: Final = "ghostpanel.first_byte"
 REPLAYABLE_METHODS: Final = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 
 _READ_SIZE: Final = 256 * 1024
+#: Seconds :meth:`EngineTransport.aclose` waits for TLS peers to answer ``close_notify``.
+_TLS_CLOSE_TIMEOUT: Final = 1.0
 _CHUNK_SIZE: Final = re.compile(rb"[0-9A-Fa-f]{1,16}")
 _NO_BODY_STATUS: Final = frozenset({204, 304})
 
@@ -544,8 +546,23 @@ class EngineTransport(httpx.AsyncBaseTransport):
         return b"".join(pieces)
 
     async def aclose(self) -> None:
-        """Close every idle connection; the transport refuses further requests."""
+        """Close every idle connection; the transport refuses further requests.
+
+        A TLS connection's socket is closed only after its ``close_notify`` exchange,
+        which needs the event loop: that is awaited (a second at most, then the
+        connection is aborted), or a loop closed right after, as ``asyncio.run`` does,
+        would leave the socket open.
+        """
         self._closed = True
         idle, self._idle = self._idle, []
         for conn in idle:
             conn.close()
+        if idle and self._ssl is not None:
+            try:
+                async with asyncio.timeout(_TLS_CLOSE_TIMEOUT):
+                    await asyncio.gather(*(conn.writer.wait_closed() for conn in idle),
+                                         return_exceptions=True)
+            except TimeoutError:
+                for conn in idle:
+                    conn.writer.transport.abort()
+                await asyncio.sleep(0)  # the loop closes an aborted socket on its next turn

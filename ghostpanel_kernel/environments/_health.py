@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, TypeVar
 
-from .._exceptions import EngineAPIError, EngineConnectionError
+from .._exceptions import AgentAuthError, EngineAPIError, EngineConnectionError
 from ..engine import Environment
 from ._fanout import FanOutResult, fan_out
 from ._spec import EnvironmentSpec
@@ -166,7 +166,8 @@ def health_outcome(error: BaseException | None) -> bool | None:
     """What a fan-out result says about its engine: up, down, or nothing.
 
     True when the engine answered (an error status is an answer), False when it could
-    not be reached or its certificates could not be read, None otherwise (a bug in the
+    not be reached, its certificates could not be read or its agent refused the token
+    (nothing can be done there until the token is fixed), None otherwise (a bug in the
     operation says nothing about the engine; a skip is not a new try).
 
     Examples
@@ -174,6 +175,8 @@ def health_outcome(error: BaseException | None) -> bool | None:
     >>> health_outcome(None), health_outcome(OSError("no route")), health_outcome(KeyError())
     (True, False, None)
     """
+    if isinstance(error, AgentAuthError):
+        return False
     if error is None or isinstance(error, EngineAPIError):
         return True
     if isinstance(error, EnvironmentSkipped):

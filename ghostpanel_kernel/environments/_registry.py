@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import builtins
+import logging
 import os
 import re
+import stat
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
@@ -16,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from .._labels import parse_labels  # one KEY=VALUE reader, shared with the CLI and widgets
 from ..engine import Endpoint, EnvironmentNotFound, TLSConfig
+from ..engine._client import check_token
 from ..store import (
     EnvironmentRecord,
     HealthRecord,
@@ -37,6 +40,8 @@ ALL = "all"
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 _NAME_MAX = 128  # the width of environments.name
 _DEFAULT_KEY = "default_environment"
+
+_log = logging.getLogger("ghostpanel.environments")
 
 
 def _check_name(name: str) -> None:
@@ -71,8 +76,29 @@ def _spec_of(record: EnvironmentRecord) -> EnvironmentSpec:
     tls = None
     if record.tls_verify is not None:  # NULL: registered without TLS settings
         tls = TLSConfig(ca_cert=record.tls_ca_cert, client_cert=record.tls_client_cert,
-                        client_key=record.tls_client_key, verify=record.tls_verify)
-    return EnvironmentSpec(record.name, record.url, tls=tls, labels=dict(record.labels or {}))
+                        client_key=record.tls_client_key, verify=record.tls_verify,
+                        fingerprint=record.tls_fingerprint)
+    return EnvironmentSpec(record.name, record.url, tls=tls, labels=dict(record.labels or {}),
+                           token=record.token)
+
+
+def _restrict_sqlite_file(path: str | None) -> None:
+    """Make the registry's SQLite file readable by its owner only (mode 0600).
+
+    It holds agents' tokens in clear. SQLite creates the file with the umask's mode
+    (0644 usually) and gives its journal the file's own mode, so fixing the file's
+    mode when it is opened covers both, before any token is written to a new file;
+    a file made 0644 by an older version is fixed the first time it is opened.
+    """
+    if not path or path == ":memory:":
+        return
+    try:
+        mode = stat.S_IMODE(os.stat(path).st_mode)
+        if mode & 0o077:
+            os.chmod(path, 0o600)
+    except OSError as error:  # not ours to change (another user's file): say so, go on
+        _log.warning("cannot make the registry file %s private (mode 0600): %s", path,
+                     error.strerror or error)
 
 
 def _one_line(text: str) -> str:
@@ -117,6 +143,8 @@ class EnvironmentRegistry:
     def __init__(self, database_url: str | None = None, *,
                  detect: Callable[[], EnvironmentSpec | None] = detect_local) -> None:
         self._engine = open_database(database_url)
+        if self._engine.dialect.name == "sqlite":
+            _restrict_sqlite_file(self._engine.url.database)
         self._detect = detect
 
     @contextmanager
@@ -140,7 +168,8 @@ class EnvironmentRegistry:
     # -- changes -------------------------------------------------------------------
 
     def add(self, name: str, url: str, *, tls: TLSConfig | None = None,
-            labels: Mapping[str, str] | None = None) -> EnvironmentSpec:
+            labels: Mapping[str, str] | None = None,
+            token: str | None = None) -> EnvironmentSpec:
         """Register an environment.
 
         Parameters
@@ -155,12 +184,16 @@ class EnvironmentRegistry:
             stored absolute.
         labels
             Free labels, e.g. ``{"region": "us-east"}``.
+        token
+            An agent's bearer token (``https://``, ``h3://`` or ``unix://`` agents),
+            stored in the registry (a SQLite file is kept mode 0600), never listed.
 
         Raises
         ------
         ValueError
             A bad name, URL or label, TLS on a unix socket, a TLS file that is missing,
-            empty or not PEM, or a name already in use.
+            empty or not PEM, a token that is not one printable word or would go over
+            plaintext ``tcp://``, or a name already in use.
 
         Examples
         --------
@@ -171,9 +204,15 @@ class EnvironmentRegistry:
         _check_name(name)
         endpoint = Endpoint.parse(url, tls=tls)  # ValueError says what is wrong with url
         if tls is not None and endpoint.scheme == "unix":
-            raise ValueError(f"TLS settings apply to tcp:// and https:// endpoints, not {url!r}")
+            raise ValueError(f"TLS settings apply to tcp:// and https:// (or h3://) "
+                             f"endpoints, not {url!r}")
+        if token is not None:
+            check_token(token)
+            if endpoint.scheme == "tcp":
+                raise ValueError(f"a token is sent only over TLS: use https:// or h3:// "
+                                 f"rather than {url!r}")
         spec = EnvironmentSpec(name, url, tls=None if tls is None else _absolute_tls(tls),
-                               labels=_check_labels(labels or {}))
+                               labels=_check_labels(labels or {}), token=token)
         if spec.tls is not None:
             # Load the files now, so an empty or wrong CA is refused here, naming the file,
             # rather than on every later use of the environment.
@@ -184,6 +223,8 @@ class EnvironmentRegistry:
             record.tls_client_cert = spec.tls.client_cert
             record.tls_client_key = spec.tls.client_key
             record.tls_verify = spec.tls.verify
+            record.tls_fingerprint = spec.tls.fingerprint
+        record.token = token
         duplicate = ValueError(f"environment {name!r} already exists; remove it first")
         try:
             with self._transaction() as session:

@@ -22,9 +22,12 @@ class EnvironmentSpec:
         The environment's name (``local``, ``us-east-1``...).
     url
         Engine endpoint: ``unix:///run/podman/podman.sock``, ``tcp://host:2375``,
-        ``https://host:2376``.
+        ``https://host:2376``; an agent's ``https://host:port`` or ``h3://host:port``.
     tls
-        Certificates for TLS endpoints, or None.
+        Certificates for TLS endpoints (or an agent's pinned fingerprint), or None.
+    token
+        An agent's bearer token, or None. Never shown: not in ``repr``, not part of
+        equality or the hash.
     labels
         Free labels such as ``{"region": "us-east"}``. Not part of the hash.
     detected
@@ -47,6 +50,7 @@ class EnvironmentSpec:
     url: str
     tls: TLSConfig | None = None
     labels: dict[str, str] = field(default_factory=dict, hash=False)
+    token: str | None = field(default=None, compare=False, repr=False, kw_only=True)
     detected: bool = False
     connect_timeout: float | None = field(default=None, compare=False, repr=False)
     response_timeout: float | None = field(default=None, compare=False, repr=False)
@@ -107,5 +111,5 @@ class EnvironmentSpec:
                   else response_timeout}
         extra: dict[str, Any] = {key: value for key, value in chosen.items()
                                  if value is not None}
-        return Environment(self.url, name=self.name, tls=self.tls, labels=self.labels,
-                           transport=transport, **extra)
+        return Environment(self.url, name=self.name, tls=self.tls, token=self.token,
+                           labels=self.labels, transport=transport, **extra)

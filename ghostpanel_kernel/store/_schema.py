@@ -4,19 +4,22 @@ The schema is created by :func:`create_schema` when the database is opened. Its 
 change so far is additive: ``environment_health`` came after ``environments`` and
 ``settings``, and a database made before it simply gains the table the first time it
 is opened (``create_all`` creates what is missing and leaves existing tables alone).
-Changing a column of an existing table is a different kind of change: that one brings
-Alembic migrations, with this layout as their base revision.
+New nullable columns of an existing table (``environments.tls_fingerprint`` and
+``token``, for agents) are added by :func:`add_missing_columns` when a database made
+before them is opened. Changing or dropping a column is a different kind of change: that
+one brings Alembic migrations, with this layout as their base revision.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import JSON, Boolean, DateTime, Engine, String, Text
+from sqlalchemy import JSON, Boolean, DateTime, Engine, String, Text, inspect, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-__all__ = ["Base", "EnvironmentRecord", "HealthRecord", "SettingRecord", "create_schema"]
+__all__ = ["ADDED_COLUMNS", "AgentTokenRecord", "Base", "EnvironmentRecord", "HealthRecord",
+           "SettingRecord", "add_missing_columns", "create_schema"]
 
 
 def _now() -> datetime:
@@ -49,6 +52,12 @@ class EnvironmentRecord(Base):
     tls_client_cert: Mapped[str | None] = mapped_column(Text, default=None)
     tls_client_key: Mapped[str | None] = mapped_column(Text, default=None)
     tls_verify: Mapped[bool | None] = mapped_column(Boolean, default=None)
+    #: SHA-256 of an agent's pinned certificate (``AB:CD:...``); added after the table
+    #: was first shipped, so :func:`add_missing_columns` adds it to older databases.
+    tls_fingerprint: Mapped[str | None] = mapped_column(Text, default=None)
+    #: An agent's bearer token, in clear: the client must send it. The SQLite file is
+    #: kept mode 0600 for that reason (see EnvironmentRegistry). Added like the above.
+    token: Mapped[str | None] = mapped_column(Text, default=None)
     labels: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
     # SQLite keeps no zone: values read back there are naive, in UTC.
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
@@ -110,6 +119,33 @@ class HealthRecord(Base):
         return f"<HealthRecord {self.name} {self.url}>"
 
 
+class AgentTokenRecord(Base):
+    """An API token of ``ghostpanel agent`` (table ``agent_tokens``): only its hash.
+
+    The token itself is shown once, when made; what is kept is its SHA-256, so a copy
+    of the database lets nobody in. A revoked token keeps its row (``revoked_at`` set)
+    for ``token ls`` to say so; its name may then be given to a new token. A new table,
+    added the same additive way as ``environment_health``.
+
+    Examples
+    --------
+    >>> AgentTokenRecord(name="ci", digest="ab" * 32).name
+    'ci'
+    """
+
+    __tablename__ = "agent_tokens"
+
+    name: Mapped[str] = mapped_column(String(128), primary_key=True)
+    #: hex SHA-256 of the token.
+    digest: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True),
+                                                        default=None)
+
+    def __repr__(self) -> str:
+        return f"<AgentTokenRecord {self.name}>"
+
+
 #: How many times :func:`create_schema` tries; each retry follows a table that another
 #: process created first, so one try per table (and one more) always suffices.
 _SCHEMA_ATTEMPTS = len(Base.metadata.tables) + 1
@@ -121,6 +157,48 @@ def _created_concurrently(error: DBAPIError) -> bool:
     # SQLite: "table x already exists"; PostgreSQL: 'relation "x" already exists', or,
     # when two CREATE TABLE run at once, a unique violation on its catalogue of types.
     return "already exists" in text or "pg_type_typname_nsp_index" in text
+
+
+#: Columns added to existing tables after they first shipped: ``create_all`` creates
+#: missing tables but never alters one, so a database made before these gains them
+#: from :func:`add_missing_columns`. Only nullable columns belong here (an ``ADD
+#: COLUMN`` fills old rows with NULL).
+ADDED_COLUMNS: dict[str, tuple[str, ...]] = {
+    "environments": ("tls_fingerprint", "token"),
+}
+
+
+def add_missing_columns(engine: Engine) -> None:
+    """Add the :data:`ADDED_COLUMNS` that an older database lacks (``ALTER TABLE``).
+
+    Another process may add the same column at the same moment: its "duplicate
+    column" failure is taken as done once a new look at the table shows the column.
+
+    Examples
+    --------
+    >>> from sqlalchemy import create_engine, text
+    >>> engine = create_engine("sqlite://")
+    >>> with engine.begin() as db:
+    ...     _ = db.execute(text("CREATE TABLE environments (name TEXT PRIMARY KEY)"))
+    >>> add_missing_columns(engine)
+    >>> sorted(c["name"] for c in inspect(engine).get_columns("environments"))
+    ['name', 'tls_fingerprint', 'token']
+    """
+    for table_name, names in ADDED_COLUMNS.items():
+        table = Base.metadata.tables[table_name]
+        present = {column["name"] for column in inspect(engine).get_columns(table_name)}
+        for name in names:
+            if name in present:
+                continue
+            column = table.columns[name]
+            kind = column.type.compile(dialect=engine.dialect)
+            try:
+                with engine.begin() as connection:
+                    connection.execute(text(
+                        f'ALTER TABLE {table_name} ADD COLUMN "{name}" {kind}'))
+            except DBAPIError:
+                if name not in {c["name"] for c in inspect(engine).get_columns(table_name)}:
+                    raise
 
 
 def create_schema(engine: Engine) -> None:
@@ -148,12 +226,13 @@ def create_schema(engine: Engine) -> None:
     >>> engine = create_engine("sqlite://")
     >>> create_schema(engine); create_schema(engine)
     >>> sorted(inspect(engine).get_table_names())
-    ['environment_health', 'environments', 'settings']
+    ['agent_tokens', 'environment_health', 'environments', 'settings']
     """
     for attempt in range(_SCHEMA_ATTEMPTS):
         try:
             Base.metadata.create_all(engine)
-            return
+            break
         except DBAPIError as error:
             if attempt == _SCHEMA_ATTEMPTS - 1 or not _created_concurrently(error):
                 raise
+    add_missing_columns(engine)

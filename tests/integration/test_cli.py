@@ -158,8 +158,8 @@ def test_env_add_ls_use(registered: Callable[..., Result], podman_engine: Podman
     assert records["a"]["url"] == podman_engine.url
     assert records["a"]["labels"] == {"region": "us-east"}
     assert records["b"] == {"name": "b", "url": podman_engine_b.url,
-                            "labels": {"region": "eu-west"}, "tls": None, "detected": False,
-                            "default": False, "health": None}
+                            "labels": {"region": "eu-west"}, "tls": None, "token": None,
+                            "detected": False, "default": False, "health": None}
     used = registered("env", "use", "b")
     assert used.exit_code == 0
     assert used.stdout == "Default environment is now 'b'\n"
@@ -167,7 +167,8 @@ def test_env_add_ls_use(registered: Callable[..., Result], podman_engine: Podman
         registered("env", "ls", "--json").stdout)}
     assert records["b"]["default"] and not records["a"]["default"]
     table = registered("env", "ls").stdout.splitlines()
-    assert table[0].split() == ["NAME", "URL", "LABELS", "TLS", "DEFAULT", "HEALTH"]
+    assert table[0].split() == ["NAME", "URL", "LABELS", "TLS", "TOKEN", "DEFAULT",
+                                "HEALTH"]
     assert [line.split() for line in table if line.startswith("b ")] == [
         ["b", podman_engine_b.url, "region=eu-west", "*"]]
     duplicate = registered("env", "add", "a", podman_engine.url)

@@ -615,14 +615,16 @@ def test_env_add_ls_use_rm(registry_context: CliContext) -> None:
     assert run_env(registry_context, "add", "lab", "unix:///tmp/lab.sock").exit_code == 0
     assert run_env(registry_context, "use", "us-east-1").exit_code == 0
     assert run_env(registry_context, "ls").stdout.splitlines() == [
-        "NAME        URL                    LABELS                    TLS   DEFAULT   HEALTH",
+        "NAME        URL                    LABELS                    TLS   TOKEN   "
+        "DEFAULT   HEALTH",
         "lab         unix:///tmp/lab.sock",
-        "us-east-1   tcp://10.0.0.5:2375    region=us-east,tier=gpu         *",
+        "us-east-1   tcp://10.0.0.5:2375    region=us-east,tier=gpu                 *",
     ]
     records = json.loads(run_env(registry_context, "ls", "--json").stdout)
     assert records[1] == {"name": "us-east-1", "url": "tcp://10.0.0.5:2375",
                           "labels": {"region": "us-east", "tier": "gpu"}, "tls": None,
-                          "detected": False, "default": True, "health": None}
+                          "token": None, "detected": False, "default": True,
+                          "health": None}
     removed = run_env(registry_context, "rm", "us-east-1")
     assert removed.stdout == "Removed environment 'us-east-1'\n"
     assert [r["name"] for r in json.loads(run_env(registry_context, "ls", "--json").stdout)] \
@@ -639,7 +641,8 @@ def test_env_add_with_tls_files(registry_context: CliContext, tmp_path: Path,
     (record,) = json.loads(run_env(registry_context, "ls", "--json").stdout)
     assert record["tls"] == {"ca_cert": str(tmp_path / "ca.pem"),
                              "client_cert": str(tmp_path / "cert.pem"),
-                             "client_key": str(tmp_path / "key.pem"), "verify": True}
+                             "client_key": str(tmp_path / "key.pem"), "verify": True,
+                             "fingerprint": None}
     half = run_env(registry_context, "add", "half", "https://10.0.0.9:2376",
                    "--tls-cert", str(tmp_path / "cert.pem"))
     assert half.exit_code == 2

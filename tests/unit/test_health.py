@@ -259,7 +259,8 @@ def test_fan_out_commands_skip_a_recent_failure_with_since_when_and_why(
     assert dead["failing"] is True and dead["failure"].startswith("engine socket ")
     assert dead["failing_since"] is not None and dead["last_success"] is None
     table = run(registry_url, "env", "ls").stdout.splitlines()
-    assert table[0].split() == ["NAME", "URL", "LABELS", "TLS", "DEFAULT", "HEALTH"]
+    assert table[0].split() == ["NAME", "URL", "LABELS", "TLS", "TOKEN", "DEFAULT",
+                                   "HEALTH"]
     dead_row = next(line for line in table if line.startswith("dead "))
     assert "failing since " in dead_row and "engine socket " in dead_row
 

@@ -1,0 +1,176 @@
+"""The agent's ASGI application: authentication in front of a two-way split.
+
+::
+
+    AuthMiddleware                       every HTTP and WebSocket request
+    └── route by path
+        ├── /api/v1/...   GhostPanel's API (Starlette, ``_api.py``); unknown -> 404 problem
+        └── anything else the Engine API passthrough (``_passthrough.py``), which strips
+                          a leading ``/engine`` itself: ``/engine/containers/json`` and
+                          ``/containers/json`` reach the same engine call
+
+The split is a plain prefix test rather than a Starlette ``Mount``: the passthrough is
+the agent's hot path and pays for no routing it does not need.
+
+The passthrough module is imported when the app starts, and only there: were it
+missing or broken, the API would still serve and engine paths answer a ``503`` problem
+saying so (rather than the agent failing to start).
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import anyio.to_thread
+
+from .._connect import connect
+from ..engine import Environment
+from ._api import API_PREFIX, api_app
+from ._auth import AuthMiddleware, FailureLimiter
+from ._problems import Receive, Scope, Send, send_problem
+from ._settings import AgentSettings
+from ._token_check import TokenChecker
+
+__all__ = ["AgentApp", "create_app"]
+
+_log = logging.getLogger("ghostpanel.agent")
+
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+
+class _Unavailable:
+    """Stands in for the passthrough when it cannot be loaded: a 503 problem."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            await send_problem(send, 503, f"the Engine API passthrough is not available in "
+                                          f"this agent: {self.reason}")
+        else:
+            await send({"type": "websocket.close", "code": 1011, "reason": "unavailable"})
+
+    async def aclose(self) -> None:
+        """Nothing to release."""
+
+
+def _load_passthrough(engine_url: str) -> Any:
+    try:
+        module = importlib.import_module("._passthrough", __package__)
+        return module.EnginePassthrough(engine_url, prefix="/engine")
+    except (ImportError, AttributeError) as error:
+        _log.error("engine passthrough unavailable: %s", error)
+        return _Unavailable(f"{type(error).__name__}: {error}")
+
+
+class AgentApp:
+    """The agent as one ASGI callable (see the module notes). Build it with
+    :func:`create_app`.
+
+    Attributes
+    ----------
+    settings : AgentSettings
+        What it serves.
+    tokens : TokenChecker
+        Where bearer tokens are checked.
+    limiter : FailureLimiter
+        Failed authentications per peer.
+    """
+
+    def __init__(self, settings: AgentSettings, *,
+                 tokens: TokenChecker | None = None) -> None:
+        self.settings = settings
+        self.tokens = tokens if tokens is not None else TokenChecker(settings.store_url)
+        self.limiter = FailureLimiter(settings.max_failures, settings.failure_window)
+        self.api = api_app()
+        self.api.state.settings = settings
+        self.api.state.started = time.monotonic()
+        self.api.state.engine = None
+        self._engine: Environment | None = None
+        self._passthrough: Any = None
+        self._guarded = AuthMiddleware(self._route, check_token=self._check_token,
+                                       client_certificates=settings.client_ca is not None,
+                                       limiter=self.limiter)
+
+    async def _check_token(self, token: str) -> str | None:
+        # A worker thread: a store busy with another process's write may make a query
+        # wait (SQLite's busy timeout), and the event loop must not wait with it.
+        return await anyio.to_thread.run_sync(self.tokens.verify, token)
+
+    async def startup(self) -> None:
+        """Open the engine environment and the passthrough (idempotent)."""
+        if self._engine is None:
+            self._engine = connect(self.settings.engine_url, name="agent")
+            self.api.state.engine = self._engine
+        if self._passthrough is None:
+            self._passthrough = _load_passthrough(self.settings.engine_url)
+
+    async def shutdown(self) -> None:
+        """Close the engine connections and the token store."""
+        passthrough, self._passthrough = self._passthrough, None
+        engine, self._engine = self._engine, None
+        try:
+            if passthrough is not None:
+                await passthrough.aclose()
+        finally:
+            if engine is not None:
+                await engine.aclose()
+            self.tokens.close()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Serve one ASGI connection: lifespan here, the rest through authentication."""
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+            return
+        if self._engine is None:  # served without a lifespan (a test's own server)
+            await self.startup()
+        await self._guarded(scope, receive, send)
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                try:
+                    await self.startup()
+                except Exception as error:
+                    await send({"type": "lifespan.startup.failed", "message": str(error)})
+                    return
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                try:
+                    await self.shutdown()
+                except Exception as error:
+                    await send({"type": "lifespan.shutdown.failed", "message": str(error)})
+                    return
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    async def _route(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path: str = scope.get("path", "")
+        if path == API_PREFIX or path.startswith(API_PREFIX + "/"):
+            await self.api(scope, receive, send)
+        else:
+            await self._passthrough(scope, receive, send)
+
+
+def create_app(settings: AgentSettings, *, tokens: TokenChecker | None = None) -> AgentApp:
+    """The agent's ASGI application for ``settings``.
+
+    Parameters
+    ----------
+    settings
+        What to serve (the engine URL; the listen address only shows in ``/info``).
+    tokens
+        Checks bearer tokens; by default against ``settings.store_url``.
+
+    Examples
+    --------
+    >>> app = create_app(AgentSettings(engine_url="unix:///run/podman/podman.sock"))
+    ...                                                             # doctest: +SKIP
+    """
+    return AgentApp(settings, tokens=tokens)

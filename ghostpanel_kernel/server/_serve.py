@@ -80,6 +80,9 @@ def hypercorn_config(settings: AgentSettings) -> Config:
     config.graceful_timeout = GRACEFUL_TIMEOUT
     config.accesslog = None
     config.errorlog = logging.getLogger("hypercorn.error")
+    # The passthrough forwards the engine's own Server header ("Libpod/4.3.1 (linux)"),
+    # from which clients tell Podman from Docker; Hypercorn's would be a second one.
+    config.include_server_header = False
     socket_path = settings.unix_socket
     if socket_path is not None:
         config.bind = [f"unix:{socket_path}"]

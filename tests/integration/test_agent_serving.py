@@ -187,3 +187,14 @@ def test_a_bad_certificate_is_named(tmp_path: Path, engine_url: str,
     assert result.returncode == 1
     assert "cannot use the certificate" in result.stderr
     assert str(test_pki / "client.key") in result.stderr and "Traceback" not in result.stderr
+
+
+def test_the_engine_s_server_header_comes_through_alone(agent: RunningAgent) -> None:
+    """Clients tell Podman from Docker by ``Server``: the agent must not add its own."""
+    socket_path = agent.engine_url.removeprefix("unix://")
+    with httpx.Client(transport=httpx.HTTPTransport(uds=socket_path)) as engine:
+        direct = engine.get("http://engine/_ping").headers.get_list("server")
+    with agent.client() as http:
+        answer = http.get("/_ping")
+    assert answer.status_code == 200
+    assert direct and answer.headers.get_list("server") == direct

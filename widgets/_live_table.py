@@ -294,6 +294,10 @@ def tabulator_view(frame: pd.DataFrame, **options: Any) -> tuple[Tabulator, Any]
     css = _tabulator_stylesheet(pn)
     options.setdefault("pagination", "remote")
     options.setdefault("page_size", 25)
+    # Draw every row of the page: Tabulator's default (virtual) renderer draws only the
+    # rows its box can show, and a table that gets its rows while its box has no height
+    # (a JupyterLab cell off screen, laid out lazily) draws none, and stays empty.
+    options.setdefault("configuration", {"renderVertical": "basic"})
     table = pn.widgets.Tabulator(
         frame, show_index=False, disabled=True, layout="fit_data_stretch",
         sizing_mode="stretch_width", stylesheets=[css] if css else [], **options)

@@ -2,24 +2,54 @@
 one way a Panel object becomes an ipywidget here.
 
 ``inline=True``: no CDN is reachable from a Bolt host's notebook, and without Panel's
-bundled JavaScript nothing renders (STACK_NOTES.md). ``comms="ipywidgets"`` lets Panel
-objects live inside ipywidgets layouts through ``pn.ipywidget``.
+bundled JavaScript nothing renders (docs/). ``comms="ipywidgets"`` lets Panel objects
+live inside ipywidgets layouts through ``pn.ipywidget``.
+
+The browser side. A ``pn.ipywidget`` view is a jupyter_bokeh ``BokehView``, whose
+constructor calls ``window.Bokeh.require(...)``: BokehJS, with Panel's models and the
+libraries of Panel's extensions (Tabulator, Ace), must be in the page *before* the
+first view is made, or the view fails ("Failed to create view for 'BokehView' ...
+reading 'require'"). Panel's own loader (what ``pn.extension`` displays) starts its
+work from a ``setTimeout`` and so runs after the widget of the same cell is already
+being drawn; it works in Voila only because Voila draws the widgets late. So
+:func:`load_panel` displays a loader of its own instead (:mod:`._panel_loader`), which
+runs every script at once, in order, as the output is shown: in JupyterLab (through
+jupyter_bokeh's ``application/vnd.bokehjs_load.v0+json`` renderer), in Voila and in
+the classic notebook (``application/javascript``). It is shown once per kernel, in
+the first cell that makes a GhostPanel widget, whichever that is, with every
+extension any widget uses; nothing comes from a CDN or needs a set-up cell. A page
+reloaded while the kernel runs gets it again from that cell's saved output (the
+kernel does not send it twice); a page opened on a notebook saved without that
+output needs the kernel restarted.
 
 :func:`load_panel` hands the widgets Panel with its ``ipywidget`` replaced by
-:func:`panel_ipywidget`, which holds a view's changes until a browser shows it (see
-:func:`hold_changes_until_shown`). Every table and chart of GhostPanel is made through
-it, so none of them can miss that fix, however its widget was written.
+:func:`panel_ipywidget`, which also holds a view's changes until a browser shows it
+(see :func:`hold_changes_until_shown`). Every table and chart of GhostPanel is made
+through it, so none of them can miss these fixes, however its widget was written.
+
+:func:`hold_changes_until_shown` and :func:`render_again_for_new_views` rely on
+jupyter_bokeh's ``BokehModel`` internals (``_document_patched``, ``update_from_model``,
+``_model``, Panel's ``_view_count``): pyproject.toml pins the versions they were
+checked with, and tests/unit/test_widget_panel_views.py fails if they change.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["hold_changes_until_shown", "load_panel", "panel_ipywidget",
+from ._panel_loader import BrowserLoader
+
+__all__ = ["EXTENSIONS", "hold_changes_until_shown", "load_panel", "panel_ipywidget",
            "render_again_for_new_views"]
+
+#: Every Panel extension a GhostPanel widget uses. All are loaded (and their scripts
+#: sent to the browser) by the first widget, so that a widget needing one never comes
+#: after the loader was shown without it.
+EXTENSIONS = ("tabulator", "codeeditor")
 
 _loaded: set[str] = set()
 _base_loaded = False
+_browser = BrowserLoader()
 
 
 class _Panel:
@@ -38,7 +68,8 @@ class _Panel:
 
 
 def load_panel(*extensions: str) -> Any:
-    """Return Panel with ``extensions`` (e.g. ``"tabulator"``) loaded.
+    """Return Panel with GhostPanel's extensions and ``extensions`` loaded, and the
+    browser's side of them on its way (:class:`~._panel_loader.BrowserLoader`).
 
     Each extension is loaded once, whichever widget asks first. What comes back is the
     ``panel`` module but for ``ipywidget``, which is :func:`panel_ipywidget`.
@@ -51,11 +82,13 @@ def load_panel(*extensions: str) -> Any:
     global _base_loaded
     import panel as pn
 
-    missing = [name for name in extensions if name not in _loaded]
+    missing = [name for name in dict.fromkeys((*EXTENSIONS, *extensions))
+               if name not in _loaded]
     if missing or not _base_loaded:
-        pn.extension(*missing, comms="ipywidgets", inline=True)
+        _browser.extension(pn, missing)
         _loaded.update(missing)
         _base_loaded = True
+    _browser.show()
     return _Panel(pn)
 
 

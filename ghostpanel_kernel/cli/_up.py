@@ -33,6 +33,8 @@ from typing import Any
 
 import click
 
+from .._procfs import descendants as _procfs_descendants
+from .._procfs import read_process
 from ._output import CommandError, warn
 
 __all__ = ["dashboard_notebook", "lab", "notebooks_folder", "up"]
@@ -141,48 +143,18 @@ def _listening(port: int) -> bool:
 # -- the server's process tree ----------------------------------------------------------
 
 
-def _process_table() -> dict[int, tuple[int, str]]:
-    """PID -> (parent PID, start time) of every process, from ``/proc`` (Linux)."""
-    table: dict[int, tuple[int, str]] = {}
-    with contextlib.suppress(OSError):
-        for entry in os.scandir("/proc"):
-            if not entry.name.isdigit():
-                continue
-            try:
-                with open(f"/proc/{entry.name}/stat", encoding="ascii",
-                          errors="replace") as handle:
-                    stat = handle.read()
-            except OSError:  # ended while we looked
-                continue
-            # The command name (2nd field) may hold spaces: fields start after its ")".
-            fields = stat.rpartition(")")[2].split()
-            if len(fields) > 19:
-                table[int(entry.name)] = (int(fields[1]), fields[19])
-    return table
-
-
 def descendants(pid: int) -> list[tuple[int, str]]:
     """The processes below ``pid`` (children, their children...) as (PID, start time).
 
     The start time tells a process from a later one that reuses its PID. Empty where
     there is no ``/proc``.
     """
-    table = _process_table()
-    children: dict[int, list[int]] = {}
-    for child, (parent, _) in table.items():
-        children.setdefault(parent, []).append(child)
-    found: list[tuple[int, str]] = []
-    stack = list(children.get(pid, []))
-    while stack:
-        child = stack.pop()
-        found.append((child, table[child][1]))
-        stack.extend(children.get(child, []))
-    return found
+    return [(entry.pid, entry.started) for entry in _procfs_descendants(pid)]
 
 
 def _still_there(pid: int, started: str) -> bool:
-    entry = _process_table().get(pid)
-    return entry is not None and entry[1] == started
+    entry = read_process(pid)
+    return entry is not None and entry.started == started
 
 
 def _end_leftovers(processes: Sequence[tuple[int, str]]) -> None:
@@ -379,12 +351,18 @@ def up(port: int | None, env_name: str | None, no_browser: bool) -> None:
 @_PORT
 @_ENV
 @_NO_BROWSER
-def lab(port: int | None, env_name: str | None, no_browser: bool) -> None:
+@click.option("--dir", "folder", metavar="DIR",
+              type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="Folder to open. Default: GhostPanel's curated notebooks.")
+def lab(port: int | None, env_name: str | None, no_browser: bool,
+        folder: Path | None) -> None:
     """Open JupyterLab on GhostPanel's notebooks (on 127.0.0.1, with a token) until Ctrl-C.
 
-    The notebooks use --env's environment (default: the default environment).
+    The notebooks use --env's environment (default: the default environment). The
+    widgets need no set-up cell: each kernel sends the browser the scripts they need,
+    inline, from the installed packages (nothing from the Internet).
     """
-    folder = notebooks_folder()
+    folder = notebooks_folder() if folder is None else folder.resolve()
     if env_name is not None:
         env_name = _resolve_environment(env_name)
     if port is None:

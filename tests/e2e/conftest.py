@@ -6,7 +6,7 @@ the whole e2e run (Voila, IPython and Chromium would otherwise write into the ho
 directory), on top of the session's private ``GHOSTPANEL_HOME`` (tests/conftest.py).
 
 Browser: Debian's ``/usr/bin/chromium`` (no ``playwright install``), headless, with
-every non-loopback request sent to a dead proxy (STACK_NOTES.md): a page that needs
+every non-loopback request sent to a dead proxy (docs/jupyter-facts.md): a page that needs
 the network fails here rather than quietly fetching from a CDN.
 """
 
@@ -29,8 +29,9 @@ from typing import Any
 
 import pytest
 
-from ghostpanel_kernel.engine.podman_service import PodmanService, mounts_under
+from ghostpanel_kernel import _procfs as procfs
 from tests.orphans import claim
+from tests.podman_service import PodmanService, mounts_under
 
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = Path(__file__).resolve().parent / "screenshots"
@@ -132,34 +133,13 @@ def spare_engine() -> Iterator[PodmanService]:
 # -- processes ---------------------------------------------------------------------------
 
 
-def _process_table() -> dict[int, tuple[int, str]]:
-    table: dict[int, tuple[int, str]] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text(errors="replace")
-            command = (entry / "cmdline").read_bytes()
-        except OSError:
-            continue
-        fields = stat.rpartition(")")[2].split()
-        table[int(entry.name)] = (int(fields[1]),
-                                  command.replace(b"\0", b" ").decode(errors="replace"))
-    return table
-
-
 def descendants(pid: int) -> dict[int, str]:
-    """PID -> command line of every process below ``pid``."""
-    table = _process_table()
-    children: dict[int, list[int]] = {}
-    for child, (parent, _) in table.items():
-        children.setdefault(parent, []).append(child)
+    """PID -> command line of every process below ``pid`` (that still runs)."""
     found: dict[int, str] = {}
-    stack = list(children.get(pid, []))
-    while stack:
-        child = stack.pop()
-        found[child] = table[child][1]
-        stack.extend(children.get(child, []))
+    for entry in procfs.descendants(pid):
+        arguments = procfs.command_line(entry.pid)
+        if arguments is not None:
+            found[entry.pid] = " ".join(arguments)
     return found
 
 
@@ -171,10 +151,7 @@ def kernel_pids(pid: int) -> list[int]:
 
 def alive(pid: int) -> bool:
     """Whether ``pid`` runs (a zombie does not count)."""
-    try:
-        return bool(Path(f"/proc/{pid}/cmdline").read_bytes())
-    except OSError:
-        return False
+    return procfs.is_running(pid)
 
 
 @dataclass

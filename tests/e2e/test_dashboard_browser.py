@@ -30,7 +30,6 @@ from playwright.sync_api import Browser, Page, expect, sync_playwright
 from ghostpanel_kernel import connect
 from ghostpanel_kernel.demo import DEMO_LABEL, remove_demo_containers, start_demo_containers
 from ghostpanel_kernel.engine import NotFound
-from ghostpanel_kernel.engine.podman_service import PodmanService
 from tests.e2e.conftest import (
     CHROMIUM,
     CHROMIUM_ARGS,
@@ -41,6 +40,7 @@ from tests.e2e.conftest import (
     start_server,
 )
 from tests.image_registry import RegistryImages
+from tests.podman_service import PodmanService
 
 ENV = "e2e"
 SPARE = "e2e-spare"

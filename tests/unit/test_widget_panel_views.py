@@ -9,7 +9,9 @@ comm messages and rebuilds the document the browser would render.
 from __future__ import annotations
 
 import gc
+import json
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -135,3 +137,125 @@ def test_a_view_already_shown_is_left_as_it_is(monkeypatch: pytest.MonkeyPatch) 
     assert browser.patches
     view.close()
     view.close()
+
+
+# -- the jupyter_bokeh internals the hold relies on (pinned in pyproject.toml) ----------
+
+
+def test_every_view_is_held_through_jupyter_bokehs_internals() -> None:
+    # hold_changes_until_shown() leaves alone what it does not recognise; were
+    # jupyter_bokeh's BokehModel to lose these, views would silently go unheld.
+    _, view = tabulator_view(pd.DataFrame({"name": ["web"]}, dtype="str"))
+    assert type(view).__module__ == "jupyter_bokeh.widgets"
+    assert view._view_count == 0  # Panel counts the views the browser reports
+    assert callable(view.update_from_model) and view._model is not None
+    assert view._close_once
+    # The document calls the view's _document_patched as looked up on the instance:
+    # the hold's replacement, not jupyter_bokeh's method.
+    assert view._document_patched.__qualname__.startswith("hold_changes_until_shown")
+    view.close()
+
+
+def test_a_second_view_is_sent_the_whole_state_first(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    table, view = tabulator_view(pd.DataFrame({"name": ["web"]}, dtype="str"))
+    browser = FakeBrowser(view, monkeypatch)
+    browser.show()
+    table.patch({"name": [(0, "api")]})
+    bundles = len(browser.bundles)
+    browser.show()  # a second view (another cell, a reloaded page) starts from this
+    assert len(browser.bundles) == bundles + 1
+    assert tabulator_rows(browser, "name") == ["api"]
+    view.close()
+
+
+# -- the browser's side: BokehJS and Panel, sent by the first widget of a kernel --------
+
+
+def test_the_loader_carries_bokehjs_panel_and_every_extension_inline() -> None:
+    from ghostpanel_widgets._panel import EXTENSIONS
+    from ghostpanel_widgets._panel_loader import BOKEHJS_LOAD, bundle_parts, loader_bundle
+
+    load_panel()  # any widget: every extension GhostPanel uses comes with it
+    assert set(EXTENSIONS) <= {"tabulator", "codeeditor"}
+    parts = bundle_parts()
+    core = [part.text.lstrip()[:40] for part in parts if part.kind == "core"]
+    assert core[0].startswith("/* BEGIN bokeh.min.js */")
+    assert any(text.startswith("/* BEGIN panel.min.js */") for text in core)
+    libraries = "\n".join(part.text[:300] for part in parts if part.kind == "library")
+    assert "Tabulator" in libraries and "ace" in libraries
+    assert any("tabulator" in part.text[:200] for part in parts if part.kind == "css")
+    data = loader_bundle(parts)
+    assert set(data) == {BOKEHJS_LOAD, "application/javascript"}
+    script = data[BOKEHJS_LOAD]
+    # Nothing deferred and nothing fetched: every part is in the script, in order.
+    assert "setTimeout" not in script.split("var parts =")[0]
+    assert "cdn.bokeh.org" not in script and "src=" not in script.split("var parts =")[0]
+    positions = [script.index(json.dumps(part.key)) for part in parts]
+    assert positions == sorted(positions)
+
+
+_HTML = ({"text/html": "<style>panel</style>"}, {})
+_PANELS_LOADER = ({"application/javascript": "setTimeout(...) /* BEGIN bokeh.min.js */",
+                   "application/vnd.holoviews_load.v0+json": "(same)"}, {})
+_COMMS = ({"application/javascript": "window.PyViz = {}",
+           "application/vnd.holoviews_load.v0+json": "window.PyViz = {}"}, {})
+_OURS = {"application/vnd.bokehjs_load.v0+json": "ours"}
+
+
+class _Kernel:
+    """What a BrowserLoader displays, and whether a cell runs (a widget's callback
+    otherwise)."""
+
+    def __init__(self) -> None:
+        self.shown: list[dict[str, Any]] = []
+        self.cell = True
+        self.calls: list[tuple[str, ...]] = []
+
+    def loader(self) -> Any:
+        from ghostpanel_widgets._panel_loader import BrowserLoader
+
+        return BrowserLoader(publish=lambda data, metadata: self.shown.append(data),
+                             in_cell=lambda: self.cell, bundle=lambda: _OURS,
+                             capture=self._capture)
+
+    @staticmethod
+    def _capture(run: Any) -> list[Any]:
+        run()
+        return [_HTML, _PANELS_LOADER, _COMMS]
+
+    def extension(self, *names: str, **params: Any) -> None:
+        self.calls.append(names)
+
+
+def test_panels_deferred_loader_is_replaced_by_one_that_runs_at_once() -> None:
+    kernel = _Kernel()
+    loader = kernel.loader()
+    loader.extension(kernel, ["tabulator", "codeeditor"])
+    assert kernel.calls == [("tabulator", "codeeditor")] and kernel.shown == []
+    assert loader.show()
+    # Panel's stylesheet and comm manager stay where Panel put them.
+    assert kernel.shown == [_HTML[0], _OURS, _COMMS[0]]
+    assert not loader.show()  # once per kernel
+    assert len(kernel.shown) == 3
+
+
+def test_the_loader_waits_for_a_cell_when_first_asked_from_a_callback() -> None:
+    kernel = _Kernel()
+    loader = kernel.loader()
+    kernel.cell = False  # e.g. a dashboard tab built when clicked: no page shows this
+    loader.extension(kernel, ["tabulator"])
+    assert not loader.show() and kernel.shown == []
+    kernel.cell = True  # the next widget made in a cell brings it
+    assert loader.show()
+    assert _OURS in kernel.shown
+
+
+def test_a_new_extension_later_sends_the_loader_again() -> None:
+    kernel = _Kernel()
+    loader = kernel.loader()
+    loader.extension(kernel, ["tabulator"])
+    loader.show()
+    loader.extension(kernel, ["vega"])  # the loader skips in the page what ran there
+    assert loader.show()
+    assert kernel.shown.count(_OURS) == 2

@@ -60,6 +60,8 @@ FIRST_BYTE_TIMEOUT: Final = "ghostpanel.first_byte"
 REPLAYABLE_METHODS: Final = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 
 _READ_SIZE: Final = 256 * 1024
+#: Heads made only of line ends skipped before an answer's status line (see _read_head).
+_MAX_LEADING_BLANK_HEADS: Final = 4
 #: Seconds :meth:`EngineTransport.aclose` waits for TLS peers to answer ``close_notify``.
 _TLS_CLOSE_TIMEOUT: Final = 1.0
 _CHUNK_SIZE: Final = re.compile(rb"[0-9A-Fa-f]{1,16}")
@@ -491,10 +493,21 @@ class EngineTransport(httpx.AsyncBaseTransport):
                          ) -> tuple[int, list[tuple[bytes, bytes]], _Framing]:
         try:
             raw = await conn.reader.readuntil(b"\r\n\r\n")
+            # Podman 4.3 sometimes writes a stray line end after an answer on a kept-alive
+            # connection, seen in front of the next status line ("\nHTTP/1.1 204"). Go's
+            # client drops a connection with such unsolicited bytes; its answer is still
+            # whole here, so skip line ends before the status line (RFC 9112 section 2.2
+            # asks the same robustness of servers), a bounded number of times.
+            for _ in range(_MAX_LEADING_BLANK_HEADS):
+                if raw.strip(b"\r\n"):
+                    break
+                raw = await conn.reader.readuntil(b"\r\n\r\n")
+            raw = raw.lstrip(b"\r\n")
         except asyncio.IncompleteReadError as exc:
             # A peer that said something and hung up: if it was not the start of an
             # HTTP answer, this is no engine (an SSH server's banner, a TLS alert).
-            if exc.partial and not b"HTTP/".startswith(exc.partial[:5]):
+            partial = exc.partial.lstrip(b"\r\n")
+            if partial and not b"HTTP/".startswith(partial[:5]):
                 raise _not_http(self.endpoint, exc.partial) from exc
             raise
         lines = raw[:-4].split(b"\r\n")

@@ -15,6 +15,7 @@ module; all are ended, and the temporary folder removed, at its end.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import re
 import shutil
@@ -29,7 +30,7 @@ from typing import Any
 
 import nbformat
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from tests.e2e.conftest import (
@@ -224,8 +225,14 @@ def _run_all_cells(page: Page, count: int = len(CELLS)) -> None:
     # JupyterLab may ask which kernel to start, at any moment while it opens the
     # notebook: take the notebook's own (Python 3) whenever it does.
     kernel_dialog = page.locator(".jp-Dialog").filter(has_text="Select Kernel")
-    page.add_locator_handler(kernel_dialog, lambda dialog: dialog.get_by_role(
-        "button", name="Select", exact=True).click())
+
+    def choose_the_notebook_s_kernel(dialog: Locator) -> None:
+        # The dialog can close by itself (the kernel started) between being seen and
+        # this click: a short wait, and nothing to do if it has gone.
+        with contextlib.suppress(PlaywrightTimeout):
+            dialog.get_by_role("button", name="Select", exact=True).click(timeout=2_000)
+
+    page.add_locator_handler(kernel_dialog, choose_the_notebook_s_kernel)
     page.locator(".jp-Notebook .jp-CodeCell").first.wait_for(timeout=LOAD_TIMEOUT_MS)
     # The kernel is up when the status bar says Idle.
     expect(page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']")).to_have_count(
@@ -233,11 +240,8 @@ def _run_all_cells(page: Page, count: int = len(CELLS)) -> None:
     first = page.locator(".jp-Notebook .jp-CodeCell").first.locator(".jp-InputPrompt")
     for _ in range(3):
         # A request made while the kernel's connection is still settling can be
-        # dropped (the cells stay "[ ]"), or JupyterLab may ask which kernel to start:
-        # take the notebook's own (Python 3), and ask again.
-        select = page.locator(".jp-Dialog").get_by_role("button", name="Select", exact=True)
-        if select.count():
-            select.click()
+        # dropped (the cells stay "[ ]"), or JupyterLab may ask which kernel to start
+        # (the handler above answers it): ask again.
         try:
             page.get_by_role("menuitem", name="Run", exact=True).click(timeout=10_000)
             page.get_by_role("menuitem", name=re.compile(r"^Run All Cells")).click(

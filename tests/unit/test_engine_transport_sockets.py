@@ -105,6 +105,24 @@ async def test_a_get_on_a_stale_kept_alive_connection_is_retried_once(
         assert [r.connection for r in server.received] == [1, 1, 1, 2]
 
 
+async def test_a_stray_line_end_before_an_answer_is_skipped_not_a_protocol_error(
+        sock: Path, opened: list[Environment]) -> None:
+    # Seen from Podman 4.3 on a kept-alive connection: "\nHTTP/1.1 204 No Content".
+    # The POST must succeed, sent once, and the connection stay usable.
+    def script(request: Received) -> bytes | Paced:
+        if request.path == "/_ping":
+            return PING
+        return Paced(b"\n", 0.02, b"\r\n" + answer(204))
+
+    async with ScriptedServer(script, unix_path=sock) as server:
+        env = open_env(opened, server.url)
+        await env.ping()
+        await _web(env).kill()
+        await _web(env).kill()
+        assert server.paths("POST") == [KILL, KILL]
+        assert server.connections == 1
+
+
 async def test_a_get_whose_answer_had_begun_is_not_retried(
         sock: Path, opened: list[Environment]) -> None:
     def script(request: Received) -> bytes | Drop:

@@ -250,7 +250,7 @@ async def test_file_browser_refuses_downloads_over_its_limit(
     assert browser.status.level == "error"
     assert browser.status.message == (
         "Download /gpdir/big.bin failed: big.bin is 2.93 KiB: downloads from this browser "
-        "stop at 2.0 KiB; copy it with `podman cp "
+        "stop at 2 KiB; copy it with `podman cp "
         f"{container.name}:/gpdir/big.bin .` or Container.read_file() instead")
     assert browser.download_view.value == ""
     assert await browser.download_link("sub") is None

@@ -46,22 +46,10 @@ from pathlib import Path
 
 from bench._engine import BenchEngine, interrupt_on_sigterm, log
 from bench._results_file import RESULTS, markers, put_block
+from tests.agent_process import free_port
 
 #: Seconds one agent may take to answer before the round fails.
 _START_LIMIT = 30.0
-
-
-def _free_port() -> int:
-    while True:
-        with socket.socket() as tcp:
-            tcp.bind(("127.0.0.1", 0))
-            port = int(tcp.getsockname()[1])
-            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
-                try:
-                    udp.bind(("127.0.0.1", port))
-                except OSError:
-                    continue
-                return port
 
 
 def _cli(home: Path, *args: str) -> list[str]:
@@ -140,7 +128,7 @@ class Figures:
 
 
 def one_round(home: Path, engine_url: str, token: str, *, unix: bool = False) -> Round:
-    port = _free_port()
+    port = free_port()
     cafile = home / "agent" / "tls" / "agent.crt"
     unix_socket = home / "agent.sock" if unix else None
     listen = f"unix://{unix_socket}" if unix_socket else f"127.0.0.1:{port}"

@@ -22,7 +22,7 @@ from typing import Any
 from hypercorn.asyncio import serve
 from hypercorn.config import Config
 
-__all__ = ["Server", "app", "free_port"]
+__all__ = ["Server", "app"]
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -75,21 +75,6 @@ async def app(scope: Scope, receive: Receive, send: Send) -> None:
         await answer(404, b'{"message": "no such path"}')
 
 
-def free_port() -> int:
-    """A port free on loopback for TCP and UDP alike."""
-    for _ in range(50):
-        with socket.socket() as tcp:
-            tcp.bind(("127.0.0.1", 0))
-            port = int(tcp.getsockname()[1])
-            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
-                try:
-                    udp.bind(("127.0.0.1", port))
-                except OSError:
-                    continue
-            return port
-    raise RuntimeError("no free port on loopback")
-
-
 class Server:
     """``tests.unit.h3_server`` in a process: HTTPS, and HTTP/3 when ``quic``."""
 
@@ -109,13 +94,26 @@ class Server:
         while time.monotonic() < deadline:
             if self._process.poll() is not None:
                 raise RuntimeError(f"the test server ended ({self._process.returncode})")
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-                time.sleep(0.1)  # the UDP listener comes up with the TCP one
+            if self._listening():
                 return self
-            except OSError:
-                time.sleep(0.05)
+            time.sleep(0.05)
         raise RuntimeError("the test server did not start")
+
+    def _listening(self) -> bool:
+        """Whether the TCP listener accepts and, with ``quic``, the UDP port is taken
+        (Hypercorn binds it after the TCP one: a loaded machine shows the gap)."""
+        try:
+            socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+        except OSError:
+            return False
+        if not self.quic:
+            return True
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+            try:
+                probe.bind(("127.0.0.1", self.port))
+            except OSError:
+                return True  # the server holds it
+        return False
 
     def stop(self) -> None:
         """Kill it: an agent that dies without closing its connections."""

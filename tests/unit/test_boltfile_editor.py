@@ -31,7 +31,6 @@ from ghostpanel_kernel.bolt import Boltfile, validate, validate_file
 from ghostpanel_kernel.engine import Environment
 
 ROOT = Path(__file__).resolve().parents[2]
-# CI checks the project out with ../shared beside it.
 CORPUS = ROOT / "tests" / "data" / "bolt-corpus"
 CORPUS_FILES = sorted(CORPUS.glob("*.toml"))
 BOLT_ROOT = CORPUS / "bolt__Boltfile.toml"  # valid, commented, no final newline

@@ -18,7 +18,6 @@ from click.testing import CliRunner, Result
 from ghostpanel_kernel.bolt import Boltfile, validate_file
 from ghostpanel_kernel.cli import cli
 
-# CI checks the project out with ../shared beside it.
 CORPUS = Path(__file__).resolve().parents[1] / "data" / "bolt-corpus"
 CORPUS_FILES = sorted(CORPUS.glob("*.toml"))
 

@@ -29,7 +29,8 @@ from ghostpanel_kernel.engine._transport import (
     FIRST_BYTE_TIMEOUT,
     STREAM_EXTENSION,
 )
-from tests.unit.h3_server import Server, free_port
+from tests.agent_process import free_port
+from tests.unit.h3_server import Server
 
 
 @pytest.fixture

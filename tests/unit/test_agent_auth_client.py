@@ -25,8 +25,9 @@ from ghostpanel_kernel.cli import CliContext, cli
 from ghostpanel_kernel.engine import AgentAuthError, Endpoint, Environment, TLSConfig
 from ghostpanel_kernel.engine._endpoint import normalize_fingerprint
 from ghostpanel_kernel.environments import EnvironmentRegistry, EnvironmentSpec, health_outcome
+from tests.agent_process import free_port
 from tests.unit.fake_engine import FakeEngine, json_lines, streamed
-from tests.unit.h3_server import Server, free_port
+from tests.unit.h3_server import Server
 
 TOKEN = "gp_Zm9vYmFyYmF6cXV4"
 AGENT = "https://127.0.0.1:7443"

@@ -72,8 +72,10 @@ __all__ = [
     "RunningAgent",
     "agent_factory_fixture",
     "agent_fixture",
+    "cli_environment",
     "free_port",
     "ghostpanel_command",
+    "run_cli",
     "start_agent",
 ]
 
@@ -111,16 +113,19 @@ def ghostpanel_command(home: Path, *args: str) -> list[str]:
     return [sys.executable, "-m", "ghostpanel_kernel.cli", "--home", os.fspath(home), *args]
 
 
-def _environment(home: Path) -> dict[str, str]:
+def cli_environment(home: Path) -> dict[str, str]:
+    """This process's environment for a ``ghostpanel`` run in ``home`` (and no database URL
+    inherited from the caller)."""
     environment = dict(os.environ)
     environment["GHOSTPANEL_HOME"] = os.fspath(home)
     environment.pop("GHOSTPANEL_DATABASE_URL", None)
     return environment
 
 
-def _run_cli(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def run_cli(home: Path, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """Run ``ghostpanel --home HOME ARGS...`` to its end; its output as text."""
     return subprocess.run(ghostpanel_command(home, *args), capture_output=True, text=True,
-                          env=_environment(home), timeout=60, check=False)
+                          env=cli_environment(home), timeout=timeout, check=False)
 
 
 @dataclass
@@ -198,13 +203,13 @@ class RunningAgent:
 
     def create_token(self, name: str) -> str:
         """``ghostpanel agent token create NAME`` in this agent's home; the new token."""
-        result = _run_cli(self.home, "agent", "token", "create", name)
+        result = run_cli(self.home, "agent", "token", "create", name)
         assert result.returncode == 0, result.stderr
         return result.stdout.strip().splitlines()[-1]
 
     def revoke_token(self, name: str) -> None:
         """``ghostpanel agent token revoke NAME`` in this agent's home."""
-        result = _run_cli(self.home, "agent", "token", "revoke", name)
+        result = run_cli(self.home, "agent", "token", "revoke", name)
         assert result.returncode == 0, result.stderr
 
     # -- the process -----------------------------------------------------------------
@@ -228,7 +233,7 @@ class RunningAgent:
                 ghostpanel_command(self.home, "agent", "--listen", self.listen,
                                    "--engine", self.engine_url, *self.extra_args),
                 stdin=subprocess.DEVNULL, stdout=stdout, stderr=stderr,
-                env=_environment(self.home))
+                env=cli_environment(self.home))
         deadline = time.monotonic() + START_TIMEOUT
         while True:
             printed = out.read_bytes()[offset:].decode(errors="replace")
@@ -297,7 +302,7 @@ def start_agent(engine_url: str, *, listen: str = "tcp",
         listen = f"127.0.0.1:{free_port()}"
     elif listen == "unix":
         listen = f"unix://{home / 'agent.sock'}"
-    result = _run_cli(home, "agent", "token", "create", token_name)
+    result = run_cli(home, "agent", "token", "create", token_name)
     if result.returncode != 0:
         raise AgentStartError(f"`agent token create` failed: {result.stderr}")
     running = RunningAgent(home=home, engine_url=engine_url, listen=listen,

@@ -24,7 +24,9 @@ from tests.agent_process import (  # noqa: F401
     RunningAgent,
     agent_factory_fixture,
     agent_fixture,
+    cli_environment,
     ghostpanel_command,
+    run_cli,
 )
 
 pytestmark = pytest.mark.integration
@@ -35,16 +37,8 @@ MakeContainer = Callable[..., Awaitable[Any]]  # the ``make_container`` fixture
 TICKER = ["sh", "-c", "i=0; while true; do echo line $i; i=$((i+1)); sleep 0.1; done"]
 
 
-def _environment(home: Path) -> dict[str, str]:
-    environment = dict(os.environ)
-    environment["GHOSTPANEL_HOME"] = os.fspath(home)
-    environment.pop("GHOSTPANEL_DATABASE_URL", None)
-    return environment
-
-
 def _cli(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(ghostpanel_command(home, *args), capture_output=True, text=True,
-                          env=_environment(home), timeout=120, check=False)
+    return run_cli(home, *args, timeout=120)
 
 
 @pytest.fixture
@@ -88,7 +82,7 @@ async def test_ps_and_logs_follow_through_the_agent(
     with subprocess.Popen(
             ghostpanel_command(client_home, "logs", "-f", "--env", "remote", container.name),
             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-            env=_environment(client_home)) as follow:
+            env=cli_environment(client_home)) as follow:
         await _read_follow(follow)
 
 
@@ -123,7 +117,7 @@ async def test_logs_follow_ends_when_the_agent_restarts(
     with subprocess.Popen(
             ghostpanel_command(client_home, "logs", "-f", "--env", "remote", container.name),
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-            env=_environment(client_home)) as follow:
+            env=cli_environment(client_home)) as follow:
         assert follow.stdout is not None and follow.stderr is not None
         first = await asyncio.to_thread(follow.stdout.readline)
         assert first.startswith("line "), first

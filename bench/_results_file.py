@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-__all__ = ["RESULTS", "markers", "put_block"]
+__all__ = ["RESULTS", "markers", "put_block", "record_report"]
 
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 
@@ -40,3 +40,10 @@ def put_block(block: str, begin: str, end: str, *, section: str = "Widgets",
             at = following.start() if following else len(text)
             text = text[:at].rstrip("\n") + "\n\n" + block + "\n\n" + text[at:].lstrip("\n")
     path.write_text(text, encoding="utf-8")
+
+
+def record_report(script: str, report: str, *, section: str = "Widgets",
+                  path: Path = RESULTS) -> None:
+    """Put ``script``'s ``report`` between its markers in ``path`` (see :func:`put_block`)."""
+    begin, end = markers(script)
+    put_block(f"{begin}\n{report.rstrip()}\n{end}", begin, end, section=section, path=path)

@@ -45,7 +45,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench._engine import BenchEngine, interrupt_on_sigterm, log
-from bench._results_file import RESULTS, markers, put_block
+from bench._results_file import RESULTS, record_report
 from tests.agent_process import free_port
 
 #: Seconds one agent may take to answer before the round fails.
@@ -272,8 +272,7 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(section)
     if args.update_results:
-        begin, end = markers("bench/agent_start.py")
-        put_block(f"{begin}\n{section.rstrip()}\n{end}", begin, end, section="Agent")
+        record_report("bench/agent_start.py", section, section="Agent")
         log(f"written to {RESULTS}")
     return 0
 

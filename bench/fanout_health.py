@@ -47,7 +47,7 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from bench._engine import LABEL, BenchEngine, interrupt_on_sigterm, log
-from bench._results_file import RESULTS, markers, put_block
+from bench._results_file import RESULTS, record_report
 from ghostpanel_kernel.cli import cli
 from ghostpanel_kernel.environments import EnvironmentRegistry
 
@@ -323,8 +323,7 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(section)
     if args.update_results:
-        begin, end = markers("bench/fanout_health.py")
-        put_block(f"{begin}\n{section.rstrip()}\n{end}", begin, end, section="Fan-out")
+        record_report("bench/fanout_health.py", section, section="Fan-out")
         log(f"written to {RESULTS}")
     return 0
 

@@ -47,7 +47,7 @@ if __package__ in (None, ""):  # run as a script: make `bench` and the project i
     __package__ = "bench"
 
 from bench._engine import LABEL, BenchEngine, interrupt_on_sigterm, log
-from bench._results_file import RESULTS, markers, put_block
+from bench._results_file import RESULTS, record_report
 
 SLEEPER = ["sh", "-c", "trap 'exit 0' TERM; while :; do sleep 0.2; done"]
 BUILD_TARGET_MS = 300.0
@@ -346,8 +346,7 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(section)
     if args.update_results:
-        begin, end = markers("bench/widgets_container_list.py")
-        put_block(f"{begin}\n{section.rstrip()}\n{end}", begin, end)
+        record_report("bench/widgets_container_list.py", section)
         log(f"written to {RESULTS}")
     return 0
 

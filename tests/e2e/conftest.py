@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from playwright.sync_api import Browser, sync_playwright
 
 from ghostpanel_kernel import _procfs as procfs
 from tests.orphans import claim
@@ -264,3 +265,13 @@ def wait_until(condition: Any, *, timeout: float = 20, interval: float = 0.2,
         if time.monotonic() > deadline:
             pytest.fail(f"timed out after {timeout} s waiting for {message}")
         time.sleep(interval)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    """Debian's Chromium through Playwright, headless, every non-loopback request sent to
+    the dead proxy (``CHROMIUM_ARGS``); one per test module."""
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()

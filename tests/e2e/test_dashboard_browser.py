@@ -25,14 +25,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 
 from ghostpanel_kernel import connect
 from ghostpanel_kernel.demo import DEMO_LABEL, remove_demo_containers, start_demo_containers
 from ghostpanel_kernel.engine import NotFound
 from tests.e2e.conftest import (
-    CHROMIUM,
-    CHROMIUM_ARGS,
     SCREENSHOTS,
     Server,
     failed,
@@ -126,14 +124,6 @@ def server(podman_engine: PodmanService, spare_engine: PodmanService,
             assert served.interrupt() == 0, served.output()
         finally:
             served.ensure_stopped()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture

@@ -30,12 +30,10 @@ from typing import Any
 
 import nbformat
 import pytest
-from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Locator, Page, expect
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from tests.e2e.conftest import (
-    CHROMIUM,
-    CHROMIUM_ARGS,
     SCREENSHOTS,
     Server,
     alive,
@@ -153,14 +151,6 @@ def target(podman_engine: PodmanService) -> Iterator[str]:
     run(_make_container(podman_engine.url, TARGET))
     yield TARGET
     run(_remove_containers(podman_engine.url))
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture(scope="module")

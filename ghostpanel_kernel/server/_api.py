@@ -22,11 +22,16 @@ from starlette.routing import BaseRoute, Route
 
 from .. import __version__
 from .._exceptions import EngineConnectionError, EngineTimeout, GhostPanelError
+from . import _routes_containers, _routes_events, _routes_exec, _routes_network, _routes_surge
 from ._problems import problem_response
 
-__all__ = ["API_PREFIX", "api_app"]
+__all__ = ["API_PREFIX", "ROUTE_MODULES", "api_app"]
 
 API_PREFIX = "/api/v1"
+
+#: The modules whose ``ROUTES`` make up ``/api/v1`` and whose ``PATHS`` document them.
+ROUTE_MODULES = (_routes_containers, _routes_surge, _routes_network, _routes_events,
+                 _routes_exec)
 
 
 def _engine_problem(error: GhostPanelError) -> Response:
@@ -93,6 +98,7 @@ def api_app(extra_routes: Sequence[BaseRoute] = ()) -> Starlette:
     """
     routes = [Route(f"{API_PREFIX}/health", health, methods=["GET"]),
               Route(f"{API_PREFIX}/info", info, methods=["GET"]),
+              *(route for module in ROUTE_MODULES for route in module.ROUTES),
               *extra_routes]
     return Starlette(routes=routes,
                      exception_handlers={HTTPException: _http_error, 500: _server_error})

@@ -14,12 +14,24 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import JSON, Boolean, DateTime, Engine, String, Text, inspect, text
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    Engine,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    inspect,
+    text,
+)
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-__all__ = ["ADDED_COLUMNS", "AgentTokenRecord", "Base", "EnvironmentRecord", "HealthRecord",
-           "SettingRecord", "add_missing_columns", "create_schema"]
+__all__ = ["ADDED_COLUMNS", "AgentTokenRecord", "Base", "EnvironmentRecord",
+           "GpuAllocationRecord", "HealthRecord", "SettingRecord", "add_missing_columns",
+           "create_schema"]
 
 
 def _now() -> datetime:
@@ -146,6 +158,45 @@ class AgentTokenRecord(Base):
         return f"<AgentTokenRecord {self.name}>"
 
 
+class GpuAllocationRecord(Base):
+    """One GPU (or MIG device) held by a workload (table ``gpu_allocations``).
+
+    Written by ``ghostpanel_kernel.gpus.GpuAllocator``. ``unit`` is the UUID of what is
+    held (``GPU-...`` or ``MIG-...``) and ``slot`` its tenant number on it: the unique
+    pair is what stops two processes from taking the same slot at once. A workload
+    holding two GPUs has two rows. ``container_id`` is set once a container created
+    with the reservation exists; removing that container releases the rows. A new
+    table, added the same additive way as ``environment_health``.
+
+    Examples
+    --------
+    >>> GpuAllocationRecord(workload="steam", unit="GPU-1", slot=0, gpu_index=0,
+    ...                     gpu_uuid="GPU-1", policy="exclusive", tenants=1).workload
+    'steam'
+    """
+
+    __tablename__ = "gpu_allocations"
+    __table_args__ = (UniqueConstraint("unit", "slot", name="uq_gpu_allocation_slot"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    workload: Mapped[str] = mapped_column(String(255), index=True)
+    unit: Mapped[str] = mapped_column(String(128))
+    slot: Mapped[int] = mapped_column(Integer)
+    gpu_index: Mapped[int] = mapped_column(Integer)
+    gpu_uuid: Mapped[str] = mapped_column(String(128))
+    #: The MIG device's index on its GPU (``M`` of ``nvidia.com/gpu=G:M``), or NULL.
+    mig_index: Mapped[int | None] = mapped_column(Integer, default=None)
+    policy: Mapped[str] = mapped_column(String(32))
+    #: Most tenants the unit takes under this holder's policy (1 for exclusive, MIG).
+    tenants: Mapped[int] = mapped_column(Integer)
+    simulated: Mapped[bool] = mapped_column(Boolean, default=False)
+    container_id: Mapped[str | None] = mapped_column(String(128), default=None)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+
+    def __repr__(self) -> str:
+        return f"<GpuAllocationRecord {self.workload} {self.unit}#{self.slot}>"
+
+
 #: How many times :func:`create_schema` tries; each retry follows a table that another
 #: process created first, so one try per table (and one more) always suffices.
 _SCHEMA_ATTEMPTS = len(Base.metadata.tables) + 1
@@ -226,7 +277,7 @@ def create_schema(engine: Engine) -> None:
     >>> engine = create_engine("sqlite://")
     >>> create_schema(engine); create_schema(engine)
     >>> sorted(inspect(engine).get_table_names())
-    ['agent_tokens', 'environment_health', 'environments', 'settings']
+    ['agent_tokens', 'environment_health', 'environments', 'gpu_allocations', 'settings']
     """
     for attempt in range(_SCHEMA_ATTEMPTS):
         try:

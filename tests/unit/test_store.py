@@ -72,7 +72,7 @@ def test_open_database_creates_the_directory_and_tables(monkeypatch: pytest.Monk
         assert (home / "ghostpanel.db").is_file()
         tables = inspect(engine)
         assert sorted(tables.get_table_names()) == [
-            "agent_tokens", "environment_health", "environments", "settings"]
+            "agent_tokens", "environment_health", "environments", "gpu_allocations", "settings"]
         columns = {column["name"] for column in tables.get_columns("environments")}
         assert columns == {"name", "url", "tls_ca_cert", "tls_client_cert", "tls_client_key",
                            "tls_verify", "tls_fingerprint", "token", "labels",
@@ -198,7 +198,7 @@ def test_a_table_created_meanwhile_by_another_process_is_taken_as_it_is(
         rival.dispose()
     try:
         assert sorted(inspect(engine).get_table_names()) == [
-            "agent_tokens", "environment_health", "environments", "settings"]
+            "agent_tokens", "environment_health", "environments", "gpu_allocations", "settings"]
     finally:
         engine.dispose()
 
@@ -243,7 +243,7 @@ def test_a_database_of_the_previous_version_gains_the_health_table(tmp_path: Pat
     engine = open_database(f"sqlite:///{path}")
     try:
         assert sorted(inspect(engine).get_table_names()) == [
-            "agent_tokens", "environment_health", "environments", "settings"]
+            "agent_tokens", "environment_health", "environments", "gpu_allocations", "settings"]
         with Session(engine) as session, session.begin():
             old_record = session.get(EnvironmentRecord, "old")
             assert old_record is not None and old_record.labels == {"region": "eu"}

@@ -12,7 +12,11 @@ pass as ``obj`` to open environments their own way.
 
 from __future__ import annotations
 
-from ._app import CliContext, cli
+from .._httpx_cli import defer as _defer_httpx_cli
+
+_defer_httpx_cli()  # before anything imports httpx: see ghostpanel_kernel/_httpx_cli.py
+
+from ._app import CliContext, cli  # noqa: E402
 
 __all__ = ["CliContext", "cli", "main"]
 

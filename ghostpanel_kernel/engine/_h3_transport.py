@@ -95,6 +95,10 @@ IDLE_TIMEOUT: Final = 30.0
 #: Seconds on HTTPS after a fallback before HTTP/3 is tried again.
 H3_RETRY_AFTER: Final = 300.0
 
+#: What ``httpx.Response.http_version`` says for an answer that came over HTTP/3 (one
+#: that came over the HTTPS fallback says HTTP/1.1).
+_HTTP_VERSION: Final = b"HTTP/3"
+
 #: Headers HTTP/3 forbids (RFC 9114 4.2): the connection manages what they did.
 _HOP_BY_HOP: Final = frozenset({b"connection", b"keep-alive", b"proxy-connection",
                                 b"transfer-encoding", b"upgrade", b"te", b"host"})
@@ -129,10 +133,18 @@ class _Stream:
         return self.headers
 
     async def next_chunk(self) -> bytes | None:
-        """The next body piece, or None at the end of the body."""
+        """The body that arrived since the last call (at least one piece, waiting for
+        it), or None at the end of the body."""
         while True:
             if self.chunks:
-                return self.chunks.popleft()
+                if len(self.chunks) == 1:
+                    return self.chunks.popleft()
+                # QUIC hands data over a packet (~1.2 kB) at a time; what came in while
+                # the reader was busy goes up as one piece, so that a log's line
+                # splitter (and every layer above) runs once for it, not once a packet.
+                joined = b"".join(self.chunks)
+                self.chunks.clear()
+                return joined
             if self.ended:
                 return None
             if self.error is not None:
@@ -161,8 +173,8 @@ class _H3Protocol(QuicConnectionProtocol):
         self.last_received = self._loop.time()
         self._pings: dict[int, asyncio.Future[None]] = {}
         self._next_ping = 1  # PING ids of this class's own (the base keeps its apart)
-        self._liveness: asyncio.Future[None] | None = None
         self._keepalive_ping: asyncio.Future[None] | None = None
+        self._keepalive_sent = 0.0
         self._keepalive: asyncio.TimerHandle | None = None
         #: How long the handshake took: this path's round trip, near enough.
         self.handshake_time = 0.0
@@ -261,9 +273,7 @@ class _H3Protocol(QuicConnectionProtocol):
             self._end(self._terminated_error(event))
             return
         elif isinstance(event, PingAcknowledged):
-            waiter = self._pings.pop(event.uid, None)
-            if waiter is not None and not waiter.done():
-                waiter.set_result(None)
+            self._acknowledged(event.uid)
         elif isinstance(event, StreamReset):
             stream = self.streams.pop(event.stream_id, None)
             if stream is not None:
@@ -319,20 +329,41 @@ class _H3Protocol(QuicConnectionProtocol):
     # -- liveness -------------------------------------------------------------------
 
     def liveness(self) -> asyncio.Future[None]:
-        """Done when the agent acknowledges a PING sent now, or one still unanswered.
+        """Done when the agent acknowledges a PING sent now.
 
         The PING is queued, not sent: the next :meth:`transmit` (the request's own)
         carries it in the same datagram. Only a peer that knows this connection
         acknowledges it, which a packet merely coming in (a late one from the agent
         before it restarted) does not show.
+
+        Always a new PING, never one still unanswered: the acknowledgement of a PING
+        sent before a restart can arrive after it (it sat in the socket's buffer while
+        the loop was busy), and would then vouch for a connection the new agent does
+        not know, so a request on it would wait for its whole timeout instead of being
+        sent again. A PING frame is one byte in a datagram that goes anyway.
         """
-        if self._liveness is None or self._liveness.done():
-            uid = self._next_ping
-            self._next_ping += 1
-            self._liveness = self._loop.create_future()
-            self._pings[uid] = self._liveness
-            self._quic.send_ping(uid)
-        return self._liveness
+        uid = self._next_ping
+        self._next_ping += 1
+        waiter: asyncio.Future[None] = self._loop.create_future()
+        self._pings[uid] = waiter
+        self._quic.send_ping(uid)
+        return waiter
+
+    def _acknowledged(self, uid: int) -> None:
+        """PING ``uid`` was acknowledged: so is every waiter of an earlier PING.
+
+        The agent acknowledging a PING sent later shows as well as the earlier one's
+        own acknowledgement that it knew this connection after those were sent: with
+        many requests in flight a lost datagram (the earlier PING in it) must not get a
+        live connection declared dead while later ones are answered.
+        """
+        while self._pings:
+            first = next(iter(self._pings))  # the oldest: ids are given in order
+            if first > uid:
+                return
+            waiter = self._pings.pop(first)
+            if not waiter.done():
+                waiter.set_result(None)
 
     async def alive(self, timeout: float) -> bool:
         """Whether the agent acknowledges a PING within ``timeout`` seconds."""
@@ -345,11 +376,22 @@ class _H3Protocol(QuicConnectionProtocol):
             return False
         return self.error is None
 
-    def check_acknowledged(self, waiter: asyncio.Future[None]) -> None:
-        """Declare the connection dead when ``waiter``'s PING is still unanswered."""
-        if self.error is None and not waiter.done():
-            self.abort(httpx.ReadError(f"{self.where} stopped answering on this HTTP/3 "
-                                       "connection"))
+    def check_acknowledged(self, waiter: asyncio.Future[None], sent_at: float) -> bool:
+        """Whether the connection still shows signs of life: ``waiter``'s PING (sent at
+        loop time ``sent_at``) was acknowledged, or packets came from the agent in the
+        latter half of the wait (a busy agent, slow to acknowledge, still sending).
+        Otherwise it is declared dead (aborted) and the answer is False.
+
+        Packets that came only just after ``sent_at`` do not count: they may be a
+        restarted agent's predecessor's, read late from the socket's buffer.
+        """
+        if self.error is not None:
+            return False
+        if waiter.done() or self.last_received > sent_at + self.silence_limit / 2:
+            return True
+        self.abort(httpx.ReadError(f"{self.where} stopped answering on this HTTP/3 "
+                                   "connection"))
+        return False
 
     def keep_alive(self) -> None:
         """PING every :data:`KEEPALIVE_EVERY` seconds while streams are open."""
@@ -361,10 +403,11 @@ class _H3Protocol(QuicConnectionProtocol):
         if self.error is None and self.streams:
             # The last tick's PING still unanswered a whole period later: the agent is
             # gone (or restarted, and drops this connection's packets without a word).
-            if self._keepalive_ping is not None and not self._keepalive_ping.done():
-                self.check_acknowledged(self._keepalive_ping)
+            if self._keepalive_ping is not None and not self.check_acknowledged(
+                    self._keepalive_ping, self._keepalive_sent):
                 return
             self._keepalive_ping = self.liveness()
+            self._keepalive_sent = self._loop.time()
             self.transmit()
             self.keep_alive()
 
@@ -445,15 +488,20 @@ class H3Transport(httpx.AsyncBaseTransport):
         fingerprint, client certificate), to the HTTPS fallback too.
     connect_timeout
         Seconds for the QUIC handshake when the request names none.
+    local_address
+        The local IP address to send from (as httpx's ``local_address``); None lets
+        the system choose. An agent's QUIC policy admits peers by address.
 
     Examples
     --------
     >>> transport = H3Transport(Endpoint.parse("h3://127.0.0.1:7443"))  # doctest: +SKIP
     """
 
-    def __init__(self, endpoint: Endpoint, *, connect_timeout: float = 5.0) -> None:
+    def __init__(self, endpoint: Endpoint, *, connect_timeout: float = 5.0,
+                 local_address: str | None = None) -> None:
         self.endpoint = endpoint
         self.connect_timeout = connect_timeout
+        self.local_address = local_address
         self._where = endpoint.host_header
         self._configuration = self._quic_configuration()
         self._connection: _H3Protocol | None = None
@@ -495,6 +543,8 @@ class H3Transport(httpx.AsyncBaseTransport):
                 family, _, proto, _, address = infos[0]
                 sock = socket.socket(family, socket.SOCK_DGRAM, proto)
                 sock.setblocking(False)
+                if self.local_address is not None:
+                    sock.bind((self.local_address, 0))
                 # Connected, so that ICMP errors reach error_received.
                 sock.connect(address)
                 _, created = await loop.create_datagram_endpoint(
@@ -653,9 +703,18 @@ class H3Transport(httpx.AsyncBaseTransport):
                             connection.send_body(stream, chunk, end=False)
                     connection.send_body(stream, b"", end=True)
                 # An agent that restarted drops this connection's packets silently:
-                # no acknowledgement of the PING in time means it is gone.
-                watchdog = loop.call_later(connection.silence_limit,
-                                           connection.check_acknowledged, alive)
+                # no acknowledgement of the PING in time, and nothing else coming,
+                # means it is gone. A busy agent that still sends is watched again.
+
+                def watch(waiter: asyncio.Future[None], since: float) -> None:
+                    nonlocal watchdog
+                    if connection.check_acknowledged(waiter, since) and not waiter.done():
+                        again = connection.liveness()
+                        connection.transmit()
+                        watchdog = loop.call_later(connection.silence_limit, watch, again,
+                                                   loop.time())
+
+                watchdog = loop.call_later(connection.silence_limit, watch, alive, sent_at)
                 waits_head = first_byte is not None and (
                     deadline is None or loop.time() + first_byte < deadline)
                 async with asyncio.timeout(first_byte if waits_head else None):
@@ -667,7 +726,8 @@ class H3Transport(httpx.AsyncBaseTransport):
                     connection.keep_alive()
                     return httpx.Response(status, headers=headers,
                                           stream=_H3Body(connection, stream),
-                                          request=request)
+                                          request=request,
+                                          extensions={"http_version": _HTTP_VERSION})
                 pieces = []
                 while (chunk := await stream.next_chunk()) is not None:
                     pieces.append(chunk)
@@ -676,8 +736,9 @@ class H3Transport(httpx.AsyncBaseTransport):
             if not answered and not alive.done() and \
                     loop.time() - sent_at >= connection.silence_limit:
                 # Not even the PING that went with the request was acknowledged, in all
-                # that time: the connection is dead, not the agent slow.
-                connection.check_acknowledged(alive)
+                # that time: the connection is dead, not the agent slow (unless the
+                # agent is still sending).
+                connection.check_acknowledged(alive, sent_at)
                 if connection.error is not None:
                     raise _DeadConnection(connection.error) from None
             if not answered and first_byte is not None and (total is None
@@ -698,7 +759,8 @@ class H3Transport(httpx.AsyncBaseTransport):
                 watchdog.cancel()
         content = b"".join(pieces)
         return httpx.Response(status, headers=headers, stream=httpx.ByteStream(content),
-                              request=request, extensions={BODY_EXTENSION: content})
+                              request=request, extensions={BODY_EXTENSION: content,
+                                                           "http_version": _HTTP_VERSION})
 
     def _status(self, raw: list[tuple[bytes, bytes]]
                 ) -> tuple[int, list[tuple[bytes, bytes]]]:

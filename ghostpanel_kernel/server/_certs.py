@@ -9,9 +9,13 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import hashlib
 import ipaddress
+import json
 import os
+import re
 import socket
+import ssl
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -48,7 +52,49 @@ def _general_names(names: Iterable[str]) -> list[object]:
 
 
 def _still_valid(cert_path: Path, names: list[str]) -> bool:
-    """Whether the kept certificate has not expired and covers ``names``."""
+    """Whether the kept certificate has not expired and covers ``names``.
+
+    Answered from the note :func:`_write_note` left beside the certificate when it made
+    it, when the note describes this very certificate (same fingerprint): reading the
+    certificate itself needs ``cryptography``, whose extension (with its own OpenSSL)
+    is about 8 MB of resident memory that an agent serving HTTPS never needs otherwise
+    (the agent's budget is 50 MB). A certificate without a matching note (made by an
+    older agent, or put there by hand) is read with ``cryptography``, and noted.
+    """
+    try:
+        seen = fingerprint(cert_path)
+        note = json.loads(_note_path(cert_path).read_text(encoding="utf-8"))
+        if note.get("fingerprint") == seen:
+            not_after = datetime.datetime.fromisoformat(note["not_after"])
+            covered = {_normal_name(name) for name in note["names"]}
+            return not_after > datetime.datetime.now(datetime.UTC) and all(
+                _normal_name(name) in covered for name in names)
+    except (OSError, ValueError, KeyError, TypeError):
+        pass  # no usable note: read the certificate
+    return _still_valid_read(cert_path, names)
+
+
+def _normal_name(name: str) -> str:
+    """An address in one spelling (``::1`` and ``0:0::1`` are one), a DNS name as is."""
+    try:
+        return str(ipaddress.ip_address(name))
+    except ValueError:
+        return name
+
+
+def _note_path(cert_path: Path) -> Path:
+    return cert_path.with_name(cert_path.name + ".json")
+
+
+def _write_note(cert_path: Path, names: list[str], not_after: datetime.datetime) -> None:
+    """Record what :func:`_still_valid` needs to know about ``cert_path``."""
+    note = {"fingerprint": fingerprint(cert_path), "names": names,
+            "not_after": not_after.astimezone(datetime.UTC).isoformat()}
+    _write_new(_note_path(cert_path), json.dumps(note).encode(), mode=0o644)
+
+
+def _still_valid_read(cert_path: Path, names: list[str]) -> bool:
+    """:func:`_still_valid` from the certificate itself (``cryptography``)."""
     from cryptography import x509
 
     try:
@@ -58,7 +104,13 @@ def _still_valid(cert_path: Path, names: list[str]) -> bool:
         return False
     now = datetime.datetime.now(datetime.UTC)
     wanted = _general_names(names)
-    return cert.not_valid_after_utc > now and all(name in covered for name in wanted)
+    valid = cert.not_valid_after_utc > now and all(name in covered for name in wanted)
+    if valid:
+        with contextlib.suppress(OSError):
+            # Everything it covers, so that a later start asks the note, not cryptography.
+            _write_note(cert_path, [str(getattr(name, "value", name)) for name in covered],
+                        cert.not_valid_after_utc)
+    return valid
 
 
 def ensure_self_signed(directory: Path, listen_host: str) -> tuple[Path, Path]:
@@ -81,15 +133,16 @@ def ensure_self_signed(directory: Path, listen_host: str) -> tuple[Path, Path]:
     (Path, Path)
         The certificate and the key.
     """
+    cert_path, key_path = directory / CERT_NAME, directory / KEY_NAME
+    names = subject_names(listen_host)
+    if key_path.exists() and _still_valid(cert_path, names):
+        return cert_path, key_path
+    # Imported only to make one: see _still_valid.
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
     from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-    cert_path, key_path = directory / CERT_NAME, directory / KEY_NAME
-    names = subject_names(listen_host)
-    if key_path.exists() and _still_valid(cert_path, names):
-        return cert_path, key_path
     directory.mkdir(mode=0o700, parents=True, exist_ok=True)
     key = ec.generate_private_key(ec.SECP256R1())
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "ghostpanel agent"),
@@ -118,6 +171,7 @@ def ensure_self_signed(directory: Path, listen_host: str) -> tuple[Path, Path]:
     # certificate, nor a half-written file that the next start would take as valid.
     _write_new(key_path, key_bytes, mode=0o600)
     _write_new(cert_path, cert.public_bytes(serialization.Encoding.PEM), mode=0o644)
+    _write_note(cert_path, names, now + _VALIDITY)
     return cert_path, key_path
 
 
@@ -141,8 +195,15 @@ def fingerprint(cert_path: Path) -> str:
     >>> fingerprint(Path("agent.crt"))          # doctest: +SKIP
     'AB:CD:...'
     """
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes
+    # The standard library's decoding, not cryptography's: see _still_valid.
+    text = cert_path.read_text(encoding="ascii", errors="replace")
+    block = _PEM_CERTIFICATE.search(text)
+    if block is None:
+        raise ValueError(f"{cert_path} holds no PEM certificate")
+    der = ssl.PEM_cert_to_DER_cert(block.group(0))
+    return hashlib.sha256(der).digest().hex(":").upper()
 
-    cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
-    return cert.fingerprint(hashes.SHA256()).hex(":").upper()
+
+#: The first certificate of a PEM file (a chain, or text around it, may follow).
+_PEM_CERTIFICATE = re.compile(r"-----BEGIN CERTIFICATE-----[A-Za-z0-9+/=\s]+?"
+                              r"-----END CERTIFICATE-----")

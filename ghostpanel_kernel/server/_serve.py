@@ -4,8 +4,10 @@ On a network address there is no plaintext listener: TCP is TLS 1.3 (Hypercorn's
 context allows 1.2, so :class:`_AgentConfig` raises the floor) and the same port, on
 UDP, serves HTTP/3 through aioquic (QUIC is TLS 1.3 by design). Hypercorn advertises
 HTTP/3 itself on every answer, ``Alt-Svc: h3=":PORT"; ma=3600``, from the QUIC socket
-it binds. On ``unix:///path.sock`` the agent speaks plain HTTP/1.1 and HTTP/2 prior
-knowledge: the socket is made with mode 0600, so only its owner can connect.
+it binds; ``_h3_guard`` repairs two faults of Hypercorn's HTTP/3 server (a cancelled
+request ending the listener; no QUIC close at a stop). On ``unix:///path.sock`` the
+agent speaks plain HTTP/1.1 and HTTP/2 prior knowledge: the socket is made with mode
+0600, so only its owner can connect.
 
 The "ready" line is printed once every listener accepts connections: Hypercorn calls
 the shutdown trigger only after it has started all its servers, so the trigger prints
@@ -42,6 +44,9 @@ _log = logging.getLogger("ghostpanel.agent")
 
 #: Errors of binding a listen address (in use, not this host's, a privileged port).
 _LISTEN_ERRORS = frozenset({errno.EADDRINUSE, errno.EADDRNOTAVAIL, errno.EACCES})
+
+#: Requests one kept-alive connection may carry (see :func:`hypercorn_config`).
+KEEP_ALIVE_MAX_REQUESTS = 2**62
 
 #: Seconds in-flight requests get to finish after SIGTERM; longer streams (``logs -f``,
 #: ``events``) are then cut, so the agent always exits promptly.
@@ -83,6 +88,12 @@ def hypercorn_config(settings: AgentSettings) -> Config:
     # The passthrough forwards the engine's own Server header ("Libpod/4.3.1 (linux)"),
     # from which clients tell Podman from Docker; Hypercorn's would be a second one.
     config.include_server_header = False
+    # Hypercorn ends a connection after 1,000 requests by default: on HTTP/2 with a
+    # GOAWAY that httpx fails every request then in flight with (50 in flight through
+    # one connection, 1,000 requests in ~1 s), on HTTP/1.1 a new TLS handshake each
+    # time. The agent is a long-lived API server that pooled clients keep connections
+    # to; connections still end at the keep-alive timeout, at a stop, or by the client.
+    config.keep_alive_max_requests = KEEP_ALIVE_MAX_REQUESTS
     socket_path = settings.unix_socket
     if socket_path is not None:
         config.bind = [f"unix:{socket_path}"]
@@ -93,6 +104,13 @@ def hypercorn_config(settings: AgentSettings) -> Config:
     config.certfile, config.keyfile = str(cert), str(key)
     bind = settings.http3_bind
     config.quic_bind = [bind] if bind is not None else []
+    if bind is not None:
+        # Hypercorn would build this header itself, importing aioquic for the ALPN name
+        # ("h3") on the first answer: aioquic and cryptography in an agent that no
+        # HTTP/3 client uses (see _h3_guard's notes on memory).
+        parsed = parse_listen(bind)
+        assert not isinstance(parsed, Path)
+        config.alt_svc_headers = [f'h3=":{parsed[1]}"; ma=3600']
     if settings.client_ca is not None:
         config.ca_certs = str(settings.client_ca)
         config.verify_mode = ssl.CERT_REQUIRED
@@ -187,6 +205,10 @@ async def serve(settings: AgentSettings, *, echo: Callable[[str], None] = print,
 
     config = hypercorn_config(settings)
     _check_tls_files(config)
+    if config.quic_bind:
+        from ._h3_guard import install
+
+        install()  # see _h3_guard: a cancelled request must not end HTTP/3
     app = create_app(settings)
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -200,6 +222,7 @@ async def serve(settings: AgentSettings, *, echo: Callable[[str], None] = print,
         _announce(settings, config, echo)
         echo(READY_LINE)
         await stop.wait()
+        await app.stopping()  # event subscribers get 1001 before the graceful wait
         wakers.extend(loop.create_task(_wake_quic_listener(bind))
                       for bind in config.quic_bind)
 

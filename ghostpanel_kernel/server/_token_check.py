@@ -10,6 +10,13 @@ through :class:`~._tokens.TokenStore`, imported on first use.
 
 A missing database file or table means that no token was ever made: every token is
 refused, the agent does not fail.
+
+Every request is checked, so the check stays on the event loop: :meth:`TokenChecker.check`
+runs the query there with SQLite's busy timeout at zero, which answers in tens of
+microseconds (a hop to a worker thread and back cost more than the query). Only when a
+``token create``/``revoke`` in another process holds the write lock at that moment
+(SQLite answers "database is locked" at once instead of waiting) is the check made
+again in a worker thread, which may wait for the lock: the loop never does.
 """
 
 from __future__ import annotations
@@ -21,14 +28,16 @@ import threading
 from pathlib import Path
 from urllib.parse import unquote
 
+import anyio.to_thread
+
 from .._exceptions import GhostPanelError
 from ._token_digest import token_digest
 
 __all__ = ["TokenCheckFailed", "TokenChecker", "sqlite_path"]
 
-#: Seconds a check waits for a write lock held by ``token create``/``revoke`` (they
-#: hold it for milliseconds) before the request is answered 503.
-_BUSY_TIMEOUT = 5.0
+#: Milliseconds a check in a worker thread waits for a write lock held by ``token
+#: create``/``revoke`` (they hold it for milliseconds) before the request is answered 503.
+_BUSY_TIMEOUT_MS = 5000
 
 _QUERY = ("SELECT name, digest FROM agent_tokens WHERE digest = ? AND revoked_at IS NULL "
           "LIMIT 1")
@@ -36,6 +45,10 @@ _QUERY = ("SELECT name, digest FROM agent_tokens WHERE digest = ? AND revoked_at
 
 class TokenCheckFailed(GhostPanelError):
     """The token store could not be read: the request cannot be authenticated now."""
+
+
+class _Busy(Exception):
+    """The check could not be made without waiting (a lock held): make it in a thread."""
 
 
 def sqlite_path(database_url: str) -> Path | None:
@@ -55,6 +68,14 @@ def sqlite_path(database_url: str) -> Path | None:
         return None
     path = unquote(rest.partition("?")[0])
     return Path(path) if path and path != ":memory:" else None
+
+
+def _is_busy(error: sqlite3.OperationalError) -> bool:
+    """Whether SQLite refused for a lock another connection holds (``SQLITE_BUSY``)."""
+    code = getattr(error, "sqlite_errorcode", None)
+    if code is not None:
+        return bool(code & 0xFF == sqlite3.SQLITE_BUSY)
+    return "database is locked" in str(error)
 
 
 class TokenChecker:
@@ -77,37 +98,69 @@ class TokenChecker:
         # process has written, so a revocation is seen by the very next check.
         self._connection: sqlite3.Connection | None = None
         self._opened: tuple[int, int] | None = None  # (device, inode) it was opened on
-        self._lock = threading.Lock()  # checks run in worker threads
+        # Checks on the loop and in worker threads share the connection.
+        self._lock = threading.Lock()
+        self._busy_timeout_ms: int | None = None  # what the connection is set to now
 
-    def verify(self, token: str) -> str | None:
-        """The name of the active token ``token`` is, or None (blocking: call it from a
-        worker thread).
+    async def check(self, token: str) -> str | None:
+        """:meth:`verify` without blocking the event loop: on the loop when the store
+        answers at once (the usual case), else in a worker thread (see the module notes).
 
         Raises
         ------
         TokenCheckFailed
             The store exists but could not be read.
         """
-        digest = token_digest(token)
+        if self._path is not None:
+            try:
+                return self._verify(token, wait=False)
+            except _Busy:
+                pass
+        return await anyio.to_thread.run_sync(self.verify, token)
+
+    def verify(self, token: str) -> str | None:
+        """The name of the active token ``token`` is, or None (blocking: it may wait for
+        a lock or a database server; on an event loop use :meth:`check`).
+
+        Raises
+        ------
+        TokenCheckFailed
+            The store exists but could not be read.
+        """
         if self._path is None:
             return self._verify_with_store(token)
-        with self._lock:
+        return self._verify(token, wait=True)
+
+    def _verify(self, token: str, *, wait: bool) -> str | None:
+        digest = token_digest(token)
+        # Without waiting, a check made in a worker thread at this moment is a reason to
+        # go to a thread too, not to block the loop on the lock.
+        if not self._lock.acquire(blocking=wait):
+            raise _Busy
+        try:
             try:
-                row = self._lookup(digest)
-            except sqlite3.Error as error:
+                row = self._lookup(digest, _BUSY_TIMEOUT_MS if wait else 0)
+            except sqlite3.OperationalError as error:
+                if not wait and _is_busy(error):
+                    raise _Busy from error
                 self._drop_connection()
-                if isinstance(error, sqlite3.OperationalError) \
-                        and "no such table" in str(error):
+                if "no such table" in str(error):
                     return None  # a store in which no token was ever made
                 raise TokenCheckFailed(f"cannot read the tokens in {self._path}: {error}") \
                     from error
+            except sqlite3.Error as error:
+                self._drop_connection()
+                raise TokenCheckFailed(f"cannot read the tokens in {self._path}: {error}") \
+                    from error
+        finally:
+            self._lock.release()
         # Looked up by hash, confirmed in constant time: the lookup's timing can only
         # tell about the hash, which gives nothing towards a token.
         if row is None or not hmac.compare_digest(str(row[1]), digest):
             return None
         return str(row[0])
 
-    def _lookup(self, digest: str) -> tuple[object, ...] | None:
+    def _lookup(self, digest: str, busy_timeout_ms: int) -> tuple[object, ...] | None:
         assert self._path is not None
         try:
             status = os.stat(self._path)
@@ -120,14 +173,18 @@ class TokenChecker:
             self._drop_connection()
             # Read-only: the agent never writes the store, and never creates it.
             self._connection = sqlite3.connect(f"file:{self._path}?mode=ro", uri=True,
-                                               timeout=_BUSY_TIMEOUT,
-                                               check_same_thread=False)
+                                               timeout=0, check_same_thread=False)
             self._opened = identity
+            self._busy_timeout_ms = 0
+        if self._busy_timeout_ms != busy_timeout_ms:
+            self._connection.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+            self._busy_timeout_ms = busy_timeout_ms
         row: tuple[object, ...] | None = self._connection.execute(_QUERY, (digest,)).fetchone()
         return row
 
     def _drop_connection(self) -> None:
         connection, self._connection, self._opened = self._connection, None, None
+        self._busy_timeout_ms = None
         if connection is not None:
             connection.close()
 

@@ -93,13 +93,14 @@ def screenshots() -> Path:
 
 
 @contextlib.contextmanager
-def registered_environment(name: str, url: str) -> Iterator[str]:
-    """``url`` registered as ``name`` in the session's registry while inside; ``name``."""
+def registered_environment(name: str, url: str, **options: Any) -> Iterator[str]:
+    """``url`` registered as ``name`` in the session's registry while inside; ``name``.
+    ``options`` go to ``EnvironmentRegistry.add`` (``token=``, ``tls=`` for an agent)."""
     from ghostpanel_kernel.environments import EnvironmentRegistry
 
     registry = EnvironmentRegistry(detect=lambda: None)
     try:
-        registry.add(name, url)
+        registry.add(name, url, **options)
         yield name
     finally:
         with contextlib.suppress(Exception):  # a test may have removed it itself

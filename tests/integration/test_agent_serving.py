@@ -21,7 +21,7 @@ from aioquic.asyncio.protocol import QuicConnectionProtocol
 from aioquic.h3.connection import H3_ALPN, H3Connection
 from aioquic.h3.events import DataReceived, H3Event, HeadersReceived
 from aioquic.quic.configuration import QuicConfiguration
-from aioquic.quic.events import QuicEvent
+from aioquic.quic.events import ConnectionTerminated, QuicEvent
 
 from ghostpanel_kernel._procfs import command_line, process_ids
 from tests.agent_process import (  # noqa: F401
@@ -31,8 +31,12 @@ from tests.agent_process import (  # noqa: F401
     free_port,
     ghostpanel_command,
 )
+from tests.integration.conftest import MakeContainer
 
 pytestmark = pytest.mark.integration
+
+#: RFC 9114 8.1: the error code of a request the client no longer wants.
+_H3_REQUEST_CANCELLED = 0x10C
 
 
 class _H3Client(QuicConnectionProtocol):
@@ -42,8 +46,12 @@ class _H3Client(QuicConnectionProtocol):
         super().__init__(*args, **kwargs)
         self._http = H3Connection(self._quic)
         self._answers: dict[int, tuple[asyncio.Future[None], list[H3Event]]] = {}
+        self.terminated: asyncio.Future[ConnectionTerminated] = \
+            asyncio.get_running_loop().create_future()
 
     def quic_event_received(self, event: QuicEvent) -> None:
+        if isinstance(event, ConnectionTerminated) and not self.terminated.done():
+            self.terminated.set_result(event)
         for h3_event in self._http.handle_event(event):
             if isinstance(h3_event, HeadersReceived | DataReceived) \
                     and h3_event.stream_id in self._answers:
@@ -70,6 +78,40 @@ class _H3Client(QuicConnectionProtocol):
         body = b"".join(event.data for event in events if isinstance(event, DataReceived))
         return int(fields[b":status"]), fields, body
 
+    def open(self, authority: str, method: str, path: str,
+             headers: dict[str, str]) -> int:
+        """Send a request (no body) and leave its answer unread; its stream id."""
+        stream_id = self._quic.get_next_available_stream_id()
+        self._http.send_headers(stream_id, [
+            (b":method", method.encode()), (b":scheme", b"https"),
+            (b":authority", authority.encode()), (b":path", path.encode()),
+            *((name.lower().encode(), value.encode()) for name, value in headers.items())],
+            end_stream=True)
+        self.transmit()
+        return stream_id
+
+    def stop_reading_then_send(self, authority: str, path: str,
+                               headers: dict[str, str], body: bytes) -> None:
+        """POST whose client stops the answer (STOP_SENDING) and only then sends the
+        request body: the server must drop that body rather than choke on it."""
+        stream_id = self._quic.get_next_available_stream_id()
+        self._http.send_headers(stream_id, [
+            (b":method", b"POST"), (b":scheme", b"https"),
+            (b":authority", authority.encode()), (b":path", path.encode()),
+            *((name.lower().encode(), value.encode()) for name, value in headers.items())])
+        self.transmit()
+        self._quic.stop_stream(stream_id, _H3_REQUEST_CANCELLED)
+        self.transmit()
+        self._http.send_data(stream_id, body, end_stream=True)
+        self.transmit()
+
+    def cancel(self, stream_id: int) -> None:
+        """Give up on a request as a client does (RFC 9114 4.1.1): reset the stream
+        and ask the server to stop sending on it, H3_REQUEST_CANCELLED."""
+        self._quic.reset_stream(stream_id, _H3_REQUEST_CANCELLED)
+        self._quic.stop_stream(stream_id, _H3_REQUEST_CANCELLED)
+        self.transmit()
+
 
 async def test_http3_reaches_the_api(agent: RunningAgent) -> None:
     configuration = QuicConfiguration(is_client=True, alpn_protocols=H3_ALPN,
@@ -84,6 +126,113 @@ async def test_http3_reaches_the_api(agent: RunningAgent) -> None:
         assert b'"status":"ok"' in body
         status, fields, _ = await client.get(authority, "/api/v1/health", {})
         assert status == 401 and fields[b"content-type"] == b"application/problem+json"
+
+
+async def test_cancelled_http3_requests_leave_the_listener_serving(
+        agent: RunningAgent, make_container: MakeContainer) -> None:
+    """A client may cancel a request before the agent answers it. Hypercorn 0.18 then
+    answered on the reset stream anyway, aioquic refused, and the error ended the whole
+    HTTP/3 listener (HTTPS kept serving): any client could stop HTTP/3 for everyone."""
+    container = await make_container()
+    await container.start()
+    configuration = QuicConfiguration(is_client=True, alpn_protocols=H3_ALPN,
+                                      server_name="127.0.0.1")
+    configuration.load_verify_locations(cafile=str(agent.ca_cert))
+    authority = f"127.0.0.1:{agent.port}"
+    async with quic_connect("127.0.0.1", agent.port, configuration=configuration,
+                            create_protocol=_H3Client) as client:
+        assert isinstance(client, _H3Client)
+        # Cancelled at once, before the agent can have answered...
+        for path in ("/_ping", "/api/v1/health", "/containers/json", "/no/such/path"):
+            for _ in range(3):
+                client.cancel(client.open(authority, "GET", path, agent.headers))
+        # ...and while the agent waits for the engine: the head comes when the
+        # container exits, after the cancel.
+        waiting = client.open(authority, "POST", f"/containers/{container.id}/wait",
+                              agent.headers)
+        await asyncio.sleep(0.5)
+        client.cancel(waiting)
+        for _ in range(3):  # the answer stopped, the request body still coming
+            client.stop_reading_then_send(authority, "/containers/create", agent.headers,
+                                          b"{not json" * 2000)
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(0.2)
+        await container.stop(timeout=0)
+        await asyncio.sleep(1.0)
+        try:
+            status, _, body = await client.get(authority, "/api/v1/health", agent.headers)
+        except TimeoutError:
+            raise AssertionError(f"HTTP/3 no longer answers:\n{agent.log()}") from None
+        assert status == 200, body
+    # A new connection too: the listener itself, not only that connection, serves.
+    async with quic_connect("127.0.0.1", agent.port, configuration=configuration,
+                            create_protocol=_H3Client) as client:
+        assert isinstance(client, _H3Client)
+        status, _, body = await client.get(authority, "/_ping", agent.headers)
+        assert status == 200 and body == b"OK", body
+    log = agent.log()
+    assert "Traceback" not in log, log
+
+
+def _loaded(agent: RunningAgent, needle: str) -> bool:
+    """Whether the agent process has a file whose path contains ``needle`` mapped."""
+    assert agent.process is not None
+    return needle in Path(f"/proc/{agent.process.pid}/maps").read_text()
+
+
+async def test_http3_is_loaded_by_its_first_client(agent: RunningAgent) -> None:
+    """aioquic (and its share of memory) comes with the first QUIC packet, not at start;
+    that first client is served all the same."""
+    with agent.client() as http:  # HTTPS alone needs none of it
+        assert http.get("/_ping").status_code == 200
+    assert not _loaded(agent, "/aioquic/")
+    configuration = QuicConfiguration(is_client=True, alpn_protocols=H3_ALPN,
+                                      server_name="127.0.0.1")
+    configuration.load_verify_locations(cafile=str(agent.ca_cert))
+    async with quic_connect("127.0.0.1", agent.port, configuration=configuration,
+                            create_protocol=_H3Client) as client:
+        assert isinstance(client, _H3Client)
+        status, _, body = await client.get(f"127.0.0.1:{agent.port}", "/_ping",
+                                           agent.headers)
+        assert status == 200 and body == b"OK"
+    assert _loaded(agent, "/aioquic/")
+
+
+async def test_a_stop_closes_http3_connections(agent: RunningAgent) -> None:
+    """At a stop the agent closes its QUIC connections (HTTP/3's H3_NO_ERROR): a client
+    learns of it at once, not from its idle timeout a minute later."""
+    configuration = QuicConfiguration(is_client=True, alpn_protocols=H3_ALPN,
+                                      server_name="127.0.0.1")
+    configuration.load_verify_locations(cafile=str(agent.ca_cert))
+    async with quic_connect("127.0.0.1", agent.port, configuration=configuration,
+                            create_protocol=_H3Client, wait_connected=True) as client:
+        assert isinstance(client, _H3Client)
+        status, _, _ = await client.get(f"127.0.0.1:{agent.port}", "/_ping", agent.headers)
+        assert status == 200
+        started = time.monotonic()
+        assert await asyncio.to_thread(agent.stop) == 0
+        closed = await asyncio.wait_for(client.terminated, 5)
+        assert closed.error_code == 0x100 and closed.reason_phrase == "agent stopping"
+        # Idle: closed as soon as the stop began, not after the graceful timeout.
+        assert time.monotonic() - started < 1.5
+
+
+async def test_one_http2_connection_carries_thousands_of_requests(
+        agent: RunningAgent) -> None:
+    """Hypercorn's default closed a connection after 1,000 requests with a GOAWAY, and
+    httpx failed the requests then in flight ("ConnectionTerminated")."""
+    async with httpx.AsyncClient(base_url=agent.url, http2=True, headers=agent.headers,
+                                 verify=agent.ssl_context(), timeout=30) as http:
+        remaining = 1200
+
+        async def caller() -> None:
+            nonlocal remaining
+            while remaining > 0:
+                remaining -= 1
+                answer = await http.get("/_ping")
+                assert answer.status_code == 200 and answer.http_version == "HTTP/2"
+
+        await asyncio.gather(*(caller() for _ in range(50)))
 
 
 def test_unix_socket_listen(agent_factory: Callable[..., RunningAgent]) -> None:

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import ssl
 import stat
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -107,6 +110,58 @@ def test_the_self_signed_certificate(tmp_path: Path) -> None:
     # A certificate whose key is gone is remade too.
     os.unlink(key)
     assert fingerprint(ensure_self_signed(directory, "10.9.9.9")[0]) not in (first, second)
+
+
+def test_a_kept_certificate_is_reused_without_cryptography(tmp_path: Path) -> None:
+    """cryptography's extension is ~8 MB of the agent's 50 MB: a restart that keeps the
+    certificate must not load it (the note beside the certificate answers)."""
+    directory = tmp_path / "tls"
+    cert, _ = ensure_self_signed(directory, "10.1.2.3")
+    code = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from ghostpanel_kernel.server._certs import ensure_self_signed, fingerprint\n"
+        f"cert, _ = ensure_self_signed(Path({str(directory)!r}), '10.1.2.3')\n"
+        "print(fingerprint(cert))\n"
+        "print(sorted(m for m in sys.modules if m.startswith('cryptography'))[:1])\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            check=True, timeout=60)
+    assert result.stdout.splitlines() == [fingerprint(cert), "[]"]
+
+
+def test_a_certificate_the_note_does_not_describe_is_read(tmp_path: Path) -> None:
+    directory = tmp_path / "tls"
+    cert, _ = ensure_self_signed(directory, "10.1.2.3")
+    note = cert.with_name(cert.name + ".json")
+    first = fingerprint(cert)
+    # A note that lies about the expiry of *this* certificate is believed (it is the
+    # agent's own, in a 0700 folder)...
+    data = json.loads(note.read_text())
+    data["not_after"] = "2000-01-01T00:00:00+00:00"
+    note.write_text(json.dumps(data))
+    assert fingerprint(ensure_self_signed(directory, "10.1.2.3")[0]) != first
+    # ...but one about another certificate is not: the certificate itself is read, and
+    # the note made anew from it.
+    second = fingerprint(cert)
+    data = json.loads(note.read_text())
+    assert data["fingerprint"] == second
+    data["fingerprint"] = first
+    note.write_text(json.dumps(data))
+    assert fingerprint(ensure_self_signed(directory, "10.1.2.3")[0]) == second
+    assert json.loads(note.read_text())["fingerprint"] == second
+    note.unlink()  # made by an older agent: read, kept, noted
+    assert fingerprint(ensure_self_signed(directory, "::1")[0]) == second
+    assert note.exists()
+
+
+def test_the_fingerprint_of_a_chain_file_is_its_first_certificate(tmp_path: Path,
+                                                                  test_pki: Path) -> None:
+    chain = tmp_path / "chain.pem"
+    server = (test_pki / "server.pem").read_text()
+    chain.write_text("Bag Attributes: text before\n" + server
+                     + (test_pki / "ca.pem").read_text())
+    der = ssl.PEM_cert_to_DER_cert(server.strip())
+    assert fingerprint(chain) == hashlib.sha256(der).digest().hex(":").upper()
 
 
 def test_bind_all_addresses_name_no_host() -> None:

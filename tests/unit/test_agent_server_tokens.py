@@ -3,6 +3,7 @@ agent reads them with (which must agree with the store on every case)."""
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 import subprocess
 import sys
@@ -139,3 +140,48 @@ def test_the_agent_process_does_not_import_sqlalchemy(tmp_path: Path) -> None:
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             check=True, timeout=60)
     assert result.stdout.splitlines() == ["None", "[]"]
+
+
+async def test_a_check_stays_on_the_loop_and_sees_a_revocation_at_once(
+        url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    store = TokenStore(url)
+    checker = TokenChecker(url)
+    try:
+        token = store.create("ci")
+
+        async def no_thread(*args: object, **kwargs: object) -> object:
+            raise AssertionError("a check of a store nobody writes went to a thread")
+
+        monkeypatch.setattr("anyio.to_thread.run_sync", no_thread)
+        assert await checker.check(token) == "ci"
+        assert await checker.check("gpa_unknown") is None
+        store.revoke("ci")  # another connection, as `token revoke` in another process
+        assert await checker.check(token) is None
+    finally:
+        store.close()
+        checker.close()
+
+
+async def test_a_check_during_a_write_waits_in_a_thread_not_on_the_loop(
+        url: str, tmp_path: Path) -> None:
+    store = TokenStore(url)
+    token = store.create("ci")
+    store.close()
+    checker = TokenChecker(url)
+    writer = sqlite3.connect(tmp_path / "ghostpanel.db", isolation_level=None)
+    try:
+        assert await checker.check(token) == "ci"  # the connection is open and idle
+        writer.execute("BEGIN EXCLUSIVE")  # a `token create` in the middle of its write
+        check = asyncio.ensure_future(checker.check(token))
+        ticks = 0
+        for _ in range(20):  # the loop keeps running while the check waits for the lock
+            await asyncio.sleep(0.01)
+            ticks += 1
+        assert ticks == 20 and not check.done()
+        writer.execute("COMMIT")
+        assert await asyncio.wait_for(check, 5) == "ci"
+        # Back on the loop once the lock is gone (the thread's long timeout undone).
+        assert await checker.check("gpa_unknown") is None
+    finally:
+        writer.close()
+        checker.close()

@@ -19,6 +19,7 @@ from typing import Any
 
 import httpx
 import pytest
+from aioquic.quic.events import PingAcknowledged
 
 from ghostpanel_kernel import EngineConnectionError, EngineTimeout, connect
 from ghostpanel_kernel.engine import Endpoint, TLSConfig
@@ -70,6 +71,7 @@ async def test_get_and_post_with_a_body(transport: H3Transport, server: Server) 
     assert response.status_code == 200
     assert response.extensions[BODY_EXTENSION] == b"OK"
     assert response.headers["x-protocol"] == "3"  # HTTP/3 indeed, not the fallback
+    assert response.http_version == "HTTP/3"  # and httpx's Response says so
     payload = bytes(range(256)) * 4096  # 1 MiB: many QUIC packets, flow control
     echoed = await transport.handle_async_request(
         _request(server.port, "/echo", method="POST", content=payload))
@@ -163,6 +165,31 @@ async def test_reconnects_after_the_server_restarts(transport: H3Transport,
     assert response.status_code == 200
     assert response.headers["x-protocol"] == "3"
     assert transport._connection is not old
+
+
+async def test_a_ping_answered_before_a_restart_does_not_vouch_for_the_new_agent(
+        transport: H3Transport, server: Server) -> None:
+    # The flake of the test above, made certain: a PING went out before the restart
+    # and its acknowledgement sat in the socket's buffer while the loop was busy (here:
+    # blocked on purpose), to be read only after the restart. A request that relied on
+    # that PING would wait its whole first-byte timeout on a connection the new agent
+    # drops; with a PING of its own it is found dead and sent again at once.
+    assert (await transport.handle_async_request(_request(server.port, "/ping"))
+            ).status_code == 200
+    old = transport._connection
+    assert old is not None
+    old.liveness()
+    old.transmit()
+    time.sleep(0.3)  # the agent acknowledges it; the loop does not read it yet
+    server.stop()
+    server.start()
+    began = time.monotonic()
+    response = await transport.handle_async_request(
+        _request(server.port, "/ping", timeouts={"connect": 3, "read": 30,
+                                                  FIRST_BYTE_TIMEOUT: 20}))
+    assert response.status_code == 200 and response.headers["x-protocol"] == "3"
+    assert transport._connection is not old and old.error is not None
+    assert time.monotonic() - began < 10  # the silence limit and a handshake, not 20 s
 
 
 @pytest.mark.parametrize("method", ["GET", "POST"])
@@ -291,3 +318,51 @@ async def test_the_engine_client_sends_the_token_over_h3(server: Server,
             await env.client._request("GET", "/slow", versioned=False, timeout=0.3)
     finally:
         await env.aclose()
+
+
+async def test_what_arrived_while_the_reader_was_busy_is_read_as_one_piece() -> None:
+    stream = h3_transport._Stream(0)
+    for piece in (b"line 1\nli", b"ne 2\n", b"line 3\n"):  # three QUIC packets' worth
+        stream.chunks.append(piece)
+    assert await stream.next_chunk() == b"line 1\nline 2\nline 3\n"
+    stream.chunks.append(b"line 4\n")
+    stream.ended = True
+    assert await stream.next_chunk() == b"line 4\n"
+    assert await stream.next_chunk() is None
+
+
+async def test_a_later_ping_s_acknowledgement_answers_earlier_ones(
+        transport: H3Transport, server: Server) -> None:
+    # Many requests in flight, each with its PING: when the datagram carrying one of
+    # them is lost, the agent acknowledging a later one shows the connection alive all
+    # the same (it knew the connection after the lost PING was sent).
+    assert (await transport.handle_async_request(_request(server.port, "/ping"))
+            ).status_code == 200
+    connection = transport._connection
+    assert connection is not None
+    first, second, third = (connection.liveness() for _ in range(3))
+    uids = sorted(connection._pings)[-3:]
+    connection.quic_event_received(PingAcknowledged(uid=uids[1]))
+    assert first.done() and second.done() and not third.done()
+    connection.quic_event_received(PingAcknowledged(uid=uids[2]))
+    assert third.done() and connection.error is None
+
+
+async def test_a_busy_agent_still_sending_is_not_declared_dead(
+        transport: H3Transport, server: Server) -> None:
+    # 50 requests in flight on a loaded machine: the agent acknowledges a PING late,
+    # but its answers keep coming. Only silence (or nothing but packets read just after
+    # the PING went, which a restarted agent's predecessor may have left) is death.
+    assert (await transport.handle_async_request(_request(server.port, "/ping"))
+            ).status_code == 200
+    connection = transport._connection
+    assert connection is not None
+    loop = asyncio.get_running_loop()
+    unanswered: asyncio.Future[None] = loop.create_future()  # a PING never acknowledged
+    sent_at = loop.time() - 2 * connection.silence_limit
+    connection.last_received = loop.time() - 0.01  # an answer just came
+    assert connection.check_acknowledged(unanswered, sent_at)
+    assert connection.error is None
+    connection.last_received = sent_at + 0.01  # only what came right after the PING
+    assert not connection.check_acknowledged(unanswered, sent_at)
+    assert isinstance(connection.error, httpx.ReadError)

@@ -48,9 +48,14 @@ def _local_engine() -> str:
                    "(HTTP/3 and unix-socket clients still use tokens).")
 @click.option("--quic-bind", metavar="HOST:PORT",
               help="Where HTTP/3 listens (UDP). Default: the --listen address.")
+@click.option("--snapshot-dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Where the snapshot routes put BTRFS snapshots when a request names "
+                   "no folder. Default: .ghostpanel-snapshots at the top of each "
+                   "source's filesystem.")
 @click.pass_context
 def agent(ctx: click.Context, listen: str, engine_url: str | None, cert_file: Path | None,
-          key_file: Path | None, client_ca: Path | None, quic_bind: str | None) -> None:
+          key_file: Path | None, client_ca: Path | None, quic_bind: str | None,
+          snapshot_dir: Path | None) -> None:
     """Serve this host's engine to GhostPanel clients and the docker CLI.
 
     Prints the URL, the certificate's SHA-256 fingerprint (clients pin it with
@@ -68,7 +73,9 @@ def agent(ctx: click.Context, listen: str, engine_url: str | None, cert_file: Pa
     try:
         settings = AgentSettings(engine_url=engine_url or _local_engine(), listen=listen,
                                  cert_file=cert_file, key_file=key_file,
-                                 client_ca=client_ca, quic_bind=quic_bind)
+                                 client_ca=client_ca, quic_bind=quic_bind,
+                                 snapshot_dir=None if snapshot_dir is None
+                                 else snapshot_dir.absolute())
     except ValueError as error:
         raise click.UsageError(str(error)) from None
     run(settings)

@@ -91,6 +91,10 @@ class AgentSettings:
     max_failures, failure_window
         Failed authentications a peer may make within ``failure_window`` seconds
         before it is answered 429 until the window has passed.
+    snapshot_dir
+        Where the snapshot routes put BTRFS snapshots when a request names no folder
+        (the Boltfile's ``snapshot_path``); None: a ``.ghostpanel-snapshots`` folder at
+        the top of each source's filesystem.
 
     Examples
     --------
@@ -110,6 +114,7 @@ class AgentSettings:
     database_url: str | None = None
     max_failures: int = 10
     failure_window: float = 60.0
+    snapshot_dir: Path | None = None
 
     def __post_init__(self) -> None:
         parse_listen(self.listen)
@@ -159,6 +164,11 @@ class AgentSettings:
     def state_dir(self) -> Path:
         """The agent's own files: ``<home>/agent``."""
         return self.home / "agent"
+
+    @property
+    def quic_policy_file(self) -> Path:
+        """The stored QUIC networking policy: ``<home>/agent/quic-policy.json``."""
+        return self.state_dir / "quic-policy.json"
 
     @property
     def tls_dir(self) -> Path:

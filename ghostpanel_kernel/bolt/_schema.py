@@ -430,6 +430,10 @@ _QUIC_FABRIC = _table("GhostPanel extension: the agent's QUIC transport (Bolt dr
     "bind_port": Key("port", "UDP port to listen on"),
     "encryption": _bool(),
     "service_discovery": _bool(),
+    # GhostPanel's agent policy (docs/quic-policy.md): which peer networks may connect.
+    "cluster_id": _string("the fabric this host belongs to"),
+    "allowed_endpoints": _strings("networks (CIDR) whose peers may connect to the agent",
+                                  example='["10.0.0.0/8"]'),
 }, extension=True)
 
 _DNS_CONFIG = _table("GhostPanel extension: DNS names for services (Bolt drops it)", {

@@ -1,7 +1,8 @@
-"""The agent's ASGI application: authentication in front of a two-way split.
+"""The agent's ASGI application: peer policy and authentication in front of a split.
 
 ::
 
+    PeerPolicyMiddleware                 peers outside the QUIC policy's networks: 403
     AuthMiddleware                       every HTTP and WebSocket request
     └── route by path
         ├── /api/v1/...   GhostPanel's API (Starlette, ``_api.py``); unknown -> 404 problem
@@ -25,14 +26,16 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import anyio.to_thread
-
 from .._connect import connect
 from ..engine import Environment
 from ._api import API_PREFIX, api_app
 from ._auth import AuthMiddleware, FailureLimiter
+from ._peer_policy import PeerPolicy, PeerPolicyMiddleware
 from ._problems import Receive, Scope, Send, send_problem
+from ._quic_policy import PolicyStore
+from ._routes_events import close_hub
 from ._settings import AgentSettings
+from ._surge_stream import unwind_runs
 from ._token_check import TokenChecker
 
 __all__ = ["AgentApp", "create_app"]
@@ -80,6 +83,8 @@ class AgentApp:
         Where bearer tokens are checked.
     limiter : FailureLimiter
         Failed authentications per peer.
+    peer_policy : PeerPolicy
+        The QUIC networking policy in force (also ``api.state.peer_policy``).
     """
 
     def __init__(self, settings: AgentSettings, *,
@@ -91,16 +96,22 @@ class AgentApp:
         self.api.state.settings = settings
         self.api.state.started = time.monotonic()
         self.api.state.engine = None
+        # Loaded here, so that an unreadable policy file stops the agent at start rather
+        # than leaving it open to every peer.
+        self.peer_policy = PeerPolicy(PolicyStore(settings.quic_policy_file),
+                                      applies=settings.unix_socket is None)
+        self.api.state.peer_policy = self.peer_policy
         self._engine: Environment | None = None
         self._passthrough: Any = None
-        self._guarded = AuthMiddleware(self._route, check_token=self._check_token,
-                                       client_certificates=settings.client_ca is not None,
-                                       limiter=self.limiter)
+        self._guarded = PeerPolicyMiddleware(
+            AuthMiddleware(self._route, check_token=self._check_token,
+                           client_certificates=settings.client_ca is not None,
+                           limiter=self.limiter),
+            self.peer_policy)
 
     async def _check_token(self, token: str) -> str | None:
-        # A worker thread: a store busy with another process's write may make a query
-        # wait (SQLite's busy timeout), and the event loop must not wait with it.
-        return await anyio.to_thread.run_sync(self.tokens.verify, token)
+        # On the loop unless the store is busy, then in a worker thread (TokenChecker.check).
+        return await self.tokens.check(token)
 
     async def startup(self) -> None:
         """Open the engine environment and the passthrough (idempotent)."""
@@ -110,8 +121,16 @@ class AgentApp:
         if self._passthrough is None:
             self._passthrough = _load_passthrough(self.settings.engine_url)
 
+    async def stopping(self) -> None:
+        """The agent is about to stop: end the event subscribers with 1001 "going away"
+        now, before the server waits for open connections to finish (they never would)."""
+        await close_hub(self.api.state)
+
     async def shutdown(self) -> None:
-        """Close the engine connections and the token store."""
+        """Close the event hub, the engine connections and the token store."""
+        # First: Surge runs still going on roll back through the engine connection.
+        await unwind_runs()
+        await self.stopping()
         passthrough, self._passthrough = self._passthrough, None
         engine, self._engine = self._engine, None
         try:

@@ -11,6 +11,13 @@ A request is let through with one of
   connection is authenticated. HTTP/3 cannot ask for client certificates (aioquic's
   server does not), and a unix socket has no TLS: there a token is still needed.
 
+Browsers cannot set headers on a WebSocket handshake, so there the token may also come
+as a subprotocol: the client offers ``ghostpanel`` and ``ghostpanel.bearer.<token>``
+(``Sec-WebSocket-Protocol``) and the agent answers ``ghostpanel``, never the token. The
+token subprotocol is taken out of the scope (its ``subprotocols`` and headers) before
+the application sees it. A token is never read from the URL query: URLs end up in
+logs.
+
 Anything else is answered ``401`` with a problem document before the application sees
 the request: no engine call is ever made for it. WebSocket handshakes are refused the
 same way (an HTTP 401 through the ASGI denial-response extension when the server has
@@ -33,13 +40,19 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Final
 
-from ._problems import Receive, Scope, Send, send_problem
+from ._problems import Message, Receive, Scope, Send, send_problem
 from ._token_check import TokenCheckFailed
 
-__all__ = ["AUTH_SCOPE_KEY", "AuthMiddleware", "Credentials", "FailureLimiter"]
+__all__ = ["AUTH_SCOPE_KEY", "BEARER_SUBPROTOCOL", "SUBPROTOCOL", "AuthMiddleware",
+           "Credentials", "FailureLimiter"]
 
 #: Where the middleware records who was let in, in the ASGI scope.
 AUTH_SCOPE_KEY: Final = "ghostpanel.auth"
+
+#: The WebSocket subprotocol the agent answers when the token came as a subprotocol.
+SUBPROTOCOL: Final = "ghostpanel"
+#: The prefix of the subprotocol that carries a token: ``ghostpanel.bearer.<token>``.
+BEARER_SUBPROTOCOL: Final = "ghostpanel.bearer."
 
 #: How many peers the limiter remembers; the least recently failing are forgotten first,
 #: so a flood from many addresses costs bounded memory.
@@ -140,6 +153,40 @@ def _bearer(scope: Scope) -> str | None:
     return token if scheme.lower() == "bearer" and token else None
 
 
+def _subprotocol_token(scope: Scope) -> str | None:
+    """The token a WebSocket handshake offers as ``ghostpanel.bearer.<token>``, or None."""
+    if scope["type"] != "websocket":
+        return None
+    for offered in scope.get("subprotocols", ()):
+        if offered.startswith(BEARER_SUBPROTOCOL) and len(offered) > len(BEARER_SUBPROTOCOL):
+            return str(offered[len(BEARER_SUBPROTOCOL):])
+    return None
+
+
+def _without_token_subprotocol(scope: Scope) -> None:
+    """Take the token subprotocol out of ``scope``, so that no route can echo or log it."""
+    offered = [p for p in scope.get("subprotocols", ())
+               if not p.startswith(BEARER_SUBPROTOCOL)]
+    scope["subprotocols"] = offered
+    scope["headers"] = [(key, value) for key, value in scope.get("headers", ())
+                        if key.lower() != b"sec-websocket-protocol"]
+    if offered:
+        scope["headers"].append((b"sec-websocket-protocol", ", ".join(offered).encode()))
+
+
+def _answering_subprotocol(send: Send) -> Send:
+    """``send``, answering the handshake with :data:`SUBPROTOCOL` when the application
+    chose none: a browser that offered subprotocols fails a handshake answered without
+    one of them."""
+
+    async def sending(message: Message) -> None:
+        if message["type"] == "websocket.accept" and not message.get("subprotocol"):
+            message = {**message, "subprotocol": SUBPROTOCOL}
+        await send(message)
+
+    return sending
+
+
 def _peer(scope: Scope) -> str:
     client = scope.get("client")
     # A unix socket has no peer address: all its clients share one counter.
@@ -204,11 +251,18 @@ class AuthMiddleware:
                                "create NAME` makes one)", headers=headers)
             return
         scope[AUTH_SCOPE_KEY] = credentials
+        if scope["type"] == "websocket" and _subprotocol_token(scope) is not None:
+            offered_plain = SUBPROTOCOL in scope.get("subprotocols", ())
+            _without_token_subprotocol(scope)
+            if offered_plain:
+                send = _answering_subprotocol(send)
         await self.app(scope, receive, send)
 
     async def _authenticate(self, scope: Scope) -> tuple[Credentials | None, str]:
         """The credentials of a request, or None and why not (for the log and body)."""
         token = _bearer(scope)
+        if token is None:
+            token = _subprotocol_token(scope)
         if token is not None:
             name = await self.check_token(token)
             if name is not None:

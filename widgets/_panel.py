@@ -45,7 +45,7 @@ __all__ = ["EXTENSIONS", "hold_changes_until_shown", "load_panel", "panel_ipywid
 #: Every Panel extension a GhostPanel widget uses. All are loaded (and their scripts
 #: sent to the browser) by the first widget, so that a widget needing one never comes
 #: after the loader was shown without it.
-EXTENSIONS = ("tabulator", "codeeditor")
+EXTENSIONS = ("tabulator", "codeeditor", "terminal")
 
 _loaded: set[str] = set()
 _base_loaded = False

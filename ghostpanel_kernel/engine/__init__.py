@@ -18,6 +18,7 @@ from ._client import EngineClient, EngineVersion
 from ._containers import Container, ContainerCollection, ExecResult, Logs
 from ._endpoint import Endpoint, TLSConfig
 from ._environment import Environment
+from ._exec_session import ExecSession
 from ._images import Image, ImageCollection, ImagePull, ImagePullError, PullEvent
 from ._networks import Network, NetworkCollection
 from ._pull_progress import LayerProgress, PullProgress
@@ -47,6 +48,7 @@ __all__ = [
     "EnvironmentNotFound",
     "Event",
     "ExecResult",
+    "ExecSession",
     "FileEntry",
     "GhostPanelError",
     "Image",

@@ -34,6 +34,7 @@ from ._arguments import (
 )
 from ._client import body_of, check_seconds, decode_json, encode_filters, quote_id
 from ._container_spec import PortSpec, VolumeSpec, build_create_body
+from ._exec_session import OpeningSession, exec_config, open_exec_session
 from ._models import Model
 from ._state_text import status_text
 from ._stats import StatsSample, has_precpu
@@ -474,6 +475,27 @@ class Container(Model):
         return ExecResult(exit_code=-1 if exit_code is None else int(exit_code),
                           stdout=out.decode("utf-8", "replace"),
                           stderr=err.decode("utf-8", "replace"))
+
+    def exec_session(self, command: str | Sequence[str] = ("sh",), *, tty: bool = True,
+                     env: Mapping[str, str] | None = None, workdir: str | None = None,
+                     user: str | None = None,
+                     size: tuple[int, int] | None = None) -> OpeningSession:
+        """Start ``command`` with its stdin, output and terminal live (an interactive shell).
+
+        On an engine reached directly, the Engine API's hijacked exec connection; on a
+        GhostPanel agent, its ``ws /api/v1/containers/{id}/exec`` route (``docs/exec.md``).
+        ``size`` is the terminal's first ``(rows, cols)``. Leaving ``async with`` (or
+        :meth:`ExecSession.close`) ends the process if it still runs.
+
+        Examples
+        --------
+        >>> async with c.exec_session(["sh"]) as shell:                  # doctest: +SKIP
+        ...     await shell.send(b"echo hi; exit 3\\n")
+        ...     await shell.wait()
+        3
+        """
+        config = exec_config(command, tty=tty, env=env, workdir=workdir, user=user)
+        return OpeningSession(lambda: open_exec_session(self._client, self.id, config, size))
 
     # -- files -----------------------------------------------------------------------
 

@@ -177,13 +177,15 @@ def test_the_loader_carries_bokehjs_panel_and_every_extension_inline() -> None:
     from ghostpanel_widgets._panel_loader import BOKEHJS_LOAD, bundle_parts, loader_bundle
 
     load_panel()  # any widget: every extension GhostPanel uses comes with it
-    assert set(EXTENSIONS) <= {"tabulator", "codeeditor"}
+    assert set(EXTENSIONS) <= {"tabulator", "codeeditor", "terminal"}
     parts = bundle_parts()
     core = [part.text.lstrip()[:40] for part in parts if part.kind == "core"]
     assert core[0].startswith("/* BEGIN bokeh.min.js */")
     assert any(text.startswith("/* BEGIN panel.min.js */") for text in core)
     libraries = "\n".join(part.text[:300] for part in parts if part.kind == "library")
     assert "Tabulator" in libraries and "ace" in libraries
+    # xterm.js, for ExecConsole's terminal (Panel's "terminal" extension).
+    assert any("xterm" in part.text for part in parts if part.kind == "library")
     assert any("tabulator" in part.text[:200] for part in parts if part.kind == "css")
     data = loader_bundle(parts)
     assert set(data) == {BOKEHJS_LOAD, "application/javascript"}

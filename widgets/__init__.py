@@ -26,10 +26,12 @@ _EXPORTS: dict[str, str] = {
     "EventFeed": "._event_feed",
     "ExecConsole": "._exec_console",
     "FileBrowser": "._file_browser",
+    "GpuAllocator": "._gpu_allocator",
     "ImageBrowser": "._image_browser",
     "LogStream": "._log_stream",
     "NetworkBrowser": "._network_browser",
     "OpsDashboard": "._dashboard",
+    "SnapshotPicker": "._snapshot_picker",
     "StatsMonitor": "._stats_monitor",
     "VolumeBrowser": "._volume_browser",
 }
@@ -59,8 +61,10 @@ if TYPE_CHECKING:  # names in __all__ via _EXPORTS
     from ._event_feed import EventFeed  # noqa: F401
     from ._exec_console import ExecConsole  # noqa: F401
     from ._file_browser import FileBrowser  # noqa: F401
+    from ._gpu_allocator import GpuAllocator  # noqa: F401
     from ._image_browser import ImageBrowser  # noqa: F401
     from ._log_stream import LogStream  # noqa: F401
     from ._network_browser import NetworkBrowser  # noqa: F401
+    from ._snapshot_picker import SnapshotPicker  # noqa: F401
     from ._stats_monitor import StatsMonitor  # noqa: F401
     from ._volume_browser import VolumeBrowser  # noqa: F401

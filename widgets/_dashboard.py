@@ -3,9 +3,10 @@ tabs, with a picker to move to another.
 
 Layout, top to bottom: the title and the environment picker, the dashboard's status line
 (the engine's health, the demo containers), then the tabs: Containers, Logs, Stats,
-Images, Volumes, Networks, Events. ``voila_apps/ops_dashboard.ipynb`` shows it, and
-``ghostpanel up`` serves that notebook with Voila; the dashboard is an ordinary widget,
-so it works the same in JupyterLab, and headless (tests drive it without a browser).
+Images, Volumes, Networks, Snapshots, GPUs, Events. ``voila_apps/ops_dashboard.ipynb``
+shows it, and ``ghostpanel up`` serves that notebook with Voila; the dashboard is an
+ordinary widget, so it works the same in JupyterLab, and headless (tests drive it
+without a browser).
 
 How it is put together:
 
@@ -54,7 +55,10 @@ __all__ = ["TABS", "OpsDashboard", "demo_links_html"]
 _log = logging.getLogger("ghostpanel_widgets")
 
 #: The tabs, in order.
-TABS = ("Containers", "Logs", "Stats", "Images", "Volumes", "Networks", "Events")
+TABS = ("Containers", "Logs", "Stats", "Images", "Volumes", "Networks", "Snapshots", "GPUs",
+        "Events")
+#: The tabs built when first shown (and again after the environment changed).
+_LAZY = ("Logs", "Stats", "Images", "Volumes", "Networks", "Snapshots", "GPUs")
 #: The most containers the Logs and Stats tabs follow when none is ticked.
 _DEFAULT_FOLLOWED = 6
 
@@ -291,7 +295,7 @@ class OpsDashboard(ipywidgets.VBox):
         self.container_list.set_environments(self._env)
         self.event_feed.set_environments(self._env)
         self._built.clear()  # the lazy tabs are rebuilt for the new one when shown
-        for tab in ("Logs", "Stats", "Images", "Volumes", "Networks"):
+        for tab in _LAZY:
             self._replace_tab(tab, ipywidgets.VBox())
         self._update_empty_state()
         self._watch_listing()
@@ -336,7 +340,7 @@ class OpsDashboard(ipywidgets.VBox):
 
     def _build(self, name: str, *, force: bool = False) -> None:
         """Build (or rebuild) the lazy tab ``name`` for the environment shown."""
-        if self._closed or name not in ("Logs", "Stats", "Images", "Volumes", "Networks"):
+        if self._closed or name not in _LAZY:
             return
         if not force and name in self._built:  # forgotten when the environment changes
             return
@@ -362,6 +366,14 @@ class OpsDashboard(ipywidgets.VBox):
             return VolumeBrowser(env)
         if name == "Networks":
             return NetworkBrowser(env)
+        if name == "Snapshots":
+            from ._snapshot_picker import SnapshotPicker
+
+            return SnapshotPicker(env)  # the operator picks the volume or container
+        if name == "GPUs":
+            from ._gpu_allocator import GpuAllocator
+
+            return GpuAllocator(env)
         reload_button = ipywidgets.Button(
             description="Reload", icon="sync",
             tooltip="Follow the containers ticked in the Containers tab (or the running "

@@ -192,7 +192,8 @@ def test_dashboard_shows_the_seeded_containers(page: Page, seeded: list[str]) ->
     for name in seeded:
         expect(row(page, name)).to_contain_text("running")
     expect(page.get_by_role("tab")).to_have_text(
-        ["Containers", "Logs", "Stats", "Images", "Volumes", "Networks", "Events"])
+        ["Containers", "Logs", "Stats", "Images", "Volumes", "Networks", "Snapshots", "GPUs",
+         "Events"])
     # Tabulator's own stylesheet arrived (bundled, not from a CDN): bold, ruled header.
     header = page.locator(".gp-container-list .tabulator-header").first
     style = header.evaluate(

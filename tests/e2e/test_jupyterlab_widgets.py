@@ -15,7 +15,6 @@ module; all are ended, and the temporary folder removed, at its end.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import re
 import shutil
@@ -28,10 +27,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import nbformat
 import pytest
-from playwright.sync_api import Browser, Locator, Page, expect
-from playwright.sync_api import TimeoutError as PlaywrightTimeout
+from playwright.sync_api import Browser, Page, expect
 
 from tests.e2e.conftest import (
     SCREENSHOTS,
@@ -43,6 +40,7 @@ from tests.e2e.conftest import (
     start_server,
     wait_until,
 )
+from tests.e2e.jupyterlab import LOAD_TIMEOUT_MS, run_all_cells, write_notebook
 from tests.podman_service import PodmanService
 
 ENV = "e2e-lab"
@@ -50,7 +48,6 @@ LABEL = "io.ghostpanel.test"  # the containers this module makes, for clean-up
 TARGET = f"gp-lab-{uuid.uuid4().hex[:6]}"  # running before the notebook opens
 LATER = f"gp-lab-later-{uuid.uuid4().hex[:6]}"  # created once every widget is shown
 BOLTFILE_MARK = "lab-boltfile-marker"
-LOAD_TIMEOUT_MS = 180_000  # a kernel starts and runs 13 cells on a busy 2-core machine
 # Stylesheets Panel links from its CDN in a notebook kernel (its components' CSS, Font
 # Awesome): the dead proxy refuses them and the widgets render without. No script.
 ALLOWED_OFFSITE = re.compile(
@@ -137,15 +134,6 @@ class Lab:
         return output
 
 
-def _notebook(path: Path, cells: list[str]) -> Path:
-    notebook = nbformat.v4.new_notebook()
-    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
-                                       "language": "python"}
-    notebook.cells = [nbformat.v4.new_code_cell(source) for source in cells]
-    nbformat.write(notebook, path)
-    return path
-
-
 @pytest.fixture(scope="module")
 def target(podman_engine: PodmanService) -> Iterator[str]:
     run(_make_container(podman_engine.url, TARGET))
@@ -158,7 +146,7 @@ def lab(podman_engine: PodmanService, target: str, browser: Browser,
         request: pytest.FixtureRequest) -> Iterator[Lab]:
     """``ghostpanel lab --dir FOLDER`` with the notebook, opened and run in Chromium."""
     folder = Path(tempfile.mkdtemp(prefix="gp-lab-"))
-    _notebook(folder / "widgets.ipynb", list(CELLS.values()))
+    write_notebook(folder / "widgets.ipynb", list(CELLS.values()))
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
@@ -176,7 +164,7 @@ def lab(podman_engine: PodmanService, target: str, browser: Browser,
             token = server.url.split("token=")[1]
             page.goto(f"http://127.0.0.1:{port}/lab/tree/widgets.ipynb?token={token}",
                       timeout=LOAD_TIMEOUT_MS)
-            _run_all_cells(page)
+            run_all_cells(page, len(CELLS))
             below = descendants(server.pid)
             yield lab
         finally:
@@ -207,43 +195,6 @@ class _suppress:
 
     def __exit__(self, *exc: object) -> bool:
         return True
-
-
-def _run_all_cells(page: Page, count: int = len(CELLS)) -> None:
-    """Wait for the kernel, then Run > Run All Cells, and for the last of the notebook's
-    ``count`` cells to finish."""
-    # JupyterLab may ask which kernel to start, at any moment while it opens the
-    # notebook: take the notebook's own (Python 3) whenever it does.
-    kernel_dialog = page.locator(".jp-Dialog").filter(has_text="Select Kernel")
-
-    def choose_the_notebook_s_kernel(dialog: Locator) -> None:
-        # The dialog can close by itself (the kernel started) between being seen and
-        # this click: a short wait, and nothing to do if it has gone.
-        with contextlib.suppress(PlaywrightTimeout):
-            dialog.get_by_role("button", name="Select", exact=True).click(timeout=2_000)
-
-    page.add_locator_handler(kernel_dialog, choose_the_notebook_s_kernel)
-    page.locator(".jp-Notebook .jp-CodeCell").first.wait_for(timeout=LOAD_TIMEOUT_MS)
-    # The kernel is up when the status bar says Idle.
-    expect(page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']")).to_have_count(
-        1, timeout=LOAD_TIMEOUT_MS)
-    first = page.locator(".jp-Notebook .jp-CodeCell").first.locator(".jp-InputPrompt")
-    for _ in range(3):
-        # A request made while the kernel's connection is still settling can be
-        # dropped (the cells stay "[ ]"), or JupyterLab may ask which kernel to start
-        # (the handler above answers it): ask again.
-        try:
-            page.get_by_role("menuitem", name="Run", exact=True).click(timeout=10_000)
-            page.get_by_role("menuitem", name=re.compile(r"^Run All Cells")).click(
-                timeout=10_000)
-            expect(first).not_to_have_text(re.compile(r"\[ \]"), timeout=60_000)
-            break
-        except (AssertionError, PlaywrightTimeout):  # a dialog came first: see above
-            continue
-    last = page.locator(".jp-Notebook .jp-CodeCell").nth(count - 1)
-    # A number, not "[*]" (running) or "[ ]": which one depends on how many tries it took.
-    expect(last.locator(".jp-InputPrompt")).to_have_text(re.compile(r"\[\d+\]"),
-                                                         timeout=LOAD_TIMEOUT_MS)
 
 
 # -- tests -------------------------------------------------------------------------------
@@ -339,12 +290,12 @@ def _save(lab: Lab) -> dict[str, Any]:
     lab.page.get_by_role("menuitem", name="File", exact=True).click()
     lab.page.locator("li[data-command='docmanager:save']").click()
     saved: dict[str, Any] = wait_until(
-        lambda: _saved_notebook(lab), timeout=60,
+        lambda: _savedwrite_notebook(lab), timeout=60,
         message=f"the notebook saved with its outputs: {list(lab.folder.iterdir())}")
     return saved
 
 
-def _saved_notebook(lab: Lab) -> dict[str, Any]:
+def _savedwrite_notebook(lab: Lab) -> dict[str, Any]:
     """The notebook as saved now (empty until it is, with its outputs)."""
     try:
         saved: dict[str, Any] = json.loads((lab.folder / "widgets.ipynb").read_text())
@@ -373,7 +324,7 @@ def test_a_notebook_that_loads_panel_from_its_cdn_first(lab: Lab, browser: Brows
     # machine cannot reach. The widgets still render.
     cells = ["import panel as pn\npn.extension('tabulator')", CELLS["ContainerList"],
              CELLS["BoltfileEditor"]]
-    _notebook(lab.folder / "cdn_first.ipynb", cells)
+    write_notebook(lab.folder / "cdn_first.ipynb", cells)
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
     try:
         page = context.new_page()
@@ -384,7 +335,7 @@ def test_a_notebook_that_loads_panel_from_its_cdn_first(lab: Lab, browser: Brows
         # A workspace of its own: the default one would open widgets.ipynb here too.
         page.goto(f"http://127.0.0.1:{port}/lab/workspaces/cdn/tree/cdn_first.ipynb"
                   f"?token={token}", timeout=LOAD_TIMEOUT_MS)
-        _run_all_cells(page, len(cells))
+        run_all_cells(page, len(cells))
         outputs = page.locator(".jp-Notebook .jp-CodeCell")
         expect(outputs.nth(1).locator(".tabulator-row", has_text=TARGET)).to_contain_text(
             "running", timeout=LOAD_TIMEOUT_MS)

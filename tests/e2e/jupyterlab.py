@@ -1,0 +1,71 @@
+"""Driving a notebook in JupyterLab from Chromium: write it, run all its cells.
+
+Shared by every e2e test that shows widgets in JupyterLab (``ghostpanel lab``), so that
+the ways JupyterLab's start can go wrong on a busy machine are handled in one place.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from pathlib import Path
+
+import nbformat
+from playwright.sync_api import Locator, Page, expect
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+__all__ = ["LOAD_TIMEOUT_MS", "run_all_cells", "write_notebook"]
+
+LOAD_TIMEOUT_MS = 180_000  # a kernel starts and runs a dozen cells on a busy 2-core machine
+
+#: How long the kernel dialog's Select button may take to answer: on a loaded machine
+#: it took longer than 2 s, and a missed click leaves the dialog up for good.
+_SELECT_TIMEOUT_MS = 20_000
+
+
+def write_notebook(path: Path, cells: list[str]) -> Path:
+    """Write a Python 3 notebook at ``path`` with one code cell per source in ``cells``."""
+    notebook = nbformat.v4.new_notebook()
+    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                       "language": "python"}
+    notebook.cells = [nbformat.v4.new_code_cell(source) for source in cells]
+    nbformat.write(notebook, path)
+    return path
+
+
+def _choose_the_notebook_s_kernel(dialog: Locator) -> None:
+    # The dialog can close by itself (the kernel started) between being seen and this
+    # click: nothing to do if it has gone.
+    with contextlib.suppress(PlaywrightTimeout):
+        dialog.get_by_role("button", name="Select", exact=True).click(
+            timeout=_SELECT_TIMEOUT_MS)
+
+
+def run_all_cells(page: Page, count: int) -> None:
+    """Wait for the kernel, then Run > Run All Cells, and for the last of the notebook's
+    ``count`` cells to finish."""
+    # JupyterLab may ask which kernel to start, at any moment while it opens the
+    # notebook: take the notebook's own (Python 3) whenever it does.
+    page.add_locator_handler(page.locator(".jp-Dialog").filter(has_text="Select Kernel"),
+                             _choose_the_notebook_s_kernel)
+    page.locator(".jp-Notebook .jp-CodeCell").first.wait_for(timeout=LOAD_TIMEOUT_MS)
+    # The kernel is up when the status bar says Idle.
+    expect(page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']")).to_have_count(
+        1, timeout=LOAD_TIMEOUT_MS)
+    first = page.locator(".jp-Notebook .jp-CodeCell").first.locator(".jp-InputPrompt")
+    for _ in range(3):
+        # A request made while the kernel's connection is still settling can be
+        # dropped (the cells stay "[ ]"), or JupyterLab may ask which kernel to start
+        # (the handler above answers it): ask again.
+        try:
+            page.get_by_role("menuitem", name="Run", exact=True).click(timeout=10_000)
+            page.get_by_role("menuitem", name=re.compile(r"^Run All Cells")).click(
+                timeout=10_000)
+            expect(first).not_to_have_text(re.compile(r"\[ \]"), timeout=60_000)
+            break
+        except (AssertionError, PlaywrightTimeout):  # a dialog came first: see above
+            continue
+    last = page.locator(".jp-Notebook .jp-CodeCell").nth(count - 1)
+    # A number, not "[*]" (running) or "[ ]": which one depends on how many tries it took.
+    expect(last.locator(".jp-InputPrompt")).to_have_text(re.compile(r"\[\d+\]"),
+                                                         timeout=LOAD_TIMEOUT_MS)

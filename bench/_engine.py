@@ -9,6 +9,7 @@ directory deleted. :meth:`close` is safe to call twice and from ``finally`` bloc
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import json
 import os
@@ -18,7 +19,9 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 from tests.podman_service import (
     BUSYBOX_REFERENCE,
@@ -28,8 +31,11 @@ from tests.podman_service import (
 )
 
 from ._raw import AsyncRawConnection, RawSync
+from ._results_file import RESULTS, record_report
 
 LABEL = "ghostpanel.bench"
+
+_T = TypeVar("_T")
 
 
 def log(message: str) -> None:
@@ -44,6 +50,64 @@ def interrupt_on_sigterm() -> None:
         raise KeyboardInterrupt(f"signal {signum}")
 
     signal.signal(signal.SIGTERM, interrupt)
+
+
+def add_engine_option(parser: argparse.ArgumentParser) -> None:
+    """Add ``--engine``, which :class:`BenchEngine` takes: a running engine to measure
+    instead of a private Podman one."""
+    parser.add_argument("--engine", help="unix:///path/to.sock of a running engine with "
+                        "localhost/busybox:latest (default: start a private Podman engine)")
+
+
+def measure_on(engine: BenchEngine, measure: Callable[[], _T]) -> _T | None:
+    """Start ``engine``, run ``measure`` and close the engine whatever happens.
+
+    Parameters
+    ----------
+    engine
+        The engine to measure on; it is closed with :meth:`BenchEngine.close_ignoring_ctrl_c`
+        even when ``measure`` fails, so that no container or private engine is left.
+    measure
+        The benchmark itself.
+
+    Returns
+    -------
+    object or None
+        What ``measure`` returned; ``None`` when Ctrl-C or SIGTERM (see
+        :func:`interrupt_on_sigterm`) stopped it: the script then exits 130.
+    """
+    try:
+        engine.start()
+        return measure()
+    except KeyboardInterrupt:
+        log("interrupted: cleaning up")
+        return None
+    finally:
+        engine.close_ignoring_ctrl_c()
+
+
+def publish_report(report: str, script: str, *, update: bool,
+                   section: str = "Widgets") -> None:
+    """Print a benchmark's ``report``; with ``update``, also put it in its block of
+    ``bench/RESULTS.md`` and say so.
+
+    Parameters
+    ----------
+    report
+        The Markdown the script made of its figures.
+    script
+        The script's path from the repository root (``bench/agent_start.py``): its
+        block's markers.
+    update
+        Whether ``--update-results`` was given.
+    section
+        The ``## section`` of ``RESULTS.md`` the block goes under when it is new.
+    """
+    print()
+    print(report)
+    if update:
+        record_report(script, report, section=section)
+        log(f"written to {RESULTS}")
 
 
 class BenchEngine:
@@ -83,6 +147,11 @@ class BenchEngine:
                 raise RuntimeError(f"{BUSYBOX_REFERENCE} is missing on {self.url}")
         finally:
             raw.close()
+
+    @property
+    def label(self) -> str:
+        """``Podman 4.3.1``: the engine the figures were measured on, for a report."""
+        return f"Podman {getattr(self, 'engine_version', '?')}"
 
     @property
     def socket_path(self) -> str:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import platform
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -10,6 +13,21 @@ from ._scenarios import Result
 
 GP_BATCHES = "ghostpanel log_batches"
 CANDIDATE = "ghostpanel candidate"
+
+
+
+def load_average() -> str:
+    """The 1, 5 and 15 minute load averages, as ``/proc/loadavg`` gives them (Linux):
+    a report says how busy the machine was, since that moves every figure."""
+    with open("/proc/loadavg") as file:
+        return " ".join(file.read().split()[:3])
+
+
+def run_line(engine: str) -> str:
+    """``date: ... UTC  python=3.11.2  cpus=2  engine=Podman 4.3.1``: when and on what a
+    script measured, the first line under its report's heading."""
+    return (f"date: {time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime())}  "
+            f"python={platform.python_version()}  cpus={os.cpu_count()}  engine={engine}")
 
 
 #: The floor each scenario's "vs raw" column divides by.

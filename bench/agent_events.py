@@ -33,7 +33,6 @@ import asyncio
 import contextlib
 import json
 import os
-import platform
 import signal
 import ssl
 import statistics
@@ -44,8 +43,15 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench._engine import BenchEngine, interrupt_on_sigterm, log
-from bench._results_file import RESULTS, record_report
+from bench._engine import (
+    BenchEngine,
+    add_engine_option,
+    interrupt_on_sigterm,
+    log,
+    measure_on,
+    publish_report,
+)
+from bench._report import load_average, run_line
 from tests.agent_process import free_port
 
 #: The environment variable naming the file the probed agent writes its receipts to.
@@ -273,8 +279,7 @@ def measure(engine: BenchEngine, subscribers: int, containers: int) -> dict[str,
 def report(figures: dict[str, Any], *, engine: str, elapsed: float) -> str:
     latencies = figures["latencies"]
     delays = figures["engine_delays"]
-    with open("/proc/loadavg") as file:
-        load = " ".join(file.read().split()[:3])
+    load = load_average()
     events = figures["counts"][0] if figures["counts"] else 0
 
     def row(name: str, values: list[float], target: str) -> str:
@@ -290,9 +295,7 @@ def report(figures: dict[str, Any], *, engine: str, elapsed: float) -> str:
     lines = [
         "### Event to WebSocket subscribers (`bench/agent_events.py`)",
         "",
-        f"date: {time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime())}  "
-        f"python={platform.python_version()}  cpus={os.cpu_count()}  engine={engine}  "
-        f"TLS 1.3 (wss), no compression",
+        f"{run_line(engine)}  TLS 1.3 (wss), no compression",
         f"wall time {elapsed:.0f} s; load average at end {load}; "
         f"{figures['subscribers']} subscribers, {figures['containers']} containers "
         f"created, started and stopped one after the other, then {figures['containers']} "
@@ -342,8 +345,7 @@ def main(argv: list[str] | None = None) -> int:
         _serve(sys.argv[2], sys.argv[3], Path(sys.argv[4]))
         return 0
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    parser.add_argument("--engine", help="unix:///path/to.sock of a running engine with "
-                        "localhost/busybox:latest (default: start a private Podman engine)")
+    add_engine_option(parser)
     parser.add_argument("--subscribers", type=int, default=100)
     parser.add_argument("--containers", type=int, default=20,
                         help="containers created, started and stopped (~4 events each)")
@@ -353,21 +355,13 @@ def main(argv: list[str] | None = None) -> int:
     interrupt_on_sigterm()
     started = time.monotonic()
     engine = BenchEngine(args.engine)
-    try:
-        engine.start()
-        figures = measure(engine, args.subscribers, args.containers)
-    except KeyboardInterrupt:
-        log("interrupted: cleaning up")
+    figures = measure_on(engine, lambda: measure(engine, args.subscribers, args.containers))
+    if figures is None:
         return 130
-    finally:
-        engine.close_ignoring_ctrl_c()
-    section = report(figures, engine=f"Podman {getattr(engine, 'engine_version', '?')}",
+    section = report(figures, engine=engine.label,
                      elapsed=time.monotonic() - started)
-    print()
-    print(section)
-    if args.update_results:
-        record_report("bench/agent_events.py", section, section="Agent")
-        log(f"written to {RESULTS}")
+    publish_report(section, "bench/agent_events.py", update=args.update_results,
+                   section="Agent")
     return 0
 
 

@@ -36,8 +36,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
-import os
-import platform
 import shutil
 import signal
 import socket
@@ -54,8 +52,15 @@ from typing import Any
 
 import httpx
 
-from bench._engine import BenchEngine, interrupt_on_sigterm, log
-from bench._results_file import RESULTS, record_report
+from bench._engine import (
+    BenchEngine,
+    add_engine_option,
+    interrupt_on_sigterm,
+    log,
+    measure_on,
+    publish_report,
+)
+from bench._report import load_average, run_line
 from tests.agent_process import free_port
 
 Call = Callable[[], Awaitable[Any]]
@@ -445,13 +450,11 @@ def _ratio(row: Row, by_name: dict[str, Row]) -> float | None:
 
 
 def report(figures: Figures, *, engine: str, elapsed: float, rounds: int) -> str:
-    with open("/proc/loadavg") as file:
-        load = " ".join(file.read().split()[:3])
+    load = load_average()
     lines = [
         "### Agent passthrough and HTTP/3 vs HTTPS (`bench/agent_passthrough.py`)",
         "",
-        f"date: {time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime())}  "
-        f"python={platform.python_version()}  cpus={os.cpu_count()}  engine={engine}",
+        run_line(engine),
         f"wall time {elapsed:.0f} s; load average at end {load}; {rounds} rounds, "
         "round-robin",
         "",
@@ -487,8 +490,7 @@ def report(figures: Figures, *, engine: str, elapsed: float, rounds: int) -> str
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    parser.add_argument("--engine", help="unix:///path/to.sock of a running engine with "
-                        "localhost/busybox:latest (default: start a private Podman engine)")
+    add_engine_option(parser)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--lines", type=int, default=200_000)
     parser.add_argument("--in-flight", type=int, default=50)
@@ -502,22 +504,16 @@ def main(argv: list[str] | None = None) -> int:
     engine = BenchEngine(args.engine)
     home = Path(tempfile.mkdtemp(prefix="gpb-agent-", dir="/tmp"))
     try:
-        engine.start()
-        figures = asyncio.run(measure(engine, home, args.rounds, args.lines,
-                                      args.in_flight, args.requests))
-    except KeyboardInterrupt:
-        log("interrupted: cleaning up")
-        return 130
+        figures = measure_on(engine, lambda: asyncio.run(measure(
+            engine, home, args.rounds, args.lines, args.in_flight, args.requests)))
     finally:
-        engine.close_ignoring_ctrl_c()
         shutil.rmtree(home, ignore_errors=True)
-    section = report(figures, engine=f"Podman {getattr(engine, 'engine_version', '?')}",
+    if figures is None:
+        return 130
+    section = report(figures, engine=engine.label,
                      elapsed=time.monotonic() - started, rounds=args.rounds)
-    print()
-    print(section)
-    if args.update_results:
-        record_report("bench/agent_passthrough.py", section, section="Agent")
-        log(f"written to {RESULTS}")
+    publish_report(section, "bench/agent_passthrough.py", update=args.update_results,
+                   section="Agent")
     return 0
 
 

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import signal
 import socket
 import ssl
@@ -43,8 +42,15 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench._engine import BenchEngine, interrupt_on_sigterm, log
-from bench._results_file import RESULTS, record_report
+from bench._engine import (
+    BenchEngine,
+    add_engine_option,
+    interrupt_on_sigterm,
+    log,
+    measure_on,
+    publish_report,
+)
+from bench._report import load_average, run_line
 from tests.agent_process import free_port
 
 #: Seconds one agent may take to answer before the round fails.
@@ -241,13 +247,11 @@ def _row(name: str, values: list[float], unit: str, target: str) -> str:
 def report(figures: Figures, *, engine: str, elapsed: float) -> str:
     assert figures.first is not None
     restarts = figures.restarts
-    with open("/proc/loadavg") as file:
-        load = " ".join(file.read().split()[:3])
+    load = load_average()
     lines = [
         "### Agent start and idle memory (`bench/agent_start.py`)",
         "",
-        f"date: {time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime())}  "
-        f"python={platform.python_version()}  cpus={os.cpu_count()}  engine={engine}  "
+        f"{run_line(engine)}  "
         f"TLS={restarts[0].tls_version if restarts else figures.first.tls_version}",
         f"wall time {elapsed:.0f} s; load average at end {load}; {len(restarts)} restarts "
         "after one first start",
@@ -285,8 +289,7 @@ def report(figures: Figures, *, engine: str, elapsed: float) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    parser.add_argument("--engine", help="unix:///path/to.sock of a running engine with "
-                        "localhost/busybox:latest (default: start a private Podman engine)")
+    add_engine_option(parser)
     parser.add_argument("--rounds", type=int, default=5, help="restarts measured")
     parser.add_argument("--update-results", action="store_true",
                         help="write the figures into bench/RESULTS.md (## Agent)")
@@ -294,21 +297,13 @@ def main(argv: list[str] | None = None) -> int:
     interrupt_on_sigterm()
     started = time.monotonic()
     engine = BenchEngine(args.engine)
-    try:
-        engine.start()
-        figures = measure(engine.url, args.rounds)
-    except KeyboardInterrupt:
-        log("interrupted: cleaning up")
+    figures = measure_on(engine, lambda: measure(engine.url, args.rounds))
+    if figures is None:
         return 130
-    finally:
-        engine.close_ignoring_ctrl_c()
-    section = report(figures, engine=f"Podman {getattr(engine, 'engine_version', '?')}",
+    section = report(figures, engine=engine.label,
                      elapsed=time.monotonic() - started)
-    print()
-    print(section)
-    if args.update_results:
-        record_report("bench/agent_start.py", section, section="Agent")
-        log(f"written to {RESULTS}")
+    publish_report(section, "bench/agent_start.py", update=args.update_results,
+                   section="Agent")
     return 0
 
 

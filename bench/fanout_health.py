@@ -46,8 +46,14 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from bench._engine import LABEL, BenchEngine, interrupt_on_sigterm, log
-from bench._results_file import RESULTS, record_report
+from bench._engine import (
+    LABEL,
+    BenchEngine,
+    add_engine_option,
+    interrupt_on_sigterm,
+    log,
+    publish_report,
+)
 from ghostpanel_kernel.cli import cli
 from ghostpanel_kernel.environments import EnvironmentRegistry
 
@@ -281,8 +287,7 @@ def report(figures: list[Figure], *, per_env: int, engine: str, elapsed: float) 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    parser.add_argument("--engine", help="unix:///path/to.sock of a running engine with "
-                        "localhost/busybox:latest (default: start a private Podman engine)")
+    add_engine_option(parser)
     parser.add_argument("--containers", type=int, default=3,
                         help="labelled containers on the engine (each environment lists them)")
     parser.add_argument("--repeats", type=int, default=5)
@@ -318,13 +323,10 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         engine.close_ignoring_ctrl_c()
     section = report(figures, per_env=args.containers,
-                     engine=f"Podman {getattr(engine, 'engine_version', '?')}",
+                     engine=engine.label,
                      elapsed=time.monotonic() - started)
-    print()
-    print(section)
-    if args.update_results:
-        record_report("bench/fanout_health.py", section, section="Fan-out")
-        log(f"written to {RESULTS}")
+    publish_report(section, "bench/fanout_health.py", update=args.update_results,
+                   section="Fan-out")
     return 0
 
 

@@ -46,8 +46,15 @@ if __package__ in (None, ""):  # run as a script: make `bench` and the project i
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     __package__ = "bench"
 
-from bench._engine import LABEL, BenchEngine, interrupt_on_sigterm, log
-from bench._results_file import RESULTS, record_report
+from bench._engine import (
+    LABEL,
+    BenchEngine,
+    add_engine_option,
+    interrupt_on_sigterm,
+    log,
+    measure_on,
+    publish_report,
+)
 
 SLEEPER = ["sh", "-c", "trap 'exit 0' TERM; while :; do sleep 0.2; done"]
 BUILD_TARGET_MS = 300.0
@@ -323,8 +330,7 @@ def report(figures: Figures, facts: dict[str, Any], started: float) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    parser.add_argument("--engine", help="unix:///path/to.sock of a running engine with "
-                        "localhost/busybox:latest (default: start a private Podman engine)")
+    add_engine_option(parser)
     parser.add_argument("--containers", type=int, default=1000)
     parser.add_argument("--repeats", type=int, default=11)
     parser.add_argument("--update-results", action="store_true",
@@ -334,20 +340,13 @@ def main(argv: list[str] | None = None) -> int:
     interrupt_on_sigterm()
     started = time.monotonic()
     engine = BenchEngine(args.engine)
-    try:
-        engine.start()
-        figures, facts = asyncio.run(measure(engine, args.containers, args.repeats))
-    except KeyboardInterrupt:
-        log("interrupted: cleaning up")
+    measured = measure_on(engine, lambda: asyncio.run(measure(engine, args.containers,
+                                                               args.repeats)))
+    if measured is None:
         return 130
-    finally:
-        engine.close_ignoring_ctrl_c()
+    figures, facts = measured
     section = report(figures, facts, started)
-    print()
-    print(section)
-    if args.update_results:
-        record_report("bench/widgets_container_list.py", section)
-        log(f"written to {RESULTS}")
+    publish_report(section, "bench/widgets_container_list.py", update=args.update_results)
     return 0
 
 

@@ -60,7 +60,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import httpx
 import pytest
@@ -75,6 +75,7 @@ __all__ = [
     "cli_environment",
     "free_port",
     "ghostpanel_command",
+    "problem_answer",
     "run_cli",
     "start_agent",
 ]
@@ -87,6 +88,26 @@ STOP_TIMEOUT = 15.0
 
 _READY = re.compile(r"^ghostpanel agent ready", re.MULTILINE)
 _FINGERPRINT = re.compile(r"fingerprint \(SHA-256\): ([0-9A-F]{2}(?::[0-9A-F]{2}){31})")
+
+
+#: The media type of the agent's error answers (RFC 9457).
+PROBLEM = "application/problem+json"
+
+
+def problem_answer(response: httpx.Response, status: int) -> dict[str, Any]:
+    """The problem document of an agent's answer, asserting its status and shape.
+
+    Raises
+    ------
+    AssertionError
+        Another status (the message has the body), another media type, or a document
+        without the same ``status`` or without a ``detail``.
+    """
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == PROBLEM
+    body: dict[str, Any] = response.json()
+    assert body["status"] == status and body["detail"]
+    return body
 
 
 class AgentStartError(RuntimeError):

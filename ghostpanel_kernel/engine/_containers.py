@@ -34,7 +34,12 @@ from ._arguments import (
 )
 from ._client import body_of, check_seconds, decode_json, encode_filters, quote_id
 from ._container_spec import PortSpec, VolumeSpec, build_create_body
-from ._exec_session import OpeningSession, exec_config, open_exec_session
+from ._exec_session import (
+    OpeningSession,
+    exec_config,
+    exec_process_options,
+    open_exec_session,
+)
 from ._models import Model
 from ._state_text import status_text
 from ._stats import StatsSample, has_precpu
@@ -452,13 +457,8 @@ class Container(Model):
             raise ValueError(f"exec needs a command (a string or a list of strings), got "
                              f"{command!r}")
         config: dict[str, Any] = {"Cmd": cmd, "AttachStdout": True, "AttachStderr": True,
-                                  "Tty": False, "Privileged": privileged}
-        if env:
-            config["Env"] = [f"{k}={v}" for k, v in env.items()]
-        if workdir:
-            config["WorkingDir"] = workdir
-        if user:
-            config["User"] = user
+                                  "Tty": False, "Privileged": privileged,
+                                  **exec_process_options(env, workdir, user)}
         created = await self._client.post_json(f"{self._path}/exec", body=config)
         exec_path = f"/exec/{quote_id(created['Id'])}"
         response = await self._client._request(

@@ -107,15 +107,32 @@ def exec_config(command: str | Sequence[str], *, tty: bool,
     if not cmd or not all(isinstance(arg, str) for arg in cmd) or not cmd[0]:
         raise ValueError(f"an exec session needs a command (a string or a list of strings), "
                          f"got {command!r}")
-    config: dict[str, Any] = {"Cmd": cmd, "AttachStdin": True, "AttachStdout": True,
-                              "AttachStderr": True, "Tty": bool(tty)}
+    return {"Cmd": cmd, "AttachStdin": True, "AttachStdout": True, "AttachStderr": True,
+            "Tty": bool(tty), **exec_process_options(env, workdir, user)}
+
+
+def exec_process_options(env: Mapping[str, str] | None, workdir: str | None,
+                         user: str | None) -> dict[str, Any]:
+    """The members of an exec body that set up the process: its extra environment,
+    working directory and user (each left out when not given, so the container's own
+    applies).
+
+    Both kinds of exec (:meth:`Container.exec`, run to completion, and an interactive
+    session) start the process the same way; only how they attach differs.
+
+    Examples
+    --------
+    >>> exec_process_options({"A": "1"}, None, "root")
+    {'Env': ['A=1'], 'User': 'root'}
+    """
+    options: dict[str, Any] = {}
     if env:
-        config["Env"] = [f"{key}={value}" for key, value in env.items()]
+        options["Env"] = [f"{key}={value}" for key, value in env.items()]
     if workdir:
-        config["WorkingDir"] = workdir
+        options["WorkingDir"] = workdir
     if user:
-        config["User"] = user
-    return config
+        options["User"] = user
+    return options
 
 
 class ExecSession:

@@ -7,13 +7,13 @@ import logging
 import os
 import re
 import stat
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import replace
 from datetime import UTC, datetime
 
 from sqlalchemy import select as sql_select
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from .._labels import parse_labels  # one KEY=VALUE reader, shared with the CLI and widgets
@@ -26,6 +26,7 @@ from ..store import (
     StoreError,
     open_database,
 )
+from ..store._transaction import store_transaction
 from ._health import EnvironmentHealth, health_outcome
 from ._local import detect_local
 from ._spec import EnvironmentSpec
@@ -147,23 +148,14 @@ class EnvironmentRegistry:
             _restrict_sqlite_file(self._engine.url.database)
         self._detect = detect
 
-    @contextmanager
-    def _transaction(self) -> Iterator[Session]:
+    def _transaction(self) -> AbstractContextManager[Session]:
         """One transaction; the database's failures leave it as :class:`StoreError`.
 
         ``IntegrityError`` is the exception: the callers that insert turn it into what
         it means for them (a duplicate name, a row another process inserted first).
         """
-        try:
-            with Session(self._engine) as session, session.begin():
-                yield session
-        except IntegrityError:
-            raise
-        except SQLAlchemyError as error:
-            url = self._engine.url.render_as_string(hide_password=True)
-            orig = getattr(error, "orig", None) or error
-            reason = (str(orig).strip().splitlines() or [type(orig).__name__])[0]
-            raise StoreError(f"the registry database {url} failed: {reason}") from error
+        url = self._engine.url.render_as_string(hide_password=True)
+        return store_transaction(self._engine, f"the registry database {url}")
 
     # -- changes -------------------------------------------------------------------
 

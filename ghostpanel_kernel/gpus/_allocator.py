@@ -11,18 +11,19 @@ the ``gpu_allocations`` table, so they survive a restart of the agent or the CLI
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC
 from typing import Any, cast
 
 from sqlalchemy import Engine, delete, select, update
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from ..store import StoreError, open_database
+from ..store import open_database
 from ..store._schema import GpuAllocationRecord
+from ..store._transaction import store_transaction
 from ._allocation import Allocation
 from ._errors import GpuError, GpuRequestError, GpuUnavailable
 from ._model import GpuDevice, Inventory
@@ -107,17 +108,8 @@ class GpuAllocator:
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
-    @contextmanager
-    def _transaction(self) -> Iterator[Session]:
-        try:
-            with Session(self._engine) as session, session.begin():
-                yield session
-        except IntegrityError:
-            raise
-        except SQLAlchemyError as error:
-            orig = getattr(error, "orig", None) or error
-            reason = (str(orig).strip().splitlines() or [type(orig).__name__])[0]
-            raise StoreError(f"the GPU allocation store failed: {reason}") from error
+    def _transaction(self) -> AbstractContextManager[Session]:
+        return store_transaction(self._engine, "the GPU allocation store")
 
     # -- reading -------------------------------------------------------------------
 

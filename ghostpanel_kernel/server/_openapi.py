@@ -82,6 +82,13 @@ COMPONENT_SCHEMAS: Final[dict[str, dict[str, Any]]] = {
 
 PROBLEM_REF: Final = {"$ref": "#/components/schemas/Problem"}
 
+#: The ``{id}`` path parameter of the routes that find a container the way
+#: ``Containers.get`` does; one object, so every route describes it the same.
+CONTAINER_ID_PARAM: Final[dict[str, Any]] = {
+    "name": "id", "in": "path", "required": True,
+    "description": "The container's id, id prefix or name.",
+    "schema": {"type": "string", "minLength": 1}}
+
 #: What authentication may answer before any route (see ``_auth.py``).
 _AUTH_RESPONSES: Final = (401, 429)
 

@@ -35,7 +35,7 @@ from ._container_create import CreateProblem, CreateRequest, read_create_request
 from ._container_json import container_json
 from ._engine_body import ENGINE_BODY_SCHEMA
 from ._engine_errors import engine_problem
-from ._openapi import json_content, problem_responses, schema_ref
+from ._openapi import CONTAINER_ID_PARAM, json_content, problem_responses, schema_ref
 from ._problems import problem_response
 from ._request_body import BodyProblem
 
@@ -199,13 +199,22 @@ async def get_container(request: Request) -> Response:
     return JSONResponse(container_json(await _container(request)))
 
 
+async def _reloaded(container: Container) -> Response:
+    """The container as it is now, after a lifecycle call changed its state.
+
+    The lifecycle routes answer with the engine's view after the call (its new
+    ``state`` and ``status``), not the one read before it.
+    """
+    await container.reload()
+    return JSONResponse(container_json(container))
+
+
 @_guarded
 async def start_container(request: Request) -> Response:
     """``POST /api/v1/containers/{id}/start``: start it (running already is fine)."""
     container = await _container(request)
     await container.start()
-    await container.reload()
-    return JSONResponse(container_json(container))
+    return await _reloaded(container)
 
 
 @_guarded
@@ -214,8 +223,7 @@ async def stop_container(request: Request) -> Response:
     timeout = _timeout(request)
     container = await _container(request)
     await container.stop(timeout=timeout)
-    await container.reload()
-    return JSONResponse(container_json(container))
+    return await _reloaded(container)
 
 
 @_guarded
@@ -224,8 +232,7 @@ async def restart_container(request: Request) -> Response:
     timeout = _timeout(request)
     container = await _container(request)
     await container.restart(timeout=timeout)
-    await container.reload()
-    return JSONResponse(container_json(container))
+    return await _reloaded(container)
 
 
 @_guarded
@@ -255,9 +262,7 @@ ROUTES: list[BaseRoute] = [
 # -- the OpenAPI path items -------------------------------------------------------------
 
 _TAGS: Final = ["containers"]
-_ID: Final = {"name": "id", "in": "path", "required": True,
-              "description": "The container's id, id prefix or name.",
-              "schema": {"type": "string", "minLength": 1}}
+_ID: Final = CONTAINER_ID_PARAM
 _TIMEOUT: Final = {"name": "timeout", "in": "query", "required": False,
                    "description": "Seconds between SIGTERM and SIGKILL (default: the "
                                   "container's own stop timeout, else 10).",

@@ -19,8 +19,9 @@ one, and the agent's memory budget is small. See docs/api.md and docs/gpus.md.
 
 from __future__ import annotations
 
+import functools
 import json
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 from starlette.concurrency import run_in_threadpool
@@ -31,7 +32,7 @@ from starlette.routing import BaseRoute, Route
 from .._exceptions import GhostPanelError
 from ..engine import Environment
 from ._engine_errors import engine_problem
-from ._openapi import json_content, problem_responses
+from ._openapi import CONTAINER_ID_PARAM, json_content, problem_responses
 from ._problems import problem_response
 from ._request_body import BodyProblem, json_object
 
@@ -90,6 +91,35 @@ def _gpu_problem(error: GhostPanelError) -> Response:
     return problem_response(409, str(error))
 
 
+def _answering(handler: Callable[[Request], Awaitable[Response]]
+               ) -> Callable[[Request], Awaitable[Response]]:
+    """Turn the ways a GPU route that reads a body fails into its problem answers.
+
+    Parameters
+    ----------
+    handler
+        The route; it may raise :class:`BodyProblem` (the body is not JSON, or too
+        large), ``_Invalid`` (a member is wrong: 422) or a :class:`GhostPanelError`
+        from the GPU kernel or its store (see :func:`_gpu_problem`).
+
+    Returns
+    -------
+    Callable
+        The route, answering each of those as a problem instead of raising it.
+    """
+    @functools.wraps(handler)
+    async def route(request: Request) -> Response:
+        try:
+            return await handler(request)
+        except BodyProblem as error:
+            return problem_response(error.status, error.detail)
+        except _Invalid as error:
+            return problem_response(422, str(error))
+        except GhostPanelError as error:
+            return _gpu_problem(error)
+    return route
+
+
 # -- handlers ---------------------------------------------------------------------------
 
 
@@ -129,62 +159,50 @@ def _check_members(body: dict[str, Any], allowed: tuple[str, ...]) -> None:
                        f"{', '.join(allowed)}")
 
 
+@_answering
 async def allocate_gpus(request: Request) -> Response:
     """``POST /api/v1/gpus/allocate``: reserve GPUs for a workload before it is created."""
     from ..gpus import GpuRequest
 
-    try:
-        body = await json_object(request)
-        _check_members(body, ("workload", "count", "gpus", "policy", "tenants"))
-        workload = _string(body, "workload")
-        gpus = body.get("gpus", [])
-        if not isinstance(gpus, list) or not all(isinstance(g, str) and g.strip()
-                                                 for g in gpus):
-            raise _Invalid("'gpus' must be a list of GPU indices or UUIDs (strings)")
-        policy = body.get("policy", "exclusive")
-        if policy not in _POLICIES:
-            raise _Invalid(f"'policy' must be one of {', '.join(_POLICIES)}, "
-                           f"not {json.dumps(policy)}")
-        count, tenants = _count(body, "count"), _count(body, "tenants")
-        if count is not None and gpus:
-            raise _Invalid("give 'count' or 'gpus', not both")
-        wanted = GpuRequest(count=count, gpus=tuple(gpus), tenants=tenants,
-                            policy=GpuRequest.parse_policy(policy))
+    body = await json_object(request)
+    _check_members(body, ("workload", "count", "gpus", "policy", "tenants"))
+    workload = _string(body, "workload")
+    gpus = body.get("gpus", [])
+    if not isinstance(gpus, list) or not all(isinstance(g, str) and g.strip()
+                                             for g in gpus):
+        raise _Invalid("'gpus' must be a list of GPU indices or UUIDs (strings)")
+    policy = body.get("policy", "exclusive")
+    if policy not in _POLICIES:
+        raise _Invalid(f"'policy' must be one of {', '.join(_POLICIES)}, "
+                       f"not {json.dumps(policy)}")
+    count, tenants = _count(body, "count"), _count(body, "tenants")
+    if count is not None and gpus:
+        raise _Invalid("give 'count' or 'gpus', not both")
+    wanted = GpuRequest(count=count, gpus=tuple(gpus), tenants=tenants,
+                        policy=GpuRequest.parse_policy(policy))
 
-        def allocate(allocator: GpuAllocator) -> dict[str, Any]:
-            made = allocator.allocate(workload, wanted)
-            return {"workload": workload, "simulated": allocator.inventory.simulated,
-                    "allocations": [a.to_dict() for a in made]}
+    def allocate(allocator: GpuAllocator) -> dict[str, Any]:
+        made = allocator.allocate(workload, wanted)
+        return {"workload": workload, "simulated": allocator.inventory.simulated,
+                "allocations": [a.to_dict() for a in made]}
 
-        return JSONResponse(await _with_allocator(request, allocate))
-    except BodyProblem as error:
-        return problem_response(error.status, error.detail)
-    except _Invalid as error:
-        return problem_response(422, str(error))
-    except GhostPanelError as error:
-        return _gpu_problem(error)
+    return JSONResponse(await _with_allocator(request, allocate))
 
 
+@_answering
 async def release_gpus(request: Request) -> Response:
     """``POST /api/v1/gpus/release``: release every GPU a workload holds (holding none
     is not an error: ``released`` is empty)."""
-    try:
-        body = await json_object(request)
-        _check_members(body, ("workload",))
-        workload = _string(body, "workload")
+    body = await json_object(request)
+    _check_members(body, ("workload",))
+    workload = _string(body, "workload")
 
-        def release(allocator: GpuAllocator) -> dict[str, Any]:
-            released = allocator.release(workload)
-            return {"workload": workload, "simulated": allocator.inventory.simulated,
-                    "released": [a.to_dict() for a in released]}
+    def release(allocator: GpuAllocator) -> dict[str, Any]:
+        released = allocator.release(workload)
+        return {"workload": workload, "simulated": allocator.inventory.simulated,
+                "released": [a.to_dict() for a in released]}
 
-        return JSONResponse(await _with_allocator(request, release))
-    except BodyProblem as error:
-        return problem_response(error.status, error.detail)
-    except _Invalid as error:
-        return problem_response(422, str(error))
-    except GhostPanelError as error:
-        return _gpu_problem(error)
+    return JSONResponse(await _with_allocator(request, release))
 
 
 def _bound_to(bound: str | None, container_id: str) -> bool:
@@ -344,9 +362,7 @@ PATHS: dict[str, dict[str, Any]] = {
     _NVBIND: {"get": {
         "operationId": "containerNvbind", "tags": _TAGS,
         "summary": "The GPUs a container holds and how it was given them.",
-        "parameters": [{"name": "id", "in": "path", "required": True,
-                        "description": "The container's id, id prefix or name.",
-                        "schema": {"type": "string", "minLength": 1}}],
+        "parameters": [CONTAINER_ID_PARAM],
         "responses": {"200": {"description": "Its reservations and what the engine was "
                                              "given (empty when it holds none).",
                               "content": json_content({

@@ -41,7 +41,7 @@ from ..snapshots import (
     run_command,
 )
 from ._engine_errors import engine_problem
-from ._openapi import json_content, problem_responses
+from ._openapi import CONTAINER_ID_PARAM, json_content, problem_responses
 from ._problems import problem_response
 from ._request_body import BodyProblem, text_body
 
@@ -375,9 +375,7 @@ PATHS: dict[str, dict[str, Any]] = {
     _CONTAINER: {"post": {
         "operationId": "snapshotContainer", "tags": _TAGS,
         "summary": "Snapshot a container's volumes and bind mounts under one name.",
-        "parameters": [{"name": "id", "in": "path", "required": True,
-                        "description": "The container's id, id prefix or name.",
-                        "schema": {"type": "string", "minLength": 1}}],
+        "parameters": [CONTAINER_ID_PARAM],
         "requestBody": _body_schema(_OPTIONS, []),
         "responses": {"201": _CREATED,
                       **problem_responses(*_JSON_BODY_ERRORS, (409, "The name is taken."),

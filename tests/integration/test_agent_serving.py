@@ -113,10 +113,16 @@ class _H3Client(QuicConnectionProtocol):
         self.transmit()
 
 
-async def test_http3_reaches_the_api(agent: RunningAgent) -> None:
+def _quic_configuration(agent: RunningAgent) -> QuicConfiguration:
+    """A QUIC client's configuration for HTTP/3 to ``agent``, trusting its CA."""
     configuration = QuicConfiguration(is_client=True, alpn_protocols=H3_ALPN,
                                       server_name="127.0.0.1")
     configuration.load_verify_locations(cafile=str(agent.ca_cert))
+    return configuration
+
+
+async def test_http3_reaches_the_api(agent: RunningAgent) -> None:
+    configuration = _quic_configuration(agent)
     async with quic_connect("127.0.0.1", agent.port, configuration=configuration,
                             create_protocol=_H3Client) as client:
         assert isinstance(client, _H3Client)
@@ -135,9 +141,7 @@ async def test_cancelled_http3_requests_leave_the_listener_serving(
     HTTP/3 listener (HTTPS kept serving): any client could stop HTTP/3 for everyone."""
     container = await make_container()
     await container.start()
-    configuration = QuicConfiguration(is_client=True, alpn_protocols=H3_ALPN,
-                                      server_name="127.0.0.1")
-    configuration.load_verify_locations(cafile=str(agent.ca_cert))
+    configuration = _quic_configuration(agent)
     authority = f"127.0.0.1:{agent.port}"
     async with quic_connect("127.0.0.1", agent.port, configuration=configuration,
                             create_protocol=_H3Client) as client:
@@ -186,9 +190,7 @@ async def test_http3_is_loaded_by_its_first_client(agent: RunningAgent) -> None:
     with agent.client() as http:  # HTTPS alone needs none of it
         assert http.get("/_ping").status_code == 200
     assert not _loaded(agent, "/aioquic/")
-    configuration = QuicConfiguration(is_client=True, alpn_protocols=H3_ALPN,
-                                      server_name="127.0.0.1")
-    configuration.load_verify_locations(cafile=str(agent.ca_cert))
+    configuration = _quic_configuration(agent)
     async with quic_connect("127.0.0.1", agent.port, configuration=configuration,
                             create_protocol=_H3Client) as client:
         assert isinstance(client, _H3Client)
@@ -201,9 +203,7 @@ async def test_http3_is_loaded_by_its_first_client(agent: RunningAgent) -> None:
 async def test_a_stop_closes_http3_connections(agent: RunningAgent) -> None:
     """At a stop the agent closes its QUIC connections (HTTP/3's H3_NO_ERROR): a client
     learns of it at once, not from its idle timeout a minute later."""
-    configuration = QuicConfiguration(is_client=True, alpn_protocols=H3_ALPN,
-                                      server_name="127.0.0.1")
-    configuration.load_verify_locations(cafile=str(agent.ca_cert))
+    configuration = _quic_configuration(agent)
     async with quic_connect("127.0.0.1", agent.port, configuration=configuration,
                             create_protocol=_H3Client, wait_connected=True) as client:
         assert isinstance(client, _H3Client)

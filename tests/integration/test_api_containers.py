@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
@@ -15,21 +14,13 @@ import pytest
 from ghostpanel_kernel.engine import Environment, NotFound
 from ghostpanel_kernel.server._api import api_document
 from tests.agent_process import RunningAgent, agent_factory_fixture, agent_fixture  # noqa: F401
+from tests.agent_process import problem_answer as _problem
 from tests.integration.conftest import unique
 from tests.podman_service import BUSYBOX_REFERENCE
 
 pytestmark = pytest.mark.integration
 
-PROBLEM = "application/problem+json"
 TOML = {"content-type": "application/toml"}
-
-
-def _problem(response: httpx.Response, status: int) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"] == PROBLEM
-    body: dict[str, Any] = response.json()
-    assert body["status"] == status and body["detail"]
-    return body
 
 
 async def test_a_container_from_create_to_removal(

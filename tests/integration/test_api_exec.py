@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -17,18 +17,11 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import InvalidStatus
 
 from ghostpanel_kernel import connect as connect_env
-from ghostpanel_kernel.engine import Conflict, Container, Environment, ExecSession, NotFound
+from ghostpanel_kernel.engine import Conflict, Container, Environment, NotFound
 from tests.agent_process import RunningAgent, agent_factory_fixture, agent_fixture  # noqa: F401
+from tests.integration.exec_helpers import MakeContainer, exec_processes, read_until, running
 
 pytestmark = pytest.mark.integration
-
-MakeContainer = Callable[..., Awaitable[Any]]
-
-
-async def running(make_container: MakeContainer) -> Container:
-    container: Container = await make_container()
-    await container.start()
-    return container
 
 
 @pytest.fixture(params=["https", "h3"])
@@ -52,21 +45,6 @@ def ws_connect(agent: RunningAgent, url: str, *, token: bool = True) -> Any:
     headers = agent.headers if token else {}
     return connect(url, ssl=agent.ssl_context(), additional_headers=headers, proxy=None,
                    server_hostname="127.0.0.1", open_timeout=20)
-
-
-async def read_until(session: ExecSession, wanted: bytes, timeout: float = 20) -> bytes:
-    seen = b""
-    async with asyncio.timeout(timeout):
-        while wanted not in seen:
-            chunk = await session.receive()
-            assert chunk, f"the output ended before {wanted!r}: {seen!r}"
-            seen += chunk
-    return seen
-
-
-async def exec_processes(container: Container) -> str:
-    result = await container.exec(["ps", "-o", "pid,args"])
-    return "\n".join(line for line in result.stdout.splitlines() if " ps " not in line)
 
 
 async def test_shell_through_the_agent(agent_env: Environment,

@@ -13,14 +13,13 @@ import shutil
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import Any
 
-import httpx
 import pytest
 
 from ghostpanel_kernel import connect
 from ghostpanel_kernel.engine import Container, Environment, NotFound
 from tests.agent_process import RunningAgent, start_agent
+from tests.agent_process import problem_answer as _problem
 from tests.btrfs_mount import (  # noqa: F401  (fixtures)
     btrfs_engine_fixture,
     btrfs_fixture,
@@ -30,7 +29,6 @@ from tests.podman_service import BUSYBOX_REFERENCE, PodmanService
 
 pytestmark = pytest.mark.integration
 
-PROBLEM = "application/problem+json"
 # Exits at once on SIGTERM (busybox sleep as PID 1 would ignore it for the whole timeout).
 QUICK_STOP = ["sh", "-c", "trap 'exit 0' TERM; while :; do sleep 0.2; done"]
 #: The agent's --snapshot-dir, under the BTRFS mount.
@@ -64,14 +62,6 @@ async def env_fixture(btrfs_engine: PodmanService) -> AsyncIterator[Environment]
                 with contextlib.suppress(NotFound):
                     await container.remove(force=True)
         await environment.aclose()
-
-
-def _problem(response: httpx.Response, status: int) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"] == PROBLEM
-    body: dict[str, Any] = response.json()
-    assert body["status"] == status and body["detail"]
-    return body
 
 
 async def _volume_with(env: Environment, text: str) -> tuple[str, Path]:

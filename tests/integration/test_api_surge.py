@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 import pytest
 
-from ghostpanel_kernel.engine import NotFound
+from ghostpanel_kernel.engine import Container, NotFound
 from ghostpanel_kernel.surge import apply_surge
 from ghostpanel_kernel.surge._lock import RunIdentity, acquire_lock, release_lock
 from tests.agent_process import RunningAgent, agent_factory_fixture, agent_fixture  # noqa: F401
@@ -127,17 +127,7 @@ async def test_deploy_pulls_and_a_held_lock_is_a_409(api: httpx.AsyncClient,
 async def test_a_client_that_disconnects_mid_apply_gets_it_rolled_back(
         agent: RunningAgent, api: httpx.AsyncClient, project: Project) -> None:
     p = project.name
-    first = project.boltfile(_stubborn(1))
-    assert (await apply_surge(first, [project.east], stop_timeout=0)).ok
-    old = await project.east.containers.get(f"{p}_web")
-    second = project.boltfile(_stubborn(2)).dumps()
-    request = asyncio.create_task(api.post("/api/v1/surge/apply", content=second,
-                                           headers=TOML,
-                                           params={"stop_timeout": str(SLOW_STOP)}))
-    deadline = time.monotonic() + 20
-    while (await _state(project, old.id)) != "stopping":
-        assert time.monotonic() < deadline and not request.done()
-        await asyncio.sleep(0.1)
+    old, request = await _apply_while_old_stops(api, project)
     request.cancel()  # the client goes away while the old container stops
     with pytest.raises(asyncio.CancelledError):
         await request
@@ -154,6 +144,31 @@ async def test_a_client_that_disconnects_mid_apply_gets_it_rolled_back(
     assert "every change of this run was rolled back" in agent.log()
 
 
+async def _apply_while_old_stops(api: httpx.AsyncClient, project: Project
+                                 ) -> tuple[Container, asyncio.Task[httpx.Response]]:
+    """Version 1 of ``web`` applied straight on the engine, then version 2 applied
+    through the agent, returned once the old container is stopping (it takes
+    ``SLOW_STOP`` seconds to): the apply is then under way, with a change to undo.
+
+    Returns
+    -------
+    tuple
+        The old container and the request, still running.
+    """
+    assert (await apply_surge(project.boltfile(_stubborn(1)), [project.east],
+                              stop_timeout=0)).ok
+    old = await project.east.containers.get(f"{project.name}_web")
+    second = project.boltfile(_stubborn(2)).dumps()
+    request = asyncio.create_task(api.post("/api/v1/surge/apply", content=second,
+                                           headers=TOML,
+                                           params={"stop_timeout": str(SLOW_STOP)}))
+    deadline = time.monotonic() + 20
+    while (await _state(project, old.id)) != "stopping":
+        assert time.monotonic() < deadline and not request.done()
+        await asyncio.sleep(0.1)
+    return old, request
+
+
 async def _state(project: Project, ident: str) -> str:
     try:
         container = await project.east.containers.get(ident)
@@ -165,17 +180,7 @@ async def _state(project: Project, ident: str) -> str:
 async def test_an_agent_stopped_mid_apply_rolls_it_back_before_it_exits(
         agent: RunningAgent, api: httpx.AsyncClient, project: Project) -> None:
     p = project.name
-    assert (await apply_surge(project.boltfile(_stubborn(1)), [project.east],
-                              stop_timeout=0)).ok
-    old = await project.east.containers.get(f"{p}_web")
-    second = project.boltfile(_stubborn(2)).dumps()
-    request = asyncio.create_task(api.post("/api/v1/surge/apply", content=second,
-                                           headers=TOML,
-                                           params={"stop_timeout": str(SLOW_STOP)}))
-    deadline = time.monotonic() + 20
-    while (await _state(project, old.id)) != "stopping":
-        assert time.monotonic() < deadline and not request.done()
-        await asyncio.sleep(0.1)
+    old, request = await _apply_while_old_stops(api, project)
     await asyncio.to_thread(agent.stop)  # SIGTERM; exit status 0 asserted
     with contextlib.suppress(httpx.HTTPError):
         await request

@@ -3,43 +3,19 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
 
 from ghostpanel_kernel.engine import Conflict, Container, ExecSession, NotFound
+from tests.integration.exec_helpers import MakeContainer, exec_processes, read_until, running
 
 pytestmark = pytest.mark.integration
-
-MakeContainer = Callable[..., Awaitable[Any]]
-
-
-async def running(make_container: MakeContainer) -> Container:
-    container: Container = await make_container()
-    await container.start()
-    return container
 
 
 async def read_all(session: ExecSession, timeout: float = 20) -> bytes:
     async with asyncio.timeout(timeout):
         return b"".join([chunk async for chunk in session])
-
-
-async def read_until(session: ExecSession, wanted: bytes, timeout: float = 20) -> bytes:
-    seen = b""
-    async with asyncio.timeout(timeout):
-        while wanted not in seen:
-            chunk = await session.receive()
-            assert chunk, f"the output ended before {wanted!r}: {seen!r}"
-            seen += chunk
-    return seen
-
-
-async def exec_processes(container: Container) -> str:
-    """``ps`` in the container, without its own line."""
-    result = await container.exec(["ps", "-o", "pid,args"])
-    return "\n".join(line for line in result.stdout.splitlines() if " ps " not in line)
 
 
 async def test_shell_echo_and_exit_code(make_container: MakeContainer) -> None:

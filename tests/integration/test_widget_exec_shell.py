@@ -18,8 +18,9 @@ from ghostpanel_widgets._exec_console import ExecConsole
 from panel.util import edit_readonly
 
 from ghostpanel_kernel import connect
-from ghostpanel_kernel.engine import Container, Environment
+from ghostpanel_kernel.engine import Environment
 from tests.agent_process import RunningAgent, agent_factory_fixture, agent_fixture  # noqa: F401
+from tests.integration.exec_helpers import running
 
 pytestmark = pytest.mark.integration
 
@@ -45,12 +46,6 @@ async def wait_for_end(console: ExecConsole, timeout: float = 20) -> None:
     async with asyncio.timeout(timeout):
         while console.shell_open:
             await asyncio.sleep(0.05)
-
-
-async def running(make_container: Any) -> Container:
-    container: Container = await make_container()
-    await container.start()
-    return container
 
 
 async def test_shell_types_resizes_and_reports_the_exit_code(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -50,3 +51,16 @@ async def opened() -> AsyncIterator[list[Environment]]:
     yield environments
     for env in environments:
         await env.aclose()
+
+
+@pytest.fixture
+def token(tmp_path: Path) -> str:
+    """An agent token, made in the store the agent reads under ``tmp_path`` (its home)."""
+    # Imported here: the token store brings SQLAlchemy, which most unit tests never need.
+    from ghostpanel_kernel.server._tokens import TokenStore
+
+    store = TokenStore(f"sqlite:///{tmp_path / 'ghostpanel.db'}")
+    try:
+        return store.create("unit")
+    finally:
+        store.close()

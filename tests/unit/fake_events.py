@@ -17,10 +17,11 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import httpx
+import pytest
 
 from tests.unit.fake_engine import FakeEngine, env_for
 
-__all__ = ["EventsEngine", "podman_event"]
+__all__ = ["EventsEngine", "events_engine_fixture", "podman_event"]
 
 _NS = 1_000_000_000
 
@@ -101,3 +102,16 @@ class EventsEngine:
         for stream in self.lives:
             stream.queue.put_nowait(None)
         self.lives.clear()
+
+
+@pytest.fixture(name="engine")
+async def events_engine_fixture() -> AsyncIterator[EventsEngine]:
+    """The ``engine`` fixture: an :class:`EventsEngine`, its environment closed after.
+
+    Import it into a test module (``# noqa: F401``) to use it under the name ``engine``;
+    defined under another name so that a test's ``engine`` parameter does not shadow the
+    import.
+    """
+    fake = EventsEngine()
+    yield fake
+    await fake.env.aclose()

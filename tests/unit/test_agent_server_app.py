@@ -12,7 +12,6 @@ import pytest
 from ghostpanel_kernel.server import _app
 from ghostpanel_kernel.server._app import create_app
 from ghostpanel_kernel.server._settings import AgentSettings
-from ghostpanel_kernel.server._tokens import TokenStore
 
 
 class Passthrough:
@@ -29,15 +28,6 @@ class Passthrough:
 
     async def aclose(self) -> None:
         self.closed = True
-
-
-@pytest.fixture
-def token(tmp_path: Path) -> str:
-    store = TokenStore(f"sqlite:///{tmp_path / 'ghostpanel.db'}")
-    try:
-        return store.create("unit")
-    finally:
-        store.close()
 
 
 def _client(tmp_path: Path, token: str) -> tuple[httpx.AsyncClient, _app.AgentApp]:

@@ -18,7 +18,11 @@ from ghostpanel_kernel.server._event_hub import (
     Subscription,
 )
 from ghostpanel_kernel.server._event_shape import EventFilter
-from tests.unit.fake_events import EventsEngine, podman_event
+from tests.unit.fake_events import (  # noqa: F401 (the engine fixture)
+    EventsEngine,
+    events_engine_fixture,
+    podman_event,
+)
 
 NOW = time.time_ns() - 60 * 1_000_000_000  # a minute ago: history windows include it
 
@@ -37,13 +41,6 @@ async def drain(subscription: Subscription, count: int, timeout: float = 5.0
             assert batch is not None, f"ended: {subscription.close_code} {subscription.reason}"
             taken.extend(json.loads(text) for _, text in batch)
     return taken
-
-
-@pytest.fixture
-async def engine() -> Any:
-    fake = EventsEngine()
-    yield fake
-    await fake.env.aclose()
 
 
 def hub_on(engine: EventsEngine, **options: Any) -> EventHub:

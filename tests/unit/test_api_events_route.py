@@ -15,7 +15,11 @@ from starlette.applications import Starlette
 
 from ghostpanel_kernel.server import _routes_events
 from ghostpanel_kernel.server._event_shape import EventFilter, event_type, rfc3339_nano
-from tests.unit.fake_events import EventsEngine, podman_event
+from tests.unit.fake_events import (  # noqa: F401 (the engine fixture)
+    EventsEngine,
+    events_engine_fixture,
+    podman_event,
+)
 from tests.unit.test_api_events_hub import at
 
 
@@ -66,13 +70,6 @@ async def run_until(app: Starlette, client: Client, query: Sequence[tuple[str, s
             assert not task.done(), client.sent
             await asyncio.sleep(0.005)
     return task
-
-
-@pytest.fixture
-async def engine() -> Any:
-    fake = EventsEngine()
-    yield fake
-    await fake.env.aclose()
 
 
 async def test_since_replays_then_goes_live_without_a_repeat_at_the_seam(

@@ -24,7 +24,6 @@ from ghostpanel_kernel.server._quic_policy import (
     policy_from_quic_fabric,
 )
 from ghostpanel_kernel.server._settings import AgentSettings
-from ghostpanel_kernel.server._tokens import TokenStore
 
 POLICY = "/api/v1/network/quic"
 
@@ -118,15 +117,6 @@ def test_an_unreadable_policy_file_stops_the_agent_rather_than_opening_it(
 
 
 # -- enforcement in the app ------------------------------------------------------------
-
-
-@pytest.fixture
-def token(tmp_path: Path) -> str:
-    store = TokenStore(f"sqlite:///{tmp_path / 'ghostpanel.db'}")
-    try:
-        return store.create("unit")
-    finally:
-        store.close()
 
 
 def _settings(tmp_path: Path, listen: str = "127.0.0.1:9443") -> AgentSettings:

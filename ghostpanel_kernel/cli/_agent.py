@@ -3,7 +3,7 @@
 ::
 
     ghostpanel agent --listen HOST:PORT --engine URL [--cert FILE --key FILE]
-                     [--client-ca FILE] [--quic-bind HOST:PORT]
+                     [--client-ca FILE] [--quic-bind HOST:PORT] [--boltfile FILE]
     ghostpanel agent --listen unix:///path.sock
     ghostpanel agent token create NAME | ls | revoke NAME
 """
@@ -52,10 +52,13 @@ def _local_engine() -> str:
               help="Where the snapshot routes put BTRFS snapshots when a request names "
                    "no folder. Default: .ghostpanel-snapshots at the top of each "
                    "source's filesystem.")
+@click.option("--boltfile", "snapshot_boltfile", type=_FILE, metavar="FILE",
+              help="Take the snapshots this Boltfile's [snapshots.triggers] schedule "
+                   "(UTC) of its services' volumes, with its retention.")
 @click.pass_context
 def agent(ctx: click.Context, listen: str, engine_url: str | None, cert_file: Path | None,
           key_file: Path | None, client_ca: Path | None, quic_bind: str | None,
-          snapshot_dir: Path | None) -> None:
+          snapshot_dir: Path | None, snapshot_boltfile: Path | None) -> None:
     """Serve this host's engine to GhostPanel clients and the docker CLI.
 
     Prints the URL, the certificate's SHA-256 fingerprint (clients pin it with
@@ -70,12 +73,21 @@ def agent(ctx: click.Context, listen: str, engine_url: str | None, cert_file: Pa
 
     if (cert_file is None) != (key_file is None):
         raise click.UsageError("--cert and --key go together: give both or neither")
+    if snapshot_boltfile is not None:
+        from ..server._snapshot_schedule import check_boltfile
+
+        try:  # a trigger that cannot be scheduled stops the agent before it serves
+            check_boltfile(snapshot_boltfile)
+        except ValueError as error:
+            raise click.UsageError(str(error)) from None
     try:
         settings = AgentSettings(engine_url=engine_url or _local_engine(), listen=listen,
                                  cert_file=cert_file, key_file=key_file,
                                  client_ca=client_ca, quic_bind=quic_bind,
                                  snapshot_dir=None if snapshot_dir is None
-                                 else snapshot_dir.absolute())
+                                 else snapshot_dir.absolute(),
+                                 snapshot_boltfile=None if snapshot_boltfile is None
+                                 else snapshot_boltfile.absolute())
     except ValueError as error:
         raise click.UsageError(str(error)) from None
     run(settings)

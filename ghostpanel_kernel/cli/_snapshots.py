@@ -6,6 +6,9 @@ environment ``--env`` selects (default: the default environment); a path uses on
 when ``--env`` is given (then the containers that bind-mount it are stopped for a
 restore and started again).
 
+``snapshot run -f Boltfile`` snapshots the Boltfile's services' volumes once, or with
+``--schedule`` whenever its ``[snapshots.triggers]`` fall due (see ``docs/snapshots.md``).
+
 Exit statuses: 0 done; 1 the operation failed (a restore says which step, and that
 everything was put back); 2 bad input: a TARGET that is not ``volume:``/``container:``/a
 path, a path not on btrfs/zfs or not a subvolume/dataset, a snapshot that does not
@@ -17,8 +20,9 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AsyncExitStack
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
@@ -35,6 +39,9 @@ from ..snapshots import (
 )
 from ._app import CliContext, CommandGroup, json_option, one_env_option, pass_app
 from ._output import CommandError, echo_json, human_size, render_table
+
+if TYPE_CHECKING:
+    from ..snapshots import RoundResult, SchedulePlan
 
 __all__ = ["snapshot"]
 
@@ -301,3 +308,119 @@ def prune_command(app: CliContext, /, target: str, dry_run: bool, boltfile: Path
     verb = "would delete" if dry_run else "deleted"
     click.echo(f"{verb} {len(plan.remove)} snapshot(s), kept {len(plan.keep)}",
                err=True)
+
+
+# -- schedules -------------------------------------------------------------------------
+
+
+def _schedule_plan(boltfile: Path) -> SchedulePlan:
+    """The Boltfile's schedule plan; a bad trigger or a disabled table is bad input."""
+    from ..bolt import Boltfile
+    from ..snapshots import schedule_plan
+
+    try:
+        plan = schedule_plan(Boltfile.load(boltfile))
+    except ValueError as error:  # ScheduleError: names the key and what to write
+        raise BadInput(str(error)) from error
+    if not plan.enabled:
+        raise BadInput(f"{boltfile}: [snapshots] enabled = false: nothing is taken")
+    if not plan.all_targets:
+        raise BadInput(f"{boltfile}: no service has a volume to snapshot")
+    return plan
+
+
+def _print_round(result: RoundResult, as_json: bool) -> None:
+    if as_json:
+        echo_json({"trigger": result.trigger,
+                   "snapshots": [s.to_json() for s in result.snapshots],
+                   "pruned": [s.to_json() for s in result.pruned],
+                   "errors": [{"target": t, "error": e} for t, e in result.errors]})
+    else:
+        for snap in result.snapshots:
+            click.echo(f"{_created(snap)}  {result.trigger:<8} {snap.name}  {snap.source}")
+        for snap in result.pruned:
+            click.echo(f"pruned {snap.name} of {snap.source}", err=True)
+    for target, error in result.errors:
+        click.echo(f"Error: {result.trigger} snapshot of {target} failed: {error}", err=True)
+
+
+async def _until_stopped(operation: Awaitable[None], ready: Callable[[], None]) -> bool:
+    """Run ``operation`` until it ends or SIGINT/SIGTERM; True when a signal ended it.
+
+    ``ready`` is called once the signals are handled (what it prints tells a script
+    that a signal now ends the run cleanly).
+    """
+    import signal
+
+    loop = asyncio.get_running_loop()
+    task = asyncio.ensure_future(operation)
+    stopped: list[int] = []
+
+    def stop(signum: int) -> None:
+        stopped.append(signum)
+        task.cancel()
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop, signum)
+    ready()
+    try:
+        await task
+    except asyncio.CancelledError:
+        if not stopped:
+            raise
+    finally:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(signum)
+    return bool(stopped)
+
+
+@snapshot.command("run")
+@click.option("-f", "--file", "boltfile", required=True,
+              type=click.Path(dir_okay=False, exists=True, path_type=Path), metavar="FILE",
+              help="The Boltfile: its services' volumes, [snapshots.triggers], retention "
+                   "and snapshot_path.")
+@click.option("--schedule", is_flag=True,
+              help="Stay in the foreground and take each snapshot when its trigger is "
+                   "due (UTC) until Ctrl-C; without it: one round now.")
+@snapshot_dir_option
+@one_env_option
+@json_option
+@pass_app
+def run_command(app: CliContext, boltfile: Path, schedule: bool, snapshot_dir: Path | None,
+                env_names: tuple[str, ...], as_json: bool) -> None:
+    """Snapshot the Boltfile's services' volumes now, or on its schedule (--schedule).
+
+    Each snapshot taken is printed (time, trigger, name, source); retention
+    ([snapshots.retention]) prunes each volume after its snapshot. A volume that fails
+    is reported and retried at the next due time; the schedule goes on.
+    """
+    from ..snapshots import ScheduleRunner
+
+    plan = _schedule_plan(boltfile)
+    if schedule and plan.schedule.next_due(datetime.now(UTC)) is None:
+        raise BadInput(f"{boltfile}: [snapshots.triggers] sets no hourly, daily, weekly "
+                       'or monthly trigger: add e.g. daily = "02:00"')
+    folder = str(snapshot_dir) if snapshot_dir else plan.snapshot_dir
+    failed: list[bool] = []
+
+    def report(result: RoundResult) -> None:
+        _print_round(result, as_json)
+        failed.append(not result.ok)
+
+    async def main() -> bool:
+        async with app.environment(env_names) as env:
+            runner = ScheduleRunner(SnapshotManager(env, snapshot_dir=folder), plan,
+                                    report=report)
+            if not schedule:
+                await runner.run_round("manual")
+                return False
+            due = plan.schedule.next_due(datetime.now(UTC))
+            assert due is not None
+            return await _until_stopped(runner.run_forever(), lambda: click.echo(
+                f"next: {due[1]} at {due[0]:%Y-%m-%d %H:%M} UTC; Ctrl-C stops", err=True))
+
+    if asyncio.run(main()):
+        click.echo("stopped", err=True)
+        return
+    if failed and failed[-1]:
+        raise click.exceptions.Exit(1)

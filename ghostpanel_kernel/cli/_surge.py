@@ -318,19 +318,41 @@ def plan(app: CliContext, boltfile_path: Path, env_names: tuple[str, ...], pull:
 @click.option("--pull", is_flag=True,
               help="Pull every image first and recreate the containers whose image "
                    "changed (redeploy with the latest images).")
+@click.option("--no-snapshot", is_flag=True,
+              help="Do not take the before_surge_up snapshots the Boltfile's "
+                   "[snapshots.triggers] asks for.")
 @timeout_option
 @health_timeout_option
 @break_lock_option
 @json_option
 @pass_app
 def apply(app: CliContext, boltfile_path: Path, env_names: tuple[str, ...], pull: bool,
-          stop_timeout: int, health_timeout: float, break_lock: bool, as_json: bool) -> None:
-    """Make the environments run the Boltfile; all or nothing."""
+          no_snapshot: bool, stop_timeout: int, health_timeout: float, break_lock: bool,
+          as_json: bool) -> None:
+    """Make the environments run the Boltfile; all or nothing.
+
+    With before_surge_up = true in [snapshots.triggers], the volumes of each service
+    to recreate are snapshotted first; a snapshot that fails stops the apply with
+    nothing changed (--no-snapshot skips them).
+    """
     boltfile = Boltfile.load(boltfile_path)
+    hook = None if no_snapshot else _before_surge_up(boltfile)
     bar = _ProgressBar("applying")
     _changing(app, env_names, "apply", as_json, bar, lambda envs, on_cancel: apply_surge(
         boltfile, envs, pull=pull, progress=bar, stop_timeout=stop_timeout,
-        health_timeout=health_timeout, break_lock=break_lock, on_cancel=on_cancel))
+        health_timeout=health_timeout, break_lock=break_lock, on_cancel=on_cancel,
+        before_recreate=hook))
+
+
+def _before_surge_up(boltfile: Boltfile) -> Any:
+    """The Boltfile's before_surge_up hook, or None; snapshots imported only then."""
+    from ..snapshots import boltfile_before_surge_up
+
+    try:
+        return boltfile_before_surge_up(boltfile, taken=lambda snap: click.echo(
+            f"snapshot {snap.name} of {snap.source} (before_surge_up)", err=True))
+    except ValueError as error:  # a trigger that cannot be scheduled: as an invalid file
+        raise CommandError(str(error)) from None
 
 
 @surge.command()

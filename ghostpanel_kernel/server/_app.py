@@ -20,6 +20,8 @@ saying so (rather than the agent failing to start).
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import importlib
 import logging
 import time
@@ -103,6 +105,7 @@ class AgentApp:
         self.api.state.peer_policy = self.peer_policy
         self._engine: Environment | None = None
         self._passthrough: Any = None
+        self._schedule: asyncio.Task[None] | None = None
         self._guarded = PeerPolicyMiddleware(
             AuthMiddleware(self._route, check_token=self._check_token,
                            client_certificates=settings.client_ca is not None,
@@ -120,6 +123,11 @@ class AgentApp:
             self.api.state.engine = self._engine
         if self._passthrough is None:
             self._passthrough = _load_passthrough(self.settings.engine_url)
+        if self.settings.snapshot_boltfile is not None and self._schedule is None:
+            # Imported only here: an agent without a Boltfile loads no snapshot code.
+            from ._snapshot_schedule import start_schedule
+
+            self._schedule = start_schedule(self.settings, self._engine)
 
     async def stopping(self) -> None:
         """The agent is about to stop: end the event subscribers with 1001 "going away"
@@ -130,6 +138,11 @@ class AgentApp:
         """Close the event hub, the engine connections and the token store."""
         # First: Surge runs still going on roll back through the engine connection.
         await unwind_runs()
+        schedule, self._schedule = self._schedule, None
+        if schedule is not None:  # a round under way is cancelled: all or nothing
+            schedule.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await schedule
         await self.stopping()
         passthrough, self._passthrough = self._passthrough, None
         engine, self._engine = self._engine, None

@@ -51,7 +51,7 @@ _PLAN_OPTIONS: Final[dict[str, OptionKind]] = {"pull": "bool"}
 _STATUS_OPTIONS: Final[dict[str, OptionKind]] = {"check_health": "bool"}
 _APPLY_OPTIONS: Final[dict[str, OptionKind]] = {
     "pull": "bool", "break_lock": "bool", "stop_timeout": "int", "health_timeout": "float",
-    "service": "str"}
+    "service": "str", "snapshot": "bool"}
 _DESTROY_OPTIONS: Final[dict[str, OptionKind]] = {
     "volumes": "bool", "break_lock": "bool", "stop_timeout": "int"}
 _CONTAINER_OPTIONS: Final[dict[str, OptionKind]] = {
@@ -147,9 +147,13 @@ async def _apply(request: Request, *, deploy: bool) -> Response:
         what = f"{'deploy' if deploy else 'apply'} of project {boltfile.project!r}"
         service = options.get("service")
         if service is None:
+            hook = _before_surge_up(boltfile, request) if options.get("snapshot", True) \
+                else None
+
             async def run(progress: ProgressCallback, on_cancel: Any) -> Any:
                 return await apply_surge(boltfile, [engine], pull=pull, progress=progress,
-                                         on_cancel=on_cancel, **_timeouts(options))
+                                         on_cancel=on_cancel, before_recreate=hook,
+                                         **_timeouts(options))
             return await start_streamed(run, what, request.receive)
         if pull:
             raise InputProblem(422, "`pull` cannot go with `service`: a one-service apply "
@@ -162,6 +166,22 @@ async def _apply(request: Request, *, deploy: bool) -> Response:
         return problem.response()
     except (SurgeError, ValueError) as error:
         return _surge_problem(error)
+
+
+def _before_surge_up(boltfile: Boltfile, request: Request) -> Any:
+    """The Boltfile's ``before_surge_up`` hook (as ``ghostpanel surge apply`` takes it),
+    snapshotting into the agent's snapshot folder; None when the file asks for none."""
+    triggers = (boltfile.to_dict().get("snapshots") or {}).get("triggers") or {}
+    if not triggers.get("before_surge_up"):  # no snapshot code for most applies
+        return None
+    from ..snapshots import boltfile_before_surge_up
+
+    folder = request.app.state.settings.snapshot_dir
+    try:
+        return boltfile_before_surge_up(
+            boltfile, snapshot_dir=None if folder is None else str(folder))
+    except ValueError as error:  # a trigger that cannot be scheduled
+        raise InputProblem(422, str(error)) from None
 
 
 async def apply(request: Request) -> Response:

@@ -95,6 +95,9 @@ class AgentSettings:
         Where the snapshot routes put BTRFS snapshots when a request names no folder
         (the Boltfile's ``snapshot_path``); None: a ``.ghostpanel-snapshots`` folder at
         the top of each source's filesystem.
+    snapshot_boltfile
+        A Boltfile whose ``[snapshots.triggers]`` the agent runs in the background
+        (see ``docs/snapshots.md``); None: no scheduled snapshots.
 
     Examples
     --------
@@ -115,6 +118,7 @@ class AgentSettings:
     max_failures: int = 10
     failure_window: float = 60.0
     snapshot_dir: Path | None = None
+    snapshot_boltfile: Path | None = None
 
     def __post_init__(self) -> None:
         parse_listen(self.listen)

@@ -10,6 +10,7 @@ everything back. See ``docs/snapshots.md``.
 
 from __future__ import annotations
 
+from ._before_surge import BeforeSurgeError, before_surge_up, boltfile_before_surge_up
 from ._btrfs import BtrfsDriver
 from ._commands import Mount, Runner, find_mount, run_command
 from ._errors import (
@@ -23,13 +24,16 @@ from ._errors import (
 from ._manager import PruneResult, RestoreResult, SnapshotManager
 from ._model import SizeDiff, Snapshot, bolt_name, check_name
 from ._retention import RetentionPlan, plan_retention
+from ._schedule import RoundResult, SchedulePlan, ScheduleRunner, schedule_plan, service_targets
 from ._source import DEFAULT_DIR_NAME, Source
 from ._steps import Progress
 from ._targets import Target, parse_target
+from ._triggers import ScheduleError, SnapshotSchedule, Trigger, parse_triggers
 from ._zfs import ZfsDriver
 
 __all__ = [
     "DEFAULT_DIR_NAME",
+    "BeforeSurgeError",
     "BtrfsDriver",
     "Mount",
     "Progress",
@@ -37,7 +41,11 @@ __all__ = [
     "RestoreError",
     "RestoreResult",
     "RetentionPlan",
+    "RoundResult",
     "Runner",
+    "ScheduleError",
+    "SchedulePlan",
+    "ScheduleRunner",
     "SizeDiff",
     "Snapshot",
     "SnapshotCommandError",
@@ -45,14 +53,21 @@ __all__ = [
     "SnapshotExists",
     "SnapshotManager",
     "SnapshotNotFound",
+    "SnapshotSchedule",
     "Source",
     "Target",
+    "Trigger",
     "UnsupportedFilesystem",
     "ZfsDriver",
+    "before_surge_up",
     "bolt_name",
+    "boltfile_before_surge_up",
     "check_name",
     "find_mount",
     "parse_target",
+    "parse_triggers",
     "plan_retention",
     "run_command",
+    "schedule_plan",
+    "service_targets",
 ]

@@ -46,7 +46,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 
 from ..bolt import Boltfile
@@ -70,8 +70,8 @@ from ._undo import (
     volume_remover,
 )
 
-__all__ = ["DEFAULT_HEALTH_TIMEOUT", "DEFAULT_STOP_TIMEOUT", "CancelCallback", "MissingImage",
-           "apply_surge", "execute_plan", "scale_surge"]
+__all__ = ["DEFAULT_HEALTH_TIMEOUT", "DEFAULT_STOP_TIMEOUT", "BeforeRecreate", "CancelCallback",
+           "MissingImage", "apply_surge", "execute_plan", "scale_surge"]
 
 #: Seconds a container may take to stop before it is killed (Docker's default).
 DEFAULT_STOP_TIMEOUT = 10
@@ -80,6 +80,10 @@ DEFAULT_HEALTH_TIMEOUT = 60.0
 CancelCallback = Callable[[SurgeResult], None]
 """Called with what a cancelled run left (rolled back or not) before the cancellation
 goes on: a cancelled coroutine has no result to return."""
+BeforeRecreate = Callable[[Environment, Sequence[str]], Awaitable[None]]
+"""Called, per environment, with the services whose containers the apply will recreate
+there, after the images are ready and before anything changes (the snapshots of
+``before_surge_up``); an exception fails the apply there, nothing changed."""
 
 
 class MissingImage(GhostPanelError):
@@ -435,6 +439,23 @@ async def _prepare(plan: SurgePlan, state: DesiredState,
     return errors
 
 
+async def _before_recreate(plan: SurgePlan, environments: Sequence[Environment],
+                           hook: BeforeRecreate) -> dict[str, BaseException]:
+    """Call ``hook`` where services are recreated; its failures, by environment."""
+    errors: dict[str, BaseException] = {}
+    for environment in environments:
+        services = list(dict.fromkeys(
+            a.service for a in plan.for_environment(environment.name).changes
+            if a.resource == "container" and a.kind == "recreate"))
+        if not services:
+            continue
+        try:
+            await hook(environment, services)
+        except Exception as error:  # reported as the environment's failure, as _prepare's
+            errors[environment.name] = error
+    return errors
+
+
 def _check_names(environments: Sequence[Environment]) -> None:
     names = [env.name for env in environments]
     if len(set(names)) != len(names):
@@ -447,7 +468,8 @@ async def _apply_state(state: DesiredState, environments: Sequence[Environment],
                        pull: bool, progress: ProgressCallback | None, stop_timeout: int,
                        health_timeout: float, only_service: str | None = None,
                        break_lock: bool = False, on_cancel: CancelCallback | None = None,
-                       operation: str = "apply") -> SurgeResult:
+                       operation: str = "apply",
+                       before_recreate: BeforeRecreate | None = None) -> SurgeResult:
     """Lock, apply (:func:`_apply_locked`), unlock; whatever happens in between."""
     identity = RunIdentity(operation)
     held: dict[str, Container | None] = {}
@@ -465,7 +487,8 @@ async def _apply_state(state: DesiredState, environments: Sequence[Environment],
             result = await _apply_locked(
                 state, environments, pull=pull, progress=progress,
                 stop_timeout=stop_timeout, health_timeout=health_timeout,
-                only_service=only_service, identity=identity, on_cancel=cancelled.append)
+                only_service=only_service, identity=identity, on_cancel=cancelled.append,
+                before_recreate=before_recreate)
     except asyncio.CancelledError:
         warnings = await release_locks(environments, held, state.project)
         if on_cancel is not None:
@@ -481,7 +504,8 @@ async def _apply_state(state: DesiredState, environments: Sequence[Environment],
 async def _apply_locked(state: DesiredState, environments: Sequence[Environment], *,
                         pull: bool, progress: ProgressCallback | None, stop_timeout: int,
                         health_timeout: float, only_service: str | None,
-                        identity: RunIdentity, on_cancel: CancelCallback) -> SurgeResult:
+                        identity: RunIdentity, on_cancel: CancelCallback,
+                        before_recreate: BeforeRecreate | None = None) -> SurgeResult:
     plan = await build_plan(state, environments)
     if only_service is not None:
         plan = _only_service(plan, state, only_service)
@@ -491,6 +515,8 @@ async def _apply_locked(state: DesiredState, environments: Sequence[Environment]
     if not errors and pull:
         plan = await build_plan(state, environments, pull=True)
         errors = await _prepare(plan, state, environments, pull=False, progress=progress)
+    if not errors and before_recreate is not None:
+        errors = await _before_recreate(plan, environments, before_recreate)
     if errors:
         return _failed_result(plan, errors)
     return await execute_plan(state, plan, environments, progress=progress,
@@ -503,7 +529,8 @@ async def apply_surge(boltfile: Boltfile, environments: Sequence[Environment], *
                       stop_timeout: int = DEFAULT_STOP_TIMEOUT,
                       health_timeout: float = DEFAULT_HEALTH_TIMEOUT,
                       break_lock: bool = False,
-                      on_cancel: CancelCallback | None = None) -> SurgeResult:
+                      on_cancel: CancelCallback | None = None,
+                      before_recreate: BeforeRecreate | None = None) -> SurgeResult:
     """Make ``environments`` run ``boltfile``, all or nothing.
 
     A second apply of the same file changes nothing; after an edit, only the services
@@ -531,6 +558,11 @@ async def apply_surge(boltfile: Boltfile, environments: Sequence[Environment], *
     on_cancel
         Called, when the apply is cancelled (Ctrl-C), with the result of its rollback
         (what was undone, what could not be) before the cancellation goes on.
+    before_recreate
+        Called per environment with the services whose containers will be recreated
+        there, once the images are ready and before anything changes (see
+        :data:`BeforeRecreate`; the CLI passes the Boltfile's ``before_surge_up``
+        snapshots). If it raises, the apply fails there having changed nothing.
 
     Returns
     -------
@@ -558,7 +590,7 @@ async def apply_surge(boltfile: Boltfile, environments: Sequence[Environment], *
     return await _apply_state(desired_state(boltfile), environments, pull=pull,
                               progress=progress, stop_timeout=stop_timeout,
                               health_timeout=health_timeout, break_lock=break_lock,
-                              on_cancel=on_cancel)
+                              on_cancel=on_cancel, before_recreate=before_recreate)
 
 
 def _only_service(plan: SurgePlan, state: DesiredState, service: str) -> SurgePlan:

@@ -261,3 +261,31 @@ async def test_the_agent_stop_cancels_the_runs_and_waits_for_their_rollback() ->
     await _surge_stream.unwind_runs(timeout=5)
     assert unwound == ["rolled back"] and run.task.cancelled()
     await _surge_stream.unwind_runs(timeout=5)  # nothing left: returns at once
+
+
+SNAPSHOTTING = GOOD + ('volumes = ["data:/srv"]\n\n[snapshots]\nenabled = true\n\n'
+                       '[snapshots.triggers]\nbefore_surge_up = true\n')
+
+
+@pytest.mark.parametrize(("boltfile", "query", "hooked"), [
+    (SNAPSHOTTING, "", True),                 # the file asks: snapshots first, as the CLI
+    (SNAPSHOTTING, "?snapshot=false", False),  # the API's --no-snapshot
+    (GOOD, "", False),                         # the file does not ask
+])
+async def test_apply_takes_the_boltfile_s_before_surge_up_snapshots(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, boltfile: str, query: str,
+        hooked: bool) -> None:
+    from ghostpanel_kernel.server import _routes_surge
+
+    given: dict[str, Any] = {}
+
+    async def recorded_apply(*args: Any, **kwargs: Any) -> Any:
+        given.update(kwargs)
+        raise RuntimeError("recorded, not applied")
+
+    monkeypatch.setattr(_routes_surge, "apply_surge", recorded_apply)
+    async with _client(tmp_path) as client:
+        answer = await client.post(f"/api/v1/surge/apply{query}", content=boltfile,
+                                   headers=TOML)
+    assert "before_recreate" in given, answer.text
+    assert (given["before_recreate"] is not None) is hooked

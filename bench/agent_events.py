@@ -43,6 +43,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+if __package__ in (None, ""):  # run as a script: make `bench` and the project importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    __package__ = "bench"
+
 from bench._engine import (
     BenchEngine,
     add_engine_option,
@@ -212,8 +216,11 @@ def measure(engine: BenchEngine, subscribers: int, containers: int) -> dict[str,
     environment = {**os.environ, "GHOSTPANEL_HOME": str(home), _RECEIPTS: str(receipts_file)}
     environment.pop("GHOSTPANEL_DATABASE_URL", None)
     out = (home / "agent.out").open("wb")
-    agent = subprocess.Popen([sys.executable, str(Path(__file__).resolve()), "--serve",
+    # As a module from the repository root, as the parent runs: the probed agent
+    # imports bench and tests whether or not PYTHONPATH names the root.
+    agent = subprocess.Popen([sys.executable, "-m", "bench.agent_events", "--serve",
                               f"127.0.0.1:{port}", engine.url, str(home)],
+                             cwd=Path(__file__).resolve().parent.parent,
                              stdout=out, stderr=subprocess.STDOUT, env=environment)
     try:
         deadline = time.monotonic() + 60

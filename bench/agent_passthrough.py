@@ -52,6 +52,10 @@ from typing import Any
 
 import httpx
 
+if __package__ in (None, ""):  # run as a script: make `bench` and the project importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    __package__ = "bench"
+
 from bench._engine import (
     BenchEngine,
     add_engine_option,

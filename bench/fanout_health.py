@@ -46,6 +46,10 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
+if __package__ in (None, ""):  # run as a script: make `bench` and the project importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    __package__ = "bench"
+
 from bench._engine import (
     LABEL,
     BenchEngine,

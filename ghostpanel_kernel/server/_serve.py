@@ -11,7 +11,8 @@ agent speaks plain HTTP/1.1 and HTTP/2 prior knowledge: the socket is made with 
 
 The "ready" line is printed once every listener accepts connections: Hypercorn calls
 the shutdown trigger only after it has started all its servers, so the trigger prints
-it, then waits for SIGINT or SIGTERM. Both end the agent cleanly, exit status 0.
+it, then waits for SIGINT or SIGTERM. Both end the agent cleanly, exit status 0, even
+when a client's TLS close fails meanwhile (``_tcp_guard``).
 """
 
 from __future__ import annotations
@@ -203,8 +204,12 @@ async def serve(settings: AgentSettings, *, echo: Callable[[str], None] = print,
     """
     from hypercorn.asyncio import serve as hypercorn_serve
 
+    from ._tcp_guard import install as install_tcp_guard
+
     config = hypercorn_config(settings)
     _check_tls_files(config)
+    # See _tcp_guard: a client's failed TLS close must not fail the stop (status 1).
+    install_tcp_guard()
     if config.quic_bind:
         from ._h3_guard import install
 

@@ -1,11 +1,13 @@
-"""``GpuAllocator``: the NVIDIA GPUs of this host as live cards (utilisation, memory,
+"""``GpuAllocator``: the NVIDIA GPUs of a host as live cards (utilisation, memory,
 temperature, who holds each), with assign and release of reservations.
 
 A view over :mod:`ghostpanel_kernel.gpus` (docs/gpus.md): the inventory is read again
 every ``interval`` seconds through NVML (or the simulation ``GHOSTPANEL_GPU_SIMULATE``
 names, and then every card says "simulated"); reservations go through the kernel's
 allocator, so the widget, ``ghostpanel gpu`` and Surge see the same ones. A host with
-no driver or no GPU is one message card, never a traceback. The widget is described in
+no driver or no GPU is one message card, never a traceback. On an agent's environment
+(``https://`` or ``h3://`` with a token) the cards are the agent host's, read and
+reserved through its ``/api/v1/gpus`` routes. The widget is described in
 docs/widgets-snapshots-gpus.md.
 """
 
@@ -27,10 +29,12 @@ from ghostpanel_kernel.gpus import (
     POLICIES,
     Allocation,
     GpuRequest,
+    GpuUnavailable,
     Inventory,
     read_inventory,
 )
 from ghostpanel_kernel.gpus import GpuAllocator as Reservations
+from ghostpanel_kernel.gpus._agent_client import AgentGpus, holders_of, is_agent
 
 from ._base import close_widget_tree
 from ._gpu_cards import Unit, card_html, message_card_html, units_of
@@ -50,13 +54,15 @@ def _width(width: str) -> ipywidgets.Layout:
 
 
 class GpuAllocator(ipywidgets.VBox):
-    """The GPUs of this host: a live card per GPU (or MIG device), assign and release.
+    """The GPUs of a host: a live card per GPU (or MIG device), assign and release.
 
     Parameters
     ----------
     env
-        The environment whose host's GPUs to show: its engine must be on this machine
-        (a ``unix://`` socket), where NVML reads them. None: this machine.
+        The environment whose host's GPUs to show. None or a local engine (a ``unix://``
+        socket): this machine's, read through NVML. A GhostPanel agent: its host's,
+        through the agent's ``/api/v1/gpus``. Another remote engine: a card saying they
+        are read where it runs.
     host
         The host's name in the title (default: what the inventory says).
     interval
@@ -96,6 +102,8 @@ class GpuAllocator(ipywidgets.VBox):
         self.inventory: Inventory | None = None
         self.reservations: Reservations | None = None
         self._database_url = database_url
+        #: The agent's GPU routes, when the environment is an agent.
+        self.agent = AgentGpus(env) if env is not None and is_agent(env) else None
         self._reader = reader
         self._history: dict[str, deque[float | None]] = {}
         self._history_size = max(2, history)
@@ -183,7 +191,17 @@ class GpuAllocator(ipywidgets.VBox):
     # -- reading -------------------------------------------------------------------
 
     def _remote(self) -> bool:
-        return self.env is not None and not self.env.url.startswith(_LOCAL_SCHEMES)
+        """An engine elsewhere that is no agent: nothing here can read its GPUs."""
+        return self.agent is None and self.env is not None and \
+            not self.env.url.startswith(_LOCAL_SCHEMES)
+
+    async def _read(self) -> tuple[Inventory, dict[str, list[Allocation]] | None]:
+        """The inventory, and the holders when they are known already (an agent's)."""
+        if self.agent is not None:
+            inventory, allocations = await self.agent.read()
+            return inventory, holders_of(allocations)
+        # NVML calls block: off the kernel's event loop, which drives every widget.
+        return await asyncio.to_thread(self._reader), None
 
     async def refresh(self) -> Inventory | None:
         """Read the GPUs and the reservations again and redraw the cards; ``None`` (the
@@ -197,8 +215,7 @@ class GpuAllocator(ipywidgets.VBox):
                     f"{self.env.name} ({self.env.url}) is not this machine: its GPUs are "
                     "read where its engine runs (ghostpanel gpu ls there).", "info")
                 return None
-            # NVML calls block: off the kernel's event loop, which drives every widget.
-            inventory = await asyncio.to_thread(self._reader)
+            inventory, holders = await self._read()
             self.inventory = inventory
             self.set_trait("state", inventory.state)
             self.set_trait("simulated", inventory.simulated)
@@ -207,10 +224,13 @@ class GpuAllocator(ipywidgets.VBox):
                 self._show_message(_TITLES.get(inventory.state, "No GPUs"),
                                    inventory.message or f"no GPUs on {inventory.host}")
                 return inventory
-            if self.reservations is None:
-                self.reservations = Reservations(inventory, database_url=self._database_url)
-            self.reservations.inventory = inventory
-            self._draw(inventory, self.reservations.holders())
+            if holders is None:  # this machine: the reservations are in the local store
+                if self.reservations is None:
+                    self.reservations = Reservations(inventory,
+                                                     database_url=self._database_url)
+                self.reservations.inventory = inventory
+                holders = self.reservations.holders()
+            self._draw(inventory, holders)
             if self.status.level == "error" and self.status.message.startswith("Reading"):
                 self.status.clear()  # the GPUs answer again
             return inventory
@@ -219,6 +239,8 @@ class GpuAllocator(ipywidgets.VBox):
     def _show_title(self, inventory: Inventory) -> None:
         host = html.escape(self.host or inventory.host)
         parts = [f"<b>GPUs of {host}</b>"]
+        if self.agent is not None and self.env is not None:
+            parts.append(f"through the agent <code>{html.escape(self.env.name)}</code>")
         if inventory.driver_version:
             parts.append(f"driver {html.escape(inventory.driver_version)}")
         if inventory.simulated:
@@ -305,10 +327,18 @@ class GpuAllocator(ipywidgets.VBox):
         with self.status.reporting(f"Assign to {workload}".rstrip()):
             self._set_busy(True)
             try:
-                reservations = await self._ready()
                 request = GpuRequest(count=None if gpus else count, gpus=tuple(gpus or ()),
                                      policy=GpuRequest.parse_policy(policy), tenants=tenants)
-                made = reservations.allocate(workload, request)
+                try:
+                    if self.agent is not None:  # the agent checks the workload and host
+                        made = await self.agent.allocate(workload, request)
+                    else:
+                        made = (await self._ready()).allocate(workload, request)
+                except GpuUnavailable:
+                    # The refusal names holders the cards may not show yet (another
+                    # client took the GPU since the last reading): draw them first.
+                    await self.refresh()
+                    raise
             finally:
                 self._set_busy(False)
             await self.refresh()
@@ -330,7 +360,8 @@ class GpuAllocator(ipywidgets.VBox):
         with self.status.reporting(f"Release of {workload}"):
             self._set_busy(True)
             try:
-                released = (await self._ready()).release(workload)
+                released = (await self.agent.release(workload) if self.agent is not None
+                            else (await self._ready()).release(workload))
             finally:
                 self._set_busy(False)
             await self.refresh()

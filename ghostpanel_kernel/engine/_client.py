@@ -492,6 +492,16 @@ class EngineClient:
         """Whether :meth:`aclose` has been called."""
         return self._closed
 
+    @property
+    def is_agent(self) -> bool:
+        """Whether this client reaches a GhostPanel agent rather than a bare engine.
+
+        Only an agent takes a bearer token or speaks HTTP/3 (``h3://``); a plain
+        ``https://`` engine (Docker's TLS port) does neither. Callers use it to reach
+        what only an agent serves (``/api/v1``: the exec WebSocket, its GPUs).
+        """
+        return self._has_token or self.endpoint.scheme == "h3"
+
 
 def _not_an_engine(error: EngineAPIError, endpoint: str) -> EngineProtocolError | None:
     """The :class:`EngineProtocolError` for ``error`` when no engine would answer so.

@@ -76,11 +76,6 @@ def _session_headers(client: EngineClient) -> dict[str, str]:
             if name.lower() != "host"}
 
 
-def _is_agent(client: EngineClient) -> bool:
-    """Whether ``client`` reaches a GhostPanel agent: only agents take a token or HTTP/3."""
-    return client._has_token or client.endpoint.scheme == "h3"
-
-
 def check_size(rows: int, cols: int) -> tuple[int, int]:
     """``(rows, cols)`` as ints in 1..65535, or ``ValueError`` saying which is wrong."""
     for label, value in (("rows", rows), ("cols", cols)):
@@ -656,7 +651,7 @@ async def open_exec_session(client: EngineClient, container_id: str,
     """Open a session the way ``client``'s endpoint allows (see the module notes)."""
     if size is not None:
         size = check_size(*size)
-    if _is_agent(client):
+    if client.is_agent:
         return await WebSocketExecSession.start(client, container_id, config, size)
     try:
         return await UpgradeExecSession.start(client, container_id, config, size)

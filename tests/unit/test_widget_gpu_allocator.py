@@ -10,14 +10,20 @@ import ctypes.util
 import json
 import re
 import shutil
+import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from ghostpanel_widgets import GpuAllocator
 
-from ghostpanel_kernel.gpus import SIMULATE_VARIABLE
+from ghostpanel_kernel.engine import Environment
+from ghostpanel_kernel.gpus import SIMULATE_VARIABLE, GpuRequest, read_inventory
+from ghostpanel_kernel.gpus import GpuAllocator as KernelAllocator
+from ghostpanel_kernel.server._api import api_app
+from ghostpanel_kernel.server._settings import AgentSettings
 from tests.unit.fake_engine import FakeEngine, env_for
 
 DATA = Path(__file__).parent.parent / "data" / "nvml"
@@ -195,3 +201,123 @@ async def test_an_engine_on_another_host_is_said_not_read_here(
         assert "is not this machine" in view.cards.children[0].value
     finally:
         await env.aclose()
+
+
+# -- an agent's environment: the agent host's GPUs, through /api/v1/gpus ---------------------
+
+
+class _Recording(httpx.AsyncBaseTransport):
+    """The agent's app over ASGI, remembering each request's method, path and token."""
+
+    def __init__(self, app: Any) -> None:
+        self.inner = httpx.ASGITransport(app=app)
+        self.seen: list[tuple[str, str, str]] = []
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        self.seen.append((request.method, request.url.path,
+                          request.headers.get("authorization", "")))
+        return await self.inner.handle_async_request(request)
+
+
+@pytest.fixture
+async def agent_env(tmp_path: Path) -> AsyncIterator[tuple[Environment, _Recording, Path]]:
+    """An agent environment (``https://`` with a token) whose agent is the real ``/api/v1``
+    app with its store under its own home; the engine behind it is a FakeEngine."""
+    app = api_app()
+    engine = env_for(FakeEngine())
+    home = tmp_path / "agent-home"
+    app.state.engine = engine
+    app.state.settings = AgentSettings(engine_url=engine.url, listen="127.0.0.1:9443",
+                                       home=home)
+    app.state.started = time.monotonic()
+    transport = _Recording(app)
+    env = Environment("https://gpu-box.test:9443", name="lab", token="s3cret-token",
+                      transport=transport)
+    yield env, transport, home
+    await env.aclose()
+    await engine.aclose()
+
+
+def _agent_holders(home: Path) -> dict[str, list[str]]:
+    """Unit -> workloads, as the agent's own store holds them."""
+    settings = AgentSettings(engine_url="unix:///x", listen="127.0.0.1:1", home=home)
+    with KernelAllocator(read_inventory(), database_url=settings.store_url) as store:
+        return {unit: [a.workload for a in held] for unit, held in store.holders().items()}
+
+
+async def test_an_agent_environment_shows_the_agent_host_s_cards(
+        simulation: Path, open_view: Callable[..., Any],
+        agent_env: tuple[Environment, _Recording, Path]) -> None:
+    env, transport, _ = agent_env
+    view = await open_view(env=env)
+    assert view.state == "ok" and view.simulated
+    assert list(view._cards)[:2] == [L4_0, L4_1] and MIG_0 in view._cards
+    assert "gp-gpu-simulated" in card(view, L4_0)
+    host = read_inventory().host
+    assert f"GPUs of {host}" in view.title.value and "<code>lab</code>" in view.title.value
+    # Read through the agent, with the environment's token; no local store was opened.
+    assert transport.seen == [("GET", "/api/v1/gpus", "Bearer s3cret-token")]
+    assert view.reservations is None
+
+
+async def test_assign_and_release_on_an_agent_act_through_it(
+        simulation: Path, open_view: Callable[..., Any],
+        agent_env: tuple[Environment, _Recording, Path]) -> None:
+    env, transport, home = agent_env
+    view = await open_view(env=env)
+    made = await view.assign("steam", gpus=[L4_0])
+    assert made and made[0].unit == L4_0 and made[0].simulated
+    assert view.status.level == "success", view.status.message
+    assert "held by <b>steam</b>" in card(view, L4_0)
+    assert _agent_holders(home) == {L4_0: ["steam"]}  # the agent's store, not ours
+    # The agent's 409 is shown with who holds the GPU.
+    assert await view.assign("quake", gpus=["0"]) is None
+    assert view.status.level == "error"
+    assert "GPU 0 (NVIDIA L4) held by steam (exclusive)" in view.status.message
+    # The agent's 422 too.
+    assert await view.assign("x", policy="mig", gpus=["0"]) is None
+    assert "not in MIG mode" in view.status.message
+    assert await view.assign("web", policy="shared", tenants=2, count=1)
+    assert "web" in view.release_field.options
+    view.release_field.value = "steam"
+    view.release_button.click()
+    assert view.task is not None
+    await view.task
+    assert view.status.level == "success" and "Released GPU 0" in view.status.message
+    assert "free" in card(view, L4_0) and "steam" not in view.release_field.options
+    assert "steam" not in str(_agent_holders(home))
+    assert {path for _, path, _ in transport.seen} == {
+        "/api/v1/gpus", "/api/v1/gpus/allocate", "/api/v1/gpus/release"}
+    assert view.reservations is None
+
+
+async def test_an_agent_host_without_gpus_is_a_message_card(
+        monkeypatch: pytest.MonkeyPatch, open_view: Callable[..., Any],
+        agent_env: tuple[Environment, _Recording, Path]) -> None:
+    monkeypatch.setenv(SIMULATE_VARIABLE, str(DATA / "broken.json"))
+    view = await open_view(env=agent_env[0])
+    assert view.state == "error" and "gp-gpu-message" in view.cards.children[0].value
+    assert await view.assign("steam") is None and view.status.level == "error"
+
+
+async def test_an_https_engine_without_a_token_is_no_agent(
+        open_view: Callable[..., Any]) -> None:
+    env = env_for(FakeEngine(), url="https://docker.example:2376")
+    try:
+        view = await open_view(env=env)
+        assert view.state == "remote" and view.agent is None
+    finally:
+        await env.aclose()
+
+
+async def test_a_refusal_redraws_the_holder_another_client_added(
+        simulation: Path, open_view: Callable[..., Any], tmp_path: Path) -> None:
+    view = await open_view()
+    assert "free" in card(view, L4_1)
+    # ``ghostpanel gpu allocate`` (another process) takes GPU 1 after the last reading.
+    with KernelAllocator(read_inventory(),
+                         database_url=f"sqlite:///{tmp_path / 'store.db'}") as other:
+        other.allocate("quake", GpuRequest(gpus=("1",)))
+    assert await view.assign("steam", gpus=["1"]) is None
+    assert "held by quake" in view.status.message
+    assert "held by <b>quake</b>" in card(view, L4_1)

@@ -10,11 +10,9 @@ reaches the engine through the agent, never through the engine's socket.
 
 from __future__ import annotations
 
-import re
 import shutil
 import socket
 import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -26,6 +24,7 @@ from tests.agent_process import RunningAgent, start_agent
 from tests.e2e.conftest import Server, registered_environment, start_server
 from tests.e2e.test_dashboard_browser import (  # noqa: F401 (fixtures)
     _seed,
+    assert_the_log_is_followed,
     containers,
     open_tab,
     page,
@@ -97,16 +96,4 @@ def test_a_container_stops_through_the_agent(
 
 
 def test_logs_stream_through_the_agent(page: Page) -> None:  # noqa: F811
-    open_tab(page, "Logs")
-    view = page.locator(".gp-log-output")
-    expect(view).to_contain_text("demo-logger: line", timeout=30_000)
-
-    def newest() -> int:
-        numbers = re.findall(r"demo-logger: line (\d+)", view.inner_text())
-        return max(map(int, numbers)) if numbers else 0
-
-    first = newest()
-    deadline = time.monotonic() + 20
-    while newest() <= first and time.monotonic() < deadline:
-        page.wait_for_timeout(500)
-    assert newest() > first, "no new line arrived: the log is not followed through the agent"
+    assert_the_log_is_followed(page, " through the agent")

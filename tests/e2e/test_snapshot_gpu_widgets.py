@@ -30,10 +30,10 @@ from tests.e2e.conftest import (
     start_server,
 )
 from tests.e2e.jupyterlab import run_all_cells, write_notebook
+from tests.nvml_data import MIXED
 from tests.podman_service import PodmanService
 
 ENV = "e2e-snap-gpu"
-SIMULATION = Path(__file__).resolve().parents[1] / "data" / "nvml" / "two-l4-one-a100-mig.json"
 LOAD_TIMEOUT_MS = 180_000  # a kernel starts on a busy 2-core machine
 ACTION_TIMEOUT_MS = 60_000
 
@@ -60,7 +60,7 @@ def _serve(arguments: list[str], banner: str, url: str, port: int = 0,
     with registered_environment(env, url):
         server = start_server([*arguments, "--port", str(port or _port()), "--env", env,
                                "--no-browser"], banner=banner,
-                              extra_env={"GHOSTPANEL_GPU_SIMULATE": str(SIMULATION)})
+                              extra_env={"GHOSTPANEL_GPU_SIMULATE": str(MIXED)})
         try:
             yield server
         finally:

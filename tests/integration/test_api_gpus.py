@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,13 +21,11 @@ from tests.agent_process import (  # noqa: F401  (fixtures)
     run_cli,
 )
 from tests.integration.conftest import unique
+from tests.nvml_data import L4_0, L4_1, MIXED
 from tests.podman_service import BUSYBOX_REFERENCE
 
 pytestmark = pytest.mark.integration
 
-SIMULATION = Path(__file__).parent.parent / "data" / "nvml" / "two-l4-one-a100-mig.json"
-GPU0 = "GPU-4a0b2c1e-0000-4000-8000-00000000000a"
-GPU1 = "GPU-4a0b2c1e-0000-4000-8000-00000000000b"
 
 
 def _holders(agent: RunningAgent) -> dict[str, str]:
@@ -43,18 +40,18 @@ def _holders(agent: RunningAgent) -> dict[str, str]:
 def test_reservations_through_the_agent_are_the_cli_s_and_survive_a_restart(
         agent_factory: Callable[..., RunningAgent], monkeypatch: pytest.MonkeyPatch,
         track_container: Callable[[str], None]) -> None:
-    monkeypatch.setenv("GHOSTPANEL_GPU_SIMULATE", str(SIMULATION))
+    monkeypatch.setenv("GHOSTPANEL_GPU_SIMULATE", str(MIXED))
     agent = agent_factory()
     steam = unique("gp-gpu")
     track_container(steam)
     with agent.client(timeout=60) as http:
         listed = http.get("/api/v1/gpus").json()
         assert listed["state"] == "ok" and listed["label"] == "simulated"
-        assert [g["uuid"] for g in listed["gpus"]][:2] == [GPU0, GPU1]
+        assert [g["uuid"] for g in listed["gpus"]][:2] == [L4_0, L4_1]
         made = http.post("/api/v1/gpus/allocate", json={"workload": steam, "gpus": ["0"]})
         assert made.status_code == 200, made.text
-        assert made.json()["allocations"][0]["unit"] == GPU0
-    assert _holders(agent) == {GPU0: steam}
+        assert made.json()["allocations"][0]["unit"] == L4_0
+    assert _holders(agent) == {L4_0: steam}
     cli = run_cli(agent.home, "gpu", "allocate", "quake", "--gpu", "0")
     assert cli.returncode == 1 and steam in cli.stderr  # the agent's holder, named
     assert run_cli(agent.home, "gpu", "allocate", "quake", "--gpu", "1").returncode == 0
@@ -63,9 +60,9 @@ def test_reservations_through_the_agent_are_the_cli_s_and_survive_a_restart(
     with agent.client(timeout=60) as http:
         held = {a["unit"]: a["workload"]
                 for a in http.get("/api/v1/gpus").json()["allocations"]}
-        assert held == {GPU0: steam, GPU1: "quake"}
+        assert held == {L4_0: steam, L4_1: "quake"}
         taken = http.post("/api/v1/gpus/allocate", json={"workload": "other",
-                                                         "gpus": [GPU1]})
+                                                         "gpus": [L4_1]})
         assert taken.status_code == 409 and taken.json()["holders"] == {
             "GPU 1 (NVIDIA L4)": ["quake"]}
 
@@ -76,16 +73,16 @@ def test_reservations_through_the_agent_are_the_cli_s_and_survive_a_restart(
         assert nvbind.status_code == 200, nvbind.text
         body = nvbind.json()
         assert body["container"] == created.json()["id"] and body["workload"] == steam
-        assert [a["unit"] for a in body["allocations"]] == [GPU0]
+        assert [a["unit"] for a in body["allocations"]] == [L4_0]
         assert body["policy"] == "exclusive" and body["simulated"] is True
         unknown = http.get(f"/api/v1/containers/{unique('gp-none')}/nvbind")
         assert unknown.status_code == 404
 
         released = http.post("/api/v1/gpus/release", json={"workload": steam}).json()
-        assert [a["unit"] for a in released["released"]] == [GPU0]
+        assert [a["unit"] for a in released["released"]] == [L4_0]
         after = http.get(f"/api/v1/containers/{steam}/nvbind").json()
         assert after["allocations"] == [] and after["policy"] is None
-    assert _holders(agent) == {GPU1: "quake"}
+    assert _holders(agent) == {L4_1: "quake"}
 
 
 def test_without_a_driver_the_inventory_is_a_200_that_says_so(

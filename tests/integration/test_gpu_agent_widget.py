@@ -27,18 +27,16 @@ from tests.agent_process import (  # noqa: F401  (fixtures)
     agent_factory_fixture,
     run_cli,
 )
+from tests.nvml_data import L4_0, L4_1, MIXED
 
 pytestmark = pytest.mark.integration
 
-SIMULATION = Path(__file__).parent.parent / "data" / "nvml" / "two-l4-one-a100-mig.json"
-GPU0 = "GPU-4a0b2c1e-0000-4000-8000-00000000000a"
-GPU1 = "GPU-4a0b2c1e-0000-4000-8000-00000000000b"
 
 
 def _on_agent_host(agent: RunningAgent, *args: str) -> subprocess.CompletedProcess[str]:
     """``ghostpanel ARGS`` in the agent's home, with the agent's simulated GPUs."""
     with pytest.MonkeyPatch.context() as patch:
-        patch.setenv(SIMULATE_VARIABLE, str(SIMULATION))
+        patch.setenv(SIMULATE_VARIABLE, str(MIXED))
         return run_cli(agent.home, *args)
 
 
@@ -59,7 +57,7 @@ async def _finished(view: GpuAllocator) -> None:
 async def test_the_widget_reads_and_reserves_the_agent_host_s_gpus(
         scheme: str, agent_factory: Callable[..., RunningAgent],
         monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setenv(SIMULATE_VARIABLE, str(SIMULATION))
+    monkeypatch.setenv(SIMULATE_VARIABLE, str(MIXED))
     agent = agent_factory()  # the agent's environment carries the simulation...
     monkeypatch.delenv(SIMULATE_VARIABLE)  # ...this process does not
     env = Environment(f"{scheme}://127.0.0.1:{agent.port}", name="lab", token=agent.token,
@@ -68,17 +66,17 @@ async def test_the_widget_reads_and_reserves_the_agent_host_s_gpus(
     try:
         await _finished(view)
         assert view.state == "ok" and view.simulated, view.status.message
-        assert list(view._cards)[:2] == [GPU0, GPU1]
-        assert "gp-gpu-simulated" in view._cards[GPU0].value
+        assert list(view._cards)[:2] == [L4_0, L4_1]
+        assert "gp-gpu-simulated" in view._cards[L4_0].value
         assert "<code>lab</code>" in view.title.value
 
         view.workload_field.value = "steam"
-        view.unit_field.value = GPU0
+        view.unit_field.value = L4_0
         view.assign_button.click()
         await _finished(view)
         assert view.status.level == "success", view.status.message
-        assert "held by <b>steam</b>" in view._cards[GPU0].value
-        assert _agent_holders(agent) == {GPU0: "steam"}
+        assert "held by <b>steam</b>" in view._cards[L4_0].value
+        assert _agent_holders(agent) == {L4_0: "steam"}
 
         # Taken on the agent's host by its command line: the widget's claim is refused
         # by the agent, naming the holder.
@@ -86,13 +84,13 @@ async def test_the_widget_reads_and_reserves_the_agent_host_s_gpus(
         assert await view.assign("other", gpus=["1"]) is None
         assert view.status.level == "error"
         assert "GPU 1 (NVIDIA L4) held by quake" in view.status.message
-        assert "held by <b>quake</b>" in view._cards[GPU1].value  # redrawn from the agent
+        assert "held by <b>quake</b>" in view._cards[L4_1].value  # redrawn from the agent
 
         view.release_field.value = "steam"
         view.release_button.click()
         await _finished(view)
         assert view.status.level == "success", view.status.message
-        assert _agent_holders(agent) == {GPU1: "quake"}
+        assert _agent_holders(agent) == {L4_1: "quake"}
         assert view.reservations is None  # no local store was opened
     finally:
         view.close()

@@ -31,10 +31,10 @@ from ghostpanel_kernel.gpus import (
 from ghostpanel_kernel.gpus._spec import LABEL_GPU_DEVICES
 from ghostpanel_kernel.store import open_database
 from tests.integration.conftest import BUSYBOX, unique
+from tests.nvml_data import MIXED
 
 pytestmark = pytest.mark.integration
 
-MIXED = Path(__file__).parent.parent / "data" / "nvml" / "two-l4-one-a100-mig.json"
 
 
 @pytest.fixture

@@ -21,11 +21,9 @@ import pytest
 from ghostpanel_kernel.gpus import GpuAllocator, read_inventory
 from ghostpanel_kernel.server._api import api_app
 from ghostpanel_kernel.server._settings import AgentSettings
+from tests.nvml_data import L4_0, MIXED
 from tests.unit.api_client import problem_of
 from tests.unit.fake_engine import WEB_ID, WEB_INSPECT, FakeEngine, env_for, json_answer
-
-NVML = Path(__file__).parent.parent / "data" / "nvml"
-GPU0 = "GPU-4a0b2c1e-0000-4000-8000-00000000000a"
 
 
 @contextlib.asynccontextmanager
@@ -48,7 +46,7 @@ async def gpu_client(home: Path, engine: FakeEngine | None = None
 
 @pytest.fixture(name="simulated")
 def simulated_fixture(monkeypatch: pytest.MonkeyPatch) -> Path:
-    path = NVML / "two-l4-one-a100-mig.json"
+    path = MIXED
     monkeypatch.setenv("GHOSTPANEL_GPU_SIMULATE", str(path))
     return path
 
@@ -99,7 +97,7 @@ async def test_allocate_refuse_naming_the_holder_and_release(
         again = await http.post("/api/v1/gpus/allocate", json={"workload": "steam",
                                                                "gpus": ["0"]})
         taken = problem_of(await http.post("/api/v1/gpus/allocate", json={
-            "workload": "quake", "gpus": [GPU0]}), 409)
+            "workload": "quake", "gpus": [L4_0]}), 409)
         mig = await http.post("/api/v1/gpus/allocate", json={"workload": "train",
                                                              "policy": "mig"})
         listed = (await http.get("/api/v1/gpus")).json()
@@ -107,14 +105,14 @@ async def test_allocate_refuse_naming_the_holder_and_release(
         nothing = await http.post("/api/v1/gpus/release", json={"workload": "steam"})
     assert made.status_code == 200, made.text
     [held] = made.json()["allocations"]
-    assert held["unit"] == GPU0 and held["policy"] == "exclusive"
+    assert held["unit"] == L4_0 and held["policy"] == "exclusive"
     assert held["simulated"] is True and made.json()["simulated"] is True
     assert again.json()["allocations"] == made.json()["allocations"]  # idempotent
     assert "steam" in str(taken["detail"]) and taken["holders"] == {
         "GPU 0 (NVIDIA L4)": ["steam"]}
     assert mig.json()["allocations"][0]["cdi_name"].startswith("nvidia.com/gpu=2:")
     assert sorted(a["workload"] for a in listed["allocations"]) == ["steam", "train"]
-    assert [a["unit"] for a in released.json()["released"]] == [GPU0]
+    assert [a["unit"] for a in released.json()["released"]] == [L4_0]
     assert nothing.status_code == 200 and nothing.json()["released"] == []
 
 
@@ -165,7 +163,7 @@ async def test_nvbind_shows_what_a_container_holds_and_how(simulated: Path,
     body = answer.json()
     assert body["container"] == WEB_ID and body["name"] == "web"
     assert body["workload"] == "steam" and body["policy"] == "exclusive"
-    assert [a["unit"] for a in body["allocations"]] == [GPU0]
+    assert [a["unit"] for a in body["allocations"]] == [L4_0]
     assert body["devices"] == ["nvidia.com/gpu=0"]
     assert body["device_requests"] == [{"Driver": "cdi", "DeviceIDs": ["nvidia.com/gpu=0"]}]
     assert body["simulated"] is True

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -28,8 +27,7 @@ from ghostpanel_kernel.gpus._agent_client import (
     inventory_from_dict,
     is_agent,
 )
-
-SIMULATION = Path(__file__).parent.parent / "data" / "nvml" / "two-l4-one-a100-mig.json"
+from tests.nvml_data import MIXED
 
 
 def _agent(answer: httpx.Response, seen: list[httpx.Request]) -> Environment:
@@ -42,7 +40,7 @@ def _agent(answer: httpx.Response, seen: list[httpx.Request]) -> Environment:
 
 def test_an_inventory_and_an_allocation_survive_the_round_trip(
         monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(SIMULATE_VARIABLE, str(SIMULATION))
+    monkeypatch.setenv(SIMULATE_VARIABLE, str(MIXED))
     inventory = read_inventory()
     assert inventory.state == "ok" and inventory.gpus[2].mig_instances
     assert inventory_from_dict(json.loads(json.dumps(inventory.to_dict()))) == inventory

@@ -26,11 +26,9 @@ from ghostpanel_kernel.gpus import (
     request_from_service,
 )
 from ghostpanel_kernel.store import open_database
+from tests.nvml_data import L4_0, L4_1, MIXED
 
 DATA = Path(__file__).parent.parent / "data"
-MIXED = DATA / "nvml" / "two-l4-one-a100-mig.json"
-L4_0 = "GPU-4a0b2c1e-0000-4000-8000-00000000000a"
-L4_1 = "GPU-4a0b2c1e-0000-4000-8000-00000000000b"
 
 
 @pytest.fixture

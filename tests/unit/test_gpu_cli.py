@@ -12,9 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.agent_process import ghostpanel_command
-
-DATA = Path(__file__).parent.parent / "data" / "nvml"
-MIXED = DATA / "two-l4-one-a100-mig.json"
+from tests.nvml_data import MIXED, NVML_DATA
 
 
 def gpu_cli(home: Path, *args: str, simulate: Path | None = MIXED
@@ -87,7 +85,7 @@ def test_impossible_requests_exit_2(home: Path) -> None:
     assert not_mig.returncode == 2 and "not in MIG mode" in not_mig.stderr
     both = gpu_cli(home, "allocate", "x", "--gpu", "0", "--count", "1")
     assert both.returncode == 2
-    broken = gpu_cli(home, "ls", simulate=DATA / "broken.json")
+    broken = gpu_cli(home, "ls", simulate=NVML_DATA / "broken.json")
     assert broken.returncode == 2 and "has no 'uuid'" in broken.stderr
 
 

@@ -23,10 +23,9 @@ from ghostpanel_kernel.gpus import (
     read_inventory,
 )
 from ghostpanel_kernel.gpus._cgroup import container_id_from_cgroup, container_of_pid
+from tests.nvml_data import MIXED, NVML_DATA
 
-DATA = Path(__file__).parent.parent / "data" / "nvml"
-MIXED = DATA / "two-l4-one-a100-mig.json"
-MINIMAL = DATA / "minimal.json"
+MINIMAL = NVML_DATA / "minimal.json"
 
 
 def simulated(path: Path = MIXED) -> dict[str, Any]:
@@ -96,8 +95,8 @@ def test_environment_variable_switches_to_the_simulation(
 def test_broken_simulation_is_an_error_state_naming_the_file(
         monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(SimulationError, match=r"broken.json: gpus\[0\] has no 'uuid'"):
-        load_simulation(DATA / "broken.json")
-    monkeypatch.setenv(SIMULATE_VARIABLE, str(DATA / "broken.json"))
+        load_simulation(NVML_DATA / "broken.json")
+    monkeypatch.setenv(SIMULATE_VARIABLE, str(NVML_DATA / "broken.json"))
     inventory = read_inventory(host="lab")
     assert inventory.state == "error" and "has no 'uuid'" in inventory.message
 

@@ -24,11 +24,9 @@ from ghostpanel_kernel.gpus import SIMULATE_VARIABLE, GpuRequest, read_inventory
 from ghostpanel_kernel.gpus import GpuAllocator as KernelAllocator
 from ghostpanel_kernel.server._api import api_app
 from ghostpanel_kernel.server._settings import AgentSettings
+from tests.nvml_data import L4_0, L4_1, NVML_DATA
 from tests.unit.fake_engine import FakeEngine, env_for
 
-DATA = Path(__file__).parent.parent / "data" / "nvml"
-L4_0 = "GPU-4a0b2c1e-0000-4000-8000-00000000000a"
-L4_1 = "GPU-4a0b2c1e-0000-4000-8000-00000000000b"
 MIG_0 = "MIG-a100a100-0000-4000-8000-000000000c00"
 
 
@@ -36,7 +34,7 @@ MIG_0 = "MIG-a100a100-0000-4000-8000-000000000c00"
 def simulation(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A copy of the two-L4-one-A100 simulation that a test may change between reads."""
     path = tmp_path / "gpus.json"
-    shutil.copy(DATA / "two-l4-one-a100-mig.json", path)
+    shutil.copy(NVML_DATA / "two-l4-one-a100-mig.json", path)
     monkeypatch.setenv(SIMULATE_VARIABLE, str(path))
     return path
 
@@ -172,7 +170,7 @@ async def test_a_bad_request_is_shown_not_raised(
 
 async def test_a_broken_simulation_is_an_error_card(
         monkeypatch: pytest.MonkeyPatch, open_view: Callable[..., Any]) -> None:
-    monkeypatch.setenv(SIMULATE_VARIABLE, str(DATA / "broken.json"))
+    monkeypatch.setenv(SIMULATE_VARIABLE, str(NVML_DATA / "broken.json"))
     view = await open_view()
     assert view.state == "error"
     assert "gp-gpu-message" in view.cards.children[0].value
@@ -294,7 +292,7 @@ async def test_assign_and_release_on_an_agent_act_through_it(
 async def test_an_agent_host_without_gpus_is_a_message_card(
         monkeypatch: pytest.MonkeyPatch, open_view: Callable[..., Any],
         agent_env: tuple[Environment, _Recording, Path]) -> None:
-    monkeypatch.setenv(SIMULATE_VARIABLE, str(DATA / "broken.json"))
+    monkeypatch.setenv(SIMULATE_VARIABLE, str(NVML_DATA / "broken.json"))
     view = await open_view(env=agent_env[0])
     assert view.state == "error" and "gp-gpu-message" in view.cards.children[0].value
     assert await view.assign("steam") is None and view.status.level == "error"

@@ -51,10 +51,15 @@ installed() { [ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null)" = "install ok
 missing=()
 # chromium: the browser tests drive Debian's build through Playwright (no browser download).
 # docker-registry: the pull tests start private registries on free loopback ports.
-for pkg in podman runc busybox-static btrfs-progs curl chromium docker-registry; do
+# postgresql: the server the team tests start (a private cluster each session, never the
+# system one). Node.js runs JupyterHub's configurable-http-proxy; some images carry a
+# NodeSource build that bundles npm, so a working `npm` counts whatever package gave it.
+for pkg in podman runc busybox-static btrfs-progs curl chromium docker-registry postgresql; do
     installed "$pkg" || missing+=("$pkg")
 done
 command -v python3 >/dev/null || missing+=(python3)
+command -v node >/dev/null || missing+=(nodejs)
+command -v npm >/dev/null || missing+=(npm)
 if [ ${#missing[@]} -eq 0 ]; then
     say ok
 else
@@ -249,12 +254,22 @@ if [ "$created" -eq 0 ] && [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$digest" ] 
         && [ -x "$VENV/bin/ghostpanel" ]; then
     say ok
 else
-    run "$VENV/bin/python" -m pip install -q -e "$ROOT[widgets,test,bench]"
+    run "$VENV/bin/python" -m pip install -q -e "$ROOT[widgets,hub,test,bench]"
     echo "$digest" >"$STAMP"
-    say "installed .[widgets,test,bench]"
+    say "installed .[widgets,hub,test,bench]"
 fi
 
 # --- the demo image in the system's Podman storage -------------------------------------
+step hub-proxy
+# JupyterHub's proxy (`ghostpanel hub`, tests/hub_process.py) comes from the npm registry.
+if command -v configurable-http-proxy >/dev/null; then
+    say ok
+else
+    run npm install -g --no-fund --no-audit configurable-http-proxy
+    command -v configurable-http-proxy >/dev/null
+    say "installed configurable-http-proxy $(configurable-http-proxy --version)"
+fi
+
 step busybox-image
 if podman image exists "$IMAGE" 2>>"$SETUP_LOG"; then
     say ok

@@ -301,7 +301,8 @@ def plan(app: CliContext, boltfile_path: Path, env_names: tuple[str, ...], pull:
                 continue
             rows = [[a.kind, a.service or "-",
                      a.container if a.resource == "container"
-                     else f"{a.container} ({a.resource})", a.reason]
+                     else f"{a.container} ({a.resource})",
+                     f"{a.reason} (GPUs: {a.gpus})" if a.gpus else a.reason]
                     for a in env_plan.actions]
             click.echo(render_table(PLAN_HEADERS, rows))
     failed = [p for p in result.environments if p.error is not None]

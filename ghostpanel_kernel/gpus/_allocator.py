@@ -228,46 +228,146 @@ class GpuAllocator:
         return gpu
 
     def _insert(self, workload: str, request: GpuRequest) -> list[Allocation]:
+        with self._transaction() as session:
+            held = _held(session.scalars(select(GpuAllocationRecord).where(
+                GpuAllocationRecord.simulated == self.inventory.simulated)).all())
+            made = self._add(session, workload, request, held)
+            session.flush()
+            return [_to_allocation(record) for record in made]
+
+    def _add(self, session: Session, workload: str, request: GpuRequest,
+             held: dict[str, list[Allocation]]) -> list[GpuAllocationRecord]:
+        """Pick units for ``workload`` among those ``held`` leaves free, add their rows
+        to ``session`` and to ``held`` (so a batch sees its own earlier picks)."""
         candidates = self._candidates(request)
         needed = request.needed
         per_gpu = request.policy == "mig" and bool(request.gpus)
+        free = [unit for unit in candidates if _accepts(held.get(unit.uuid, []), request)]
+        if per_gpu:
+            # A GPU named under mig wants one of its devices, not all of them.
+            picked = _one_per_gpu(free, request.gpus, self.inventory)
+            enough = len(picked) == len(request.gpus)
+        else:
+            # Spread shared tenants: the least held units first, then by index.
+            free.sort(key=lambda u: (len(held.get(u.uuid, [])), u.gpu.index,
+                                     u.mig_index or 0))
+            picked = free if needed is None else free[:needed]
+            # "All GPUs" means all of them: one held by another refuses the request.
+            enough = len(picked) == (len(candidates) if needed is None else needed)
+            if needed is not None and needed > len(candidates):
+                raise GpuRequestError(
+                    f"{workload} asks for {needed} "
+                    f"{'MIG devices' if request.policy == 'mig' else 'GPUs'} but "
+                    f"{self.inventory.host} has {len(candidates)}")
+        if not enough:
+            raise self._unavailable(workload, request, candidates, held)
+        made = []
+        for unit in picked:
+            slots = {a.slot for a in held.get(unit.uuid, [])}
+            slot = next(s for s in range(len(slots) + 1) if s not in slots)
+            record = GpuAllocationRecord(
+                workload=workload, unit=unit.uuid, slot=slot, gpu_index=unit.gpu.index,
+                gpu_uuid=unit.gpu.uuid, mig_index=unit.mig_index, policy=request.policy,
+                tenants=request.tenant_limit, simulated=self.inventory.simulated)
+            session.add(record)
+            made.append(record)
+            held.setdefault(unit.uuid, []).append(_to_allocation(record))
+        return made
+
+    def reserve_all(self, wanted: Sequence[tuple[str, GpuRequest]], *, keep: bool = True
+                    ) -> tuple[list[Allocation], list[Allocation]]:
+        """Reserve for several workloads at once, all or nothing, replacing what they
+        hold now (what Surge does before it creates or recreates a project's GPU
+        containers).
+
+        Parameters
+        ----------
+        wanted
+            ``(workload, request)`` pairs; each workload's current reservations are
+            released in the same transaction, so a recreated container may get the
+            units its predecessor held.
+        keep
+            False: only check that every request fits now, and change nothing (a plan).
+
+        Returns
+        -------
+        tuple of (list of Allocation, list of Allocation)
+            The new reservations, and the ones they replaced (give them to
+            :meth:`restore` to undo).
+
+        Raises
+        ------
+        GpuError, GpuRequestError, GpuUnavailable
+            As :meth:`allocate`, for the first request that does not fit; nothing was
+            changed.
+        """
+        for workload, _ in wanted:
+            _check_workload(workload)
+        if self.inventory.state != "ok":
+            listed = ", ".join(w for w, _ in wanted)
+            raise GpuError(f"cannot allocate a GPU for {listed}: {self.inventory.message}")
+        names = {workload for workload, _ in wanted}
+        for attempt in range(_ATTEMPTS):
+            try:
+                return self._reserve_all(wanted, names, keep=keep)
+            except _Trial as trial:
+                return trial.made, trial.replaced
+            except IntegrityError:
+                if attempt == _ATTEMPTS - 1:  # as in allocate: another process won a slot
+                    raise GpuUnavailable(
+                        f"the GPUs for {', '.join(sorted(names))} were taken by other "
+                        "allocations at the same moment; try again") from None
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _reserve_all(self, wanted: Sequence[tuple[str, GpuRequest]], names: set[str], *,
+                     keep: bool) -> tuple[list[Allocation], list[Allocation]]:
         with self._transaction() as session:
             rows = session.scalars(select(GpuAllocationRecord).where(
                 GpuAllocationRecord.simulated == self.inventory.simulated)).all()
-            held: dict[str, list[Allocation]] = {}
+            replaced = [_to_allocation(row) for row in rows if row.workload in names]
             for row in rows:
-                held.setdefault(row.unit, []).append(_to_allocation(row))
-            free = [unit for unit in candidates if _accepts(held.get(unit.uuid, []), request)]
-            if per_gpu:
-                # A GPU named under mig wants one of its devices, not all of them.
-                picked = _one_per_gpu(free, request.gpus, self.inventory)
-                enough = len(picked) == len(request.gpus)
-            else:
-                # Spread shared tenants: the least held units first, then by index.
-                free.sort(key=lambda u: (len(held.get(u.uuid, [])), u.gpu.index,
-                                         u.mig_index or 0))
-                picked = free if needed is None else free[:needed]
-                # "All GPUs" means all of them: one held by another refuses the request.
-                enough = len(picked) == (len(candidates) if needed is None else needed)
-                if needed is not None and needed > len(candidates):
-                    raise GpuRequestError(
-                        f"{workload} asks for {needed} "
-                        f"{'MIG devices' if request.policy == 'mig' else 'GPUs'} but "
-                        f"{self.inventory.host} has {len(candidates)}")
-            if not enough:
-                raise self._unavailable(workload, request, candidates, held)
-            made = []
-            for unit in picked:
-                slots = {a.slot for a in held.get(unit.uuid, [])}
-                slot = next(s for s in range(len(slots) + 1) if s not in slots)
-                record = GpuAllocationRecord(
-                    workload=workload, unit=unit.uuid, slot=slot, gpu_index=unit.gpu.index,
-                    gpu_uuid=unit.gpu.uuid, mig_index=unit.mig_index, policy=request.policy,
-                    tenants=request.tenant_limit, simulated=self.inventory.simulated)
-                session.add(record)
-                made.append(record)
+                if row.workload in names:
+                    session.delete(row)
+            session.flush()  # the deletes first: a new row may take a freed slot
+            held = _held([row for row in rows if row.workload not in names])
+            made: list[GpuAllocationRecord] = []
+            for workload, request in wanted:
+                made += self._add(session, workload, request, held)
             session.flush()
-            return [_to_allocation(record) for record in made]
+            result = [_to_allocation(record) for record in made]
+            if not keep:
+                raise _Trial(result, replaced)  # rolls the transaction back
+        return result, replaced
+
+    def restore(self, allocations: Sequence[Allocation]) -> None:
+        """Put reservations back exactly as they were (bound container included): the
+        undo of :meth:`reserve_all` or :meth:`discard`."""
+        if not allocations:
+            return
+        with self._transaction() as session:
+            for a in allocations:
+                session.add(GpuAllocationRecord(
+                    workload=a.workload, unit=a.unit, slot=a.slot, gpu_index=a.gpu_index,
+                    gpu_uuid=a.gpu_uuid, mig_index=a.mig_index, policy=a.policy,
+                    tenants=a.tenants, simulated=a.simulated, container_id=a.container_id))
+
+    def discard(self, allocations: Sequence[Allocation]) -> None:
+        """Release exactly these reservations (by unit and slot)."""
+        self._delete(allocations)
+
+    def release_container(self, container_id: str) -> list[Allocation]:
+        """Release the reservations bound to a container that is gone; what was released.
+
+        ``container_id`` may be the full id or a prefix of at least 12 digits, as the
+        binding may be.
+        """
+        if len(container_id) < 12:
+            return []  # a short prefix could name another container's reservation
+        gone = [a for a in self.allocations() if a.container_id and
+                (a.container_id.startswith(container_id) or
+                 container_id.startswith(a.container_id))]
+        self._delete(gone)
+        return gone
 
     def _unavailable(self, workload: str, request: GpuRequest, candidates: list[_Unit],
                      held: dict[str, list[Allocation]]) -> GpuUnavailable:
@@ -300,6 +400,20 @@ class GpuAllocator:
                             .where(GpuAllocationRecord.workload == workload,
                                    GpuAllocationRecord.simulated == self.inventory.simulated)
                             .values(container_id=container_id))
+
+    def adopt(self, workload: str, container_id: str) -> list[Allocation]:
+        """Bind ``workload``'s reservations that no container holds yet to
+        ``container_id`` (a container created under the workload's name without
+        :func:`~.create_with_gpus`, as the agent's events report it); what was bound."""
+        with self._transaction() as session:
+            rows = session.scalars(select(GpuAllocationRecord).where(
+                GpuAllocationRecord.workload == workload,
+                GpuAllocationRecord.simulated == self.inventory.simulated,
+                GpuAllocationRecord.container_id.is_(None))).all()
+            for row in rows:
+                row.container_id = container_id
+            session.flush()
+            return [_to_allocation(row) for row in rows]
 
     def reconcile(self, container_ids: Iterable[str]) -> list[Allocation]:
         """Release reservations bound to containers that no longer exist.
@@ -351,6 +465,22 @@ class GpuAllocator:
                 session.execute(delete(GpuAllocationRecord).where(
                     GpuAllocationRecord.unit == allocation.unit,
                     GpuAllocationRecord.slot == allocation.slot))
+
+
+class _Trial(Exception):
+    """Ends a check-only :meth:`GpuAllocator.reserve_all`, rolling its transaction back."""
+
+    def __init__(self, made: list[Allocation], replaced: list[Allocation]) -> None:
+        super().__init__("trial")
+        self.made = made
+        self.replaced = replaced
+
+
+def _held(rows: Iterable[GpuAllocationRecord]) -> dict[str, list[Allocation]]:
+    held: dict[str, list[Allocation]] = {}
+    for row in rows:
+        held.setdefault(row.unit, []).append(_to_allocation(row))
+    return held
 
 
 def _check_workload(workload: str) -> None:

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from ..engine._container_spec import build_create_body
 from ._allocator import GpuAllocator
 from ._errors import GpuRequestError, GpuSpecError
+from ._libpod import LIBPOD_EXTRA_OPTIONS, libpod_extras
 from ._spec import GpuEngineSpec, engine_spec
 
 if TYPE_CHECKING:
@@ -26,7 +27,7 @@ __all__ = ["LIBPOD_OPTIONS", "create_with_gpus", "libpod_create_body"]
 #: The create options GhostPanel translates to libpod's body (Podman before 5.4).
 LIBPOD_OPTIONS = frozenset({"command", "entrypoint", "env", "labels", "working_dir", "user",
                             "hostname", "tty", "stdin_open", "privileged", "cap_add",
-                            "cap_drop"})
+                            "cap_drop"}) | LIBPOD_EXTRA_OPTIONS
 
 
 def _arguments(value: str | Sequence[str]) -> list[str]:
@@ -58,6 +59,10 @@ def libpod_create_body(*, image: str, name: str | None, spec: GpuEngineSpec,
         "privileged": bool(options.get("privileged"))}
     if name:
         body["name"] = name
+    extra = {key: options[key] for key in LIBPOD_EXTRA_OPTIONS if options.get(key)}
+    if extra:
+        # Checked and normalised as a compat create would be, then put in libpod's words.
+        body.update(libpod_extras(build_create_body(image=image, **extra)))
     for option, key in (("command", "command"), ("entrypoint", "entrypoint")):
         if options.get(option) is not None:
             body[key] = _arguments(options[option])
@@ -69,8 +74,8 @@ def libpod_create_body(*, image: str, name: str | None, spec: GpuEngineSpec,
     return body
 
 
-async def create_with_gpus(env: Environment, allocator: GpuAllocator, workload: str, *,
-                           image: str, name: str | None = None,
+async def create_with_gpus(env: Environment, allocator: GpuAllocator, workload: str, /,
+                           *, image: str, name: str | None = None,
                            **options: Any) -> Container:
     """Create (not start) a container with ``workload``'s reserved GPUs.
 
@@ -84,6 +89,8 @@ async def create_with_gpus(env: Environment, allocator: GpuAllocator, workload: 
         The name the GPUs were reserved under (``ghostpanel gpu allocate``).
     image, name, **options
         As :meth:`ContainerCollection.create <ghostpanel_kernel.engine.ContainerCollection.create>`.
+        The first three parameters are positional only: ``env=`` among the options
+        is the container's environment variables.
 
     Raises
     ------

@@ -32,6 +32,7 @@ from .._connect import connect
 from ..engine import Environment
 from ._api import API_PREFIX, api_app
 from ._auth import AuthMiddleware, FailureLimiter
+from ._gpu_release import GpuReleaser
 from ._peer_policy import PeerPolicy, PeerPolicyMiddleware
 from ._problems import Receive, Scope, Send, send_problem
 from ._quic_policy import PolicyStore
@@ -106,6 +107,9 @@ class AgentApp:
         self._engine: Environment | None = None
         self._passthrough: Any = None
         self._schedule: asyncio.Task[None] | None = None
+        # Releases a removed container's GPUs; started only once GPUs are reserved.
+        self.gpu_releaser = GpuReleaser(self.api.state)
+        self.api.state.gpu_releaser = self.gpu_releaser
         self._guarded = PeerPolicyMiddleware(
             AuthMiddleware(self._route, check_token=self._check_token,
                            client_certificates=settings.client_ca is not None,
@@ -123,6 +127,7 @@ class AgentApp:
             self.api.state.engine = self._engine
         if self._passthrough is None:
             self._passthrough = _load_passthrough(self.settings.engine_url)
+            await self.gpu_releaser.start_if_reserved()
         if self.settings.snapshot_boltfile is not None and self._schedule is None:
             # Imported only here: an agent without a Boltfile loads no snapshot code.
             from ._snapshot_schedule import start_schedule
@@ -138,6 +143,7 @@ class AgentApp:
         """Close the event hub, the engine connections and the token store."""
         # First: Surge runs still going on roll back through the engine connection.
         await unwind_runs()
+        await self.gpu_releaser.aclose()
         schedule, self._schedule = self._schedule, None
         if schedule is not None:  # a round under way is cancelled: all or nothing
             schedule.cancel()

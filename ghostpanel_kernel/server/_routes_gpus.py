@@ -12,7 +12,9 @@ The GPUs are read through NVML on each request, or from the simulation
 ``"simulated": true``). A host without a driver is a ``200`` whose ``state`` says so, as
 ``ghostpanel gpu ls`` prints it, never a server error. Reservations are the kernel's
 :class:`~ghostpanel_kernel.gpus.GpuAllocator` in the agent's store (``settings.store_url``),
-shared with ``ghostpanel gpu`` on the same host. The GPU kernel (and SQLAlchemy under it)
+shared with ``ghostpanel gpu`` on the same host; the first reservation starts the agent's
+GPU releaser (``_gpu_release.py``), which releases a removed container's reservation from
+the engine's events. The GPU kernel (and SQLAlchemy under it)
 is imported on the first GPU request, not when the agent starts: most agents never serve
 one, and the agent's memory budget is small. See docs/api.md and docs/gpus.md.
 """
@@ -131,9 +133,12 @@ async def list_gpus(request: Request) -> Response:
         return data
 
     try:
-        return JSONResponse(await _with_allocator(request, read))
+        data = await _with_allocator(request, read)
     except GhostPanelError as error:
         return _gpu_problem(error)
+    if data["allocations"]:  # made by the CLI on this host: follow their containers too
+        _follow_removals(request)
+    return JSONResponse(data)
 
 
 def _string(body: dict[str, Any], key: str) -> str:
@@ -186,7 +191,16 @@ async def allocate_gpus(request: Request) -> Response:
         return {"workload": workload, "simulated": allocator.inventory.simulated,
                 "allocations": [a.to_dict() for a in made]}
 
-    return JSONResponse(await _with_allocator(request, allocate))
+    answer = await _with_allocator(request, allocate)
+    _follow_removals(request)
+    return JSONResponse(answer)
+
+
+def _follow_removals(request: Request) -> None:
+    """Start the agent's GPU releaser (server/_gpu_release.py) if it is not running."""
+    releaser = getattr(request.app.state, "gpu_releaser", None)
+    if releaser is not None:
+        releaser.start()
 
 
 @_answering

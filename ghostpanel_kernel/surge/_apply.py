@@ -9,7 +9,9 @@ An apply runs in four phases:
 2. **Plan** (:func:`~ghostpanel_kernel.surge._plan.build_plan`): an environment that
    cannot be read fails the apply before anything changes.
 3. **Forward**, per environment (different hosts in parallel, one host's environments in
-   turn, see :mod:`~ghostpanel_kernel.surge._hosts`): create the missing networks and
+   turn, see :mod:`~ghostpanel_kernel.surge._hosts`): reserve, all at once, the GPUs of
+   every container of a GPU service it will create (see
+   :mod:`~ghostpanel_kernel.surge._gpus`); create the missing networks and
    volumes; containers of services that left the Boltfile are set aside; then service by
    service in ``depends_on`` order: the service's containers to replace or remove are
    stopped and renamed ``{name}-surge-old-{id}`` (*set aside*: their names and ports are
@@ -23,8 +25,10 @@ An apply runs in four phases:
    the networks no service uses any more are removed (a failure there is only a
    warning: the new state already runs). If any failed -- or the apply was cancelled --
    every environment's journal is rolled back: what this apply created is removed and
-   what it set aside is renamed back and restarted if it was running. Nothing
-   half-made stays, and the result says which environment failed and why.
+   what it set aside is renamed back and restarted if it was running, and the GPU
+   reservations go back to what they were (a commit releases the GPUs of the
+   containers it removes). Nothing half-made stays, and the result says which
+   environment failed and why.
 
 Before phase 1 the run takes the project's lock on every environment (see
 :mod:`~ghostpanel_kernel.surge._lock`), so that two runs never interleave; a run that
@@ -52,12 +56,13 @@ from dataclasses import dataclass, field, replace
 from ..bolt import Boltfile
 from ..engine import Container, Environment, GhostPanelError, NotFound
 from ._desired import DesiredState, ServiceSpec, desired_state
+from ._gpus import GpuAllocatorFactory, GpuBroker
 from ._health import wait_healthy
 from ._hosts import run_per_host
 from ._journal import Journal
 from ._lock import RunIdentity, release_locks, take_locks
 from ._naming import LABEL_PROJECT, LABEL_RUN, is_old_name, old_name
-from ._plan import Action, EnvironmentPlan, SurgePlan, build_plan
+from ._plan import Action, EnvironmentPlan, SurgePlan, build_plan, gpu_workloads
 from ._progress import ProgressCallback, ProgressReporter
 from ._result import Outcome, SurgeResult
 from ._undo import (
@@ -73,6 +78,9 @@ from ._undo import (
 __all__ = ["DEFAULT_HEALTH_TIMEOUT", "DEFAULT_STOP_TIMEOUT", "BeforeRecreate", "CancelCallback",
            "MissingImage", "apply_surge", "execute_plan", "scale_surge"]
 
+#: The label create_with_gpus puts on a GPU container (gpus._spec.LABEL_GPU_WORKLOAD;
+#: not imported: the GPU kernel loads SQLAlchemy, which a project without GPUs skips).
+LABEL_GPU_WORKLOAD = "io.ghostpanel.gpu.workload"
 #: Seconds a container may take to stop before it is killed (Docker's default).
 DEFAULT_STOP_TIMEOUT = 10
 #: Seconds a service with a healthcheck may take to become healthy.
@@ -127,6 +135,9 @@ class _Run:
     abort: asyncio.Event = field(default_factory=asyncio.Event)
     journals: dict[str, Journal] = field(default_factory=dict)
     aside: dict[str, list[Container]] = field(default_factory=dict)
+    gpus: GpuBroker = field(default_factory=GpuBroker)
+    #: The GPU workloads this run reserved, by environment.
+    reserved: dict[str, set[str]] = field(default_factory=dict)
 
     def check(self) -> None:
         if self.abort.is_set():
@@ -147,8 +158,11 @@ async def _create_container(run: _Run, environment: Environment, journal: Journa
     labels = {**spec.labels(run.state.project, action.replica),
               LABEL_RUN: run.identity.run_id}
     try:
-        container = await environment.containers.create(
-            name=name, **{**spec.create, "labels": labels})
+        if spec.gpu is None:
+            container = await environment.containers.create(
+                name=name, **{**spec.create, "labels": labels})
+        else:
+            container = await _create_with_gpus(run, environment, spec, name, labels)
     except BaseException:
         await remove_if_ours(lambda: environment.containers.get(name),
                               run.identity.run_id)
@@ -159,6 +173,35 @@ async def _create_container(run: _Run, environment: Environment, journal: Journa
                                                                 aliases=list(aliases))
     await container.start()
     return container
+
+
+async def _create_with_gpus(run: _Run, environment: Environment, spec: ServiceSpec,
+                            name: str, labels: dict[str, str]) -> Container:
+    """Create a GPU service's container with the GPUs its workload (= its name) holds."""
+    from ..gpus import create_with_gpus
+
+    allocator = await run.gpus.allocator(environment)
+    options = {key: value for key, value in spec.create.items() if key != "image"}
+    return await create_with_gpus(environment, allocator, name, image=spec.image,
+                                  name=name, **{**options, "labels": labels})
+
+
+async def _reserve_gpus(run: _Run, environment: Environment, journal: Journal,
+                        changes: Sequence[Action]) -> None:
+    """Reserve every GPU this environment's new containers need, before any change."""
+    wanted = gpu_workloads(run.state, changes)
+    if not wanted:
+        return
+    run.check()
+    made, replaced = await run.gpus.reserve(environment, wanted)
+    run.reserved[environment.name] = {workload for workload, _ in wanted}
+
+    async def undo() -> None:
+        await run.gpus.undo(environment, made, replaced)
+
+    units = ", ".join(f"{a.workload}: {a.label}" for a in made)
+    journal.record("gpus", f"reserve GPUs ({units})", undo)
+    run.reporter.note(environment.name, f"reserved GPUs ({units})")
 
 
 async def _set_aside(run: _Run, environment: Environment, journal: Journal,
@@ -182,6 +225,7 @@ async def _forward(run: _Run, environment: Environment) -> None:
     journal = run.journals.setdefault(name, Journal(name))
     changes = plan.changes
     state = run.state
+    await _reserve_gpus(run, environment, journal, changes)
     for action in changes:
         if action.resource == "container" or action.kind != "create":
             continue
@@ -269,12 +313,25 @@ async def _commit(run: _Run, environment: Environment) -> list[str]:
     for action in leftovers:
         with contextlib.suppress(NotFound):
             doomed.append(await environment.containers.get(action.container_id))
+    gone: list[tuple[str, str]] = []
     for container in doomed:
         try:
             with contextlib.suppress(NotFound):
                 await container.remove(force=True)
         except Exception as error:  # the new state runs: a leftover is only a warning
             warnings.append(f"{name}: could not remove {container.name}: {error}")
+            continue
+        workload = container.labels.get(LABEL_GPU_WORKLOAD)
+        if workload is not None:
+            # A recreated container's workload now holds its successor's GPUs: only
+            # what is bound to the removed container goes then.
+            keep = workload in run.reserved.get(name, set())
+            gone.append((container.id, "" if keep else workload))
+    try:
+        await run.gpus.release(environment, gone)
+    except Exception as error:  # as above: the removed containers' GPUs stay reserved
+        warnings.append(f"{name}: could not release the GPUs of removed containers: "
+                        f"{error} (ghostpanel gpu release WORKLOAD)")
     for action in plan.changes:
         if action.resource == "network" and action.kind == "remove":
             try:
@@ -338,18 +395,37 @@ async def execute_plan(state: DesiredState, plan: SurgePlan,
                        stop_timeout: int = DEFAULT_STOP_TIMEOUT,
                        health_timeout: float = DEFAULT_HEALTH_TIMEOUT,
                        identity: RunIdentity | None = None,
-                       on_cancel: CancelCallback | None = None) -> SurgeResult:
+                       on_cancel: CancelCallback | None = None,
+                       gpus: GpuBroker | None = None) -> SurgeResult:
     """Carry out ``plan`` (phases 3 and 4 of the module docstring).
 
     Cancelled, it rolls back, calls ``on_cancel`` with what the rollback left, and lets
-    the cancellation go on.
+    the cancellation go on. ``gpus`` holds the GPU allocators (default: this host's,
+    closed at the end).
     """
+    if gpus is not None:
+        return await _execute(state, plan, environments, progress=progress,
+                              stop_timeout=stop_timeout, health_timeout=health_timeout,
+                              identity=identity, on_cancel=on_cancel, gpus=gpus)
+    own = GpuBroker()
+    try:
+        return await _execute(state, plan, environments, progress=progress,
+                              stop_timeout=stop_timeout, health_timeout=health_timeout,
+                              identity=identity, on_cancel=on_cancel, gpus=own)
+    finally:
+        own.close()
+
+
+async def _execute(state: DesiredState, plan: SurgePlan, environments: Sequence[Environment],
+                   *, progress: ProgressCallback | None, stop_timeout: int,
+                   health_timeout: float, identity: RunIdentity | None,
+                   on_cancel: CancelCallback | None, gpus: GpuBroker) -> SurgeResult:
     plan_errors = {p.environment: p.error for p in plan.environments if p.error is not None}
     if plan_errors:
         return _failed_result(plan, plan_errors)
     total = sum(step_count(p, state) for p in plan.environments)
     run = _Run(state, plan, ProgressReporter(progress, total), stop_timeout, health_timeout,
-               identity=identity or RunIdentity("apply"))
+               identity=identity or RunIdentity("apply"), gpus=gpus)
     changing = [env for env in environments if plan.for_environment(env.name).changes]
 
     async def forward(environment: Environment) -> None:
@@ -469,9 +545,11 @@ async def _apply_state(state: DesiredState, environments: Sequence[Environment],
                        health_timeout: float, only_service: str | None = None,
                        break_lock: bool = False, on_cancel: CancelCallback | None = None,
                        operation: str = "apply",
-                       before_recreate: BeforeRecreate | None = None) -> SurgeResult:
+                       before_recreate: BeforeRecreate | None = None,
+                       gpu_allocators: GpuAllocatorFactory | None = None) -> SurgeResult:
     """Lock, apply (:func:`_apply_locked`), unlock; whatever happens in between."""
     identity = RunIdentity(operation)
+    gpus = GpuBroker(gpu_allocators)
     held: dict[str, Container | None] = {}
     cancelled: list[SurgeResult] = []
     notices: list[str] = []
@@ -488,7 +566,7 @@ async def _apply_state(state: DesiredState, environments: Sequence[Environment],
                 state, environments, pull=pull, progress=progress,
                 stop_timeout=stop_timeout, health_timeout=health_timeout,
                 only_service=only_service, identity=identity, on_cancel=cancelled.append,
-                before_recreate=before_recreate)
+                before_recreate=before_recreate, gpus=gpus)
     except asyncio.CancelledError:
         warnings = await release_locks(environments, held, state.project)
         if on_cancel is not None:
@@ -497,6 +575,7 @@ async def _apply_state(state: DesiredState, environments: Sequence[Environment],
             on_cancel(replace(left, warnings=(*notices, *left.warnings, *warnings)))
         raise
     finally:
+        gpus.close()
         warnings = await release_locks(environments, held, state.project)
     return replace(result, warnings=(*notices, *result.warnings, *warnings))
 
@@ -505,15 +584,16 @@ async def _apply_locked(state: DesiredState, environments: Sequence[Environment]
                         pull: bool, progress: ProgressCallback | None, stop_timeout: int,
                         health_timeout: float, only_service: str | None,
                         identity: RunIdentity, on_cancel: CancelCallback,
-                        before_recreate: BeforeRecreate | None = None) -> SurgeResult:
-    plan = await build_plan(state, environments)
+                        before_recreate: BeforeRecreate | None = None,
+                        gpus: GpuBroker | None = None) -> SurgeResult:
+    plan = await build_plan(state, environments, gpus=gpus)
     if only_service is not None:
         plan = _only_service(plan, state, only_service)
     if not plan.ok:
         return await execute_plan(state, plan, environments)  # reports the plan's errors
     errors = await _prepare(plan, state, environments, pull=pull, progress=progress)
     if not errors and pull:
-        plan = await build_plan(state, environments, pull=True)
+        plan = await build_plan(state, environments, pull=True, gpus=gpus)
         errors = await _prepare(plan, state, environments, pull=False, progress=progress)
     if not errors and before_recreate is not None:
         errors = await _before_recreate(plan, environments, before_recreate)
@@ -521,7 +601,7 @@ async def _apply_locked(state: DesiredState, environments: Sequence[Environment]
         return _failed_result(plan, errors)
     return await execute_plan(state, plan, environments, progress=progress,
                               stop_timeout=stop_timeout, health_timeout=health_timeout,
-                              identity=identity, on_cancel=on_cancel)
+                              identity=identity, on_cancel=on_cancel, gpus=gpus)
 
 
 async def apply_surge(boltfile: Boltfile, environments: Sequence[Environment], *,
@@ -530,7 +610,8 @@ async def apply_surge(boltfile: Boltfile, environments: Sequence[Environment], *
                       health_timeout: float = DEFAULT_HEALTH_TIMEOUT,
                       break_lock: bool = False,
                       on_cancel: CancelCallback | None = None,
-                      before_recreate: BeforeRecreate | None = None) -> SurgeResult:
+                      before_recreate: BeforeRecreate | None = None,
+                      gpu_allocators: GpuAllocatorFactory | None = None) -> SurgeResult:
     """Make ``environments`` run ``boltfile``, all or nothing.
 
     A second apply of the same file changes nothing; after an edit, only the services
@@ -563,6 +644,10 @@ async def apply_surge(boltfile: Boltfile, environments: Sequence[Environment], *
         there, once the images are ready and before anything changes (see
         :data:`BeforeRecreate`; the CLI passes the Boltfile's ``before_surge_up``
         snapshots). If it raises, the apply fails there having changed nothing.
+    gpu_allocators
+        Opens the GPU allocator of an environment's host for the services with a
+        ``[gaming.gpu]`` table (default: this host's GPUs and GhostPanel's store; see
+        :mod:`~ghostpanel_kernel.surge._gpus`). Never called for a project without.
 
     Returns
     -------
@@ -590,7 +675,8 @@ async def apply_surge(boltfile: Boltfile, environments: Sequence[Environment], *
     return await _apply_state(desired_state(boltfile), environments, pull=pull,
                               progress=progress, stop_timeout=stop_timeout,
                               health_timeout=health_timeout, break_lock=break_lock,
-                              on_cancel=on_cancel, before_recreate=before_recreate)
+                              on_cancel=on_cancel, before_recreate=before_recreate,
+                              gpu_allocators=gpu_allocators)
 
 
 def _only_service(plan: SurgePlan, state: DesiredState, service: str) -> SurgePlan:
@@ -614,7 +700,8 @@ async def scale_surge(boltfile: Boltfile, environments: Sequence[Environment], *
                       stop_timeout: int = DEFAULT_STOP_TIMEOUT,
                       health_timeout: float = DEFAULT_HEALTH_TIMEOUT,
                       break_lock: bool = False,
-                      on_cancel: CancelCallback | None = None) -> SurgeResult:
+                      on_cancel: CancelCallback | None = None,
+                      gpu_allocators: GpuAllocatorFactory | None = None) -> SurgeResult:
     """Run ``replicas`` containers of ``service``, touching no other service.
 
     The count overrides the Boltfile's ``replicas`` until the next :func:`apply_surge`,
@@ -635,4 +722,5 @@ async def scale_surge(boltfile: Boltfile, environments: Sequence[Environment], *
     return await _apply_state(state, environments, pull=False, progress=progress,
                               stop_timeout=stop_timeout, health_timeout=health_timeout,
                               only_service=service, break_lock=break_lock,
-                              on_cancel=on_cancel, operation="scale")
+                              on_cancel=on_cancel, operation="scale",
+                              gpu_allocators=gpu_allocators)

@@ -32,6 +32,9 @@ Translation rules (Boltfile → engine):
 - ``healthcheck``: ``test`` (``CMD``/``CMD-SHELL``/``NONE`` first, else ``CMD`` is
   assumed), durations like ``30s``, ``1m30s``, ``500ms``; ``disable = true`` → ``NONE``.
 - ``restart``: ``no``, ``always``, ``on-failure[:N]``, ``unless-stopped``.
+- ``gaming``: the GPUs of ``[gaming.gpu]`` become :attr:`ServiceSpec.gpu`, reserved
+  per replica when it is created; any other gaming setting that is turned on is
+  refused by name (see :mod:`~ghostpanel_kernel.surge._gaming`).
 """
 
 from __future__ import annotations
@@ -43,11 +46,12 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from .._units import parse_duration_ns, parse_size
 from ..bolt import Boltfile, PortMapping, VolumeMount, validate
 from ._errors import SurgeError
+from ._gaming import gpu_wanted, request_data
 from ._naming import (
     LABEL_CONFIG_HASH,
     LABEL_PROJECT,
@@ -56,6 +60,9 @@ from ._naming import (
     container_name,
     resource_name,
 )
+
+if TYPE_CHECKING:
+    from ..gpus import GpuRequest
 
 __all__ = [
     "UNSUPPORTED_KEYS",
@@ -73,7 +80,7 @@ __all__ = [
 UNSUPPORTED_KEYS: Final = frozenset({
     "build", "capsule", "container_name", "network_mode", "pid", "ipc", "platform",
     "security_opt", "sysctls", "tmpfs", "dns", "dns_search", "extra_hosts", "group_add",
-    "volumes_from", "links", "logging", "storage", "auth", "gaming",
+    "volumes_from", "links", "logging", "storage", "auth",
 })
 
 _ENGINE_NETWORKS: Final = frozenset({"host", "none", "bridge"})
@@ -158,6 +165,8 @@ class ServiceSpec:
         sha256 of the canonical JSON of ``create`` and ``networks``.
     host_ports
         ``(port, protocol)`` the service publishes on its host.
+    gpu
+        The GPUs each replica reserves (its ``[gaming.gpu]`` table), or None.
 
     Examples
     --------
@@ -180,6 +189,7 @@ class ServiceSpec:
     networks: tuple[tuple[str, tuple[str, ...]], ...]
     config_hash: str
     host_ports: tuple[tuple[int, str], ...] = ()
+    gpu: GpuRequest | None = None
 
     @property
     def healthcheck(self) -> Mapping[str, Any] | None:
@@ -229,8 +239,13 @@ class DesiredState:
 
 
 def config_hash(create: Mapping[str, Any],
-                networks: Sequence[tuple[str, Sequence[str]]] = ()) -> str:
+                networks: Sequence[tuple[str, Sequence[str]]] = (),
+                gpu: Mapping[str, Any] | None = None) -> str:
     """sha256 (hex) of the canonical JSON of a create spec and its extra networks.
+
+    A service's GPU request (``gpu``, its canonical form) is part of the hash only
+    when there is one: the hash of a service without GPUs is what it always was, and
+    a change of the GPUs a service asks for is drift (its containers are recreated).
 
     Examples
     --------
@@ -238,8 +253,10 @@ def config_hash(create: Mapping[str, Any],
     ...                                                                 "image": "a"})
     True
     """
-    canonical = json.dumps({"create": create, "networks": [[n, list(a)] for n, a in networks]},
-                           sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    data: dict[str, Any] = {"create": create, "networks": [[n, list(a)] for n, a in networks]}
+    if gpu is not None:
+        data["gpu"] = gpu
+    canonical = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
@@ -498,13 +515,15 @@ def _service(project: str, name: str, table: Mapping[str, Any], *, base_dir: Pat
             create[key] = list(table[key])
     if isinstance(table.get("healthcheck"), dict):
         create["healthcheck"] = _healthcheck(table["healthcheck"], where)
+    gpu = gpu_wanted(name, table)
     return ServiceSpec(
         name=name, image=image,
         replicas=_replicas(table.get("replicas"), where) if replicas is None else replicas,
         regions=_regions(table.get("regions"), where),
         depends_on=tuple(dict.fromkeys(table.get("depends_on") or [])),
-        create=create, networks=extra, config_hash=config_hash(create, extra),
-        host_ports=host_ports)
+        create=create, networks=extra,
+        config_hash=config_hash(create, extra, None if gpu is None else request_data(gpu)),
+        host_ports=host_ports, gpu=gpu)
 
 
 def desired_state(boltfile: Boltfile, *, base_dir: str | os.PathLike[str] | None = None,

@@ -11,6 +11,10 @@ cleaned as far as it goes (one host's environments in turn, hosts in parallel) a
 result reports each environment's error. Each environment is cleaned under the
 project's lock (see :mod:`~ghostpanel_kernel.surge._lock`), so a destroy never races an
 apply: where another run holds it, that environment fails and is left as it is.
+
+A removed container that was created with GPUs (it bears the
+``io.ghostpanel.gpu.workload`` label) releases its reservation: what is bound to it and
+what its workload holds (see :mod:`~ghostpanel_kernel.surge._gpus`).
 """
 
 from __future__ import annotations
@@ -20,7 +24,8 @@ from collections.abc import Sequence
 
 from ..bolt import Boltfile
 from ..engine import Environment, NotFound
-from ._apply import DEFAULT_STOP_TIMEOUT
+from ._apply import DEFAULT_STOP_TIMEOUT, LABEL_GPU_WORKLOAD
+from ._gpus import GpuAllocatorFactory, GpuBroker
 from ._hosts import run_per_host
 from ._lock import RunIdentity, acquire_lock, release_lock
 from ._naming import LABEL_PROJECT
@@ -35,7 +40,8 @@ __all__ = ["destroy_surge"]
 async def destroy_surge(target: Boltfile | str, environments: Sequence[Environment], *,
                         volumes: bool = False, stop_timeout: int = DEFAULT_STOP_TIMEOUT,
                         progress: ProgressCallback | None = None,
-                        break_lock: bool = False) -> SurgeResult:
+                        break_lock: bool = False,
+                        gpu_allocators: GpuAllocatorFactory | None = None) -> SurgeResult:
     """Remove the project's containers and networks (and volumes) from ``environments``.
 
     Parameters
@@ -54,6 +60,9 @@ async def destroy_surge(target: Boltfile | str, environments: Sequence[Environme
         Called after each removal with a :class:`SurgeProgress`.
     break_lock
         Take the project's lock even where another run holds it.
+    gpu_allocators
+        Opens the GPU allocator of an environment's host, to release what removed GPU
+        containers held (default: this host's); only called where there is one.
 
     Returns
     -------
@@ -75,6 +84,7 @@ async def destroy_surge(target: Boltfile | str, environments: Sequence[Environme
     plans: dict[str, EnvironmentPlan] = {}
     reporter = ProgressReporter(progress, 0)
     identity = RunIdentity("destroy")
+    gpus = GpuBroker(gpu_allocators)
 
     async def destroy(environment: Environment) -> None:
         lock = await acquire_lock(environment, project, identity, break_lock=break_lock,
@@ -100,12 +110,17 @@ async def destroy_surge(target: Boltfile | str, environments: Sequence[Environme
                     for v in found_volumes]
         plans[name] = EnvironmentPlan(name, tuple(actions))
         reporter.total += len(actions)
+        released: list[tuple[str, str]] = []
         for seen in observed:
             with contextlib.suppress(NotFound):
                 if seen.running:
                     await seen.container.stop(timeout=stop_timeout)
                 await seen.container.remove(force=True)
+            workload = seen.container.labels.get(LABEL_GPU_WORKLOAD)
+            if workload is not None:
+                released.append((seen.container.id, workload))
             reporter.done(name, f"removed {seen.name}")
+        await gpus.release(environment, released)
         for network in networks:
             with contextlib.suppress(NotFound):
                 await network.remove()
@@ -115,7 +130,10 @@ async def destroy_surge(target: Boltfile | str, environments: Sequence[Environme
                 await volume.remove(force=True)
             reporter.done(name, f"removed volume {volume.name}")
 
-    errors = await run_per_host(environments, destroy)
+    try:
+        errors = await run_per_host(environments, destroy)
+    finally:
+        gpus.close()
     plan = SurgePlan(project, tuple(plans.get(env.name, EnvironmentPlan(env.name))
                                     for env in environments))
     outcomes: dict[str, Outcome] = {}

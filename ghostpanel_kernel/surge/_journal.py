@@ -1,14 +1,16 @@
 """The undo log of one environment's apply, and the rollback that reads it.
 
 Every change an apply makes is recorded the moment the engine has made it (a create is
-recorded before the start that may fail), with what undoes it. Rollback runs in three
+recorded before the start that may fail), with what undoes it. Rollback runs in four
 passes so that what comes back comes back in a working order:
 
 1. ``created``/``started`` entries, newest first: new containers are removed, containers
    this apply started are stopped -- freeing names and host ports;
 2. ``set-aside`` entries, oldest first (start order): each container that was renamed
    ``...-surge-old-...`` gets its name back and is started again if it was running;
-3. ``resource`` entries, newest first: networks and volumes this apply created go.
+3. ``gpus`` entries, newest first: the GPU reservations this apply made are dropped and
+   those they replaced put back (bound to the containers that came back);
+4. ``resource`` entries, newest first: networks and volumes this apply created go.
 
 An undo step that fails is reported and the others still run.
 """
@@ -21,7 +23,7 @@ from typing import Literal
 
 __all__ = ["Journal", "Undo"]
 
-Phase = Literal["created", "started", "set-aside", "resource"]
+Phase = Literal["created", "started", "set-aside", "resource", "gpus"]
 
 
 @dataclass(frozen=True)
@@ -61,6 +63,8 @@ class Journal:
         passes = (
             [e for e in reversed(self.entries) if e.phase in ("created", "started")],
             [e for e in self.entries if e.phase == "set-aside"],
+            # The GPU reservations: the new ones dropped, those they replaced put back.
+            [e for e in reversed(self.entries) if e.phase == "gpus"],
             [e for e in reversed(self.entries) if e.phase == "resource"],
         )
         for entries in passes:

@@ -22,15 +22,20 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any, Literal
 
 from ..bolt import Boltfile
 from ..engine import Environment, NotFound
 from ._desired import DesiredState, ServiceSpec, desired_state
 from ._errors import SurgeError
+from ._gaming import describe_request
+from ._gpus import GpuAllocatorFactory, GpuBroker
 from ._observe import ObservedContainer, observe_containers, observe_resources
 from ._placement import Placement, Slot, check_placement, place
+
+if TYPE_CHECKING:
+    from ..gpus import GpuRequest
 
 __all__ = [
     "Action",
@@ -68,6 +73,9 @@ class Action:
         The existing container's id (every kind but ``create``).
     running
         Whether the existing container was running.
+    gpus
+        The GPUs the container holds or will hold, in words (``GPU 0, exclusive``);
+        empty for a service without GPUs.
 
     Examples
     --------
@@ -83,6 +91,7 @@ class Action:
     replica: int = 0
     container_id: str = ""
     running: bool = False
+    gpus: str = ""
 
     @property
     def changes(self) -> bool:
@@ -91,9 +100,13 @@ class Action:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON form (``surge plan --json``)."""
-        return {"kind": self.kind, "service": self.service, "container": self.container,
-                "reason": self.reason, "resource": self.resource, "replica": self.replica,
-                "container_id": self.container_id}
+        data: dict[str, Any] = {
+            "kind": self.kind, "service": self.service, "container": self.container,
+            "reason": self.reason, "resource": self.resource, "replica": self.replica,
+            "container_id": self.container_id}
+        if self.gpus:  # only GPU containers carry it
+            data["gpus"] = self.gpus
+        return data
 
 
 @dataclass(frozen=True)
@@ -233,8 +246,22 @@ def _removal_reason(seen: ObservedContainer, state: DesiredState) -> str:
     return "placed on another environment"
 
 
+def gpu_workloads(state: DesiredState, actions: Sequence[Action]
+                  ) -> list[tuple[str, GpuRequest]]:
+    """The ``(workload, request)`` pairs of the GPU containers ``actions`` create or
+    recreate: the workload is the container's name."""
+    wanted: list[tuple[str, GpuRequest]] = []
+    for action in actions:
+        spec = state.services.get(action.service)
+        if action.resource == "container" and action.kind in ("create", "recreate") and \
+                spec is not None and spec.gpu is not None:
+            wanted.append((action.container, spec.gpu))
+    return wanted
+
+
 async def _plan_environment(environment: Environment, state: DesiredState,
-                            slots: Sequence[Slot], *, pull: bool) -> EnvironmentPlan:
+                            slots: Sequence[Slot], *, pull: bool,
+                            gpus: GpuBroker | None = None) -> EnvironmentPlan:
     observed, resources = await asyncio.gather(
         observe_containers(environment, state.project, list(state.services)),
         observe_resources(environment, state.project))
@@ -277,12 +304,31 @@ async def _plan_environment(environment: Environment, state: DesiredState,
     for name in sorted(resources.project_networks - used):
         actions.append(Action("remove", "", name, "no service uses this network any more",
                               resource="network"))
+    actions = [_with_gpus(action, state) for action in actions]
+    gpu_wanted = gpu_workloads(state, actions)
+    if gpu_wanted:
+        # Before anything is created: a request the host cannot meet fails the plan.
+        broker = gpus or GpuBroker()
+        try:
+            await broker.check(environment, gpu_wanted)
+        finally:
+            if gpus is None:
+                broker.close()
     return EnvironmentPlan(environment.name, tuple(actions))
 
 
+def _with_gpus(action: Action, state: DesiredState) -> Action:
+    spec = state.services.get(action.service)
+    if action.resource != "container" or spec is None or spec.gpu is None or \
+            action.kind == "remove":
+        return action
+    return replace(action, gpus=describe_request(spec.gpu))
+
+
 async def build_plan(state: DesiredState, environments: Sequence[Environment], *,
-                     pull: bool = False) -> SurgePlan:
-    """Plan ``state`` on ``environments`` (see :func:`plan_surge`).
+                     pull: bool = False, gpus: GpuBroker | None = None) -> SurgePlan:
+    """Plan ``state`` on ``environments`` (see :func:`plan_surge`); ``gpus`` checks
+    the GPU services against each host's allocator.
 
     Raises
     ------
@@ -296,7 +342,8 @@ async def build_plan(state: DesiredState, environments: Sequence[Environment], *
     async def one(environment: Environment) -> EnvironmentPlan:
         try:
             return await _plan_environment(environment, state,
-                                           placement.slots[environment.name], pull=pull)
+                                           placement.slots[environment.name], pull=pull,
+                                           gpus=gpus)
         except Exception as error:  # reported per environment, as fan-out does
             return EnvironmentPlan(environment.name, error=error)
 
@@ -305,7 +352,8 @@ async def build_plan(state: DesiredState, environments: Sequence[Environment], *
 
 
 async def plan_surge(boltfile: Boltfile, environments: Sequence[Environment], *,
-                     pull: bool = False) -> SurgePlan:
+                     pull: bool = False,
+                     gpu_allocators: GpuAllocatorFactory | None = None) -> SurgePlan:
     """What :func:`apply_surge` would do to ``environments``; changes nothing.
 
     Parameters
@@ -317,6 +365,9 @@ async def plan_surge(boltfile: Boltfile, environments: Sequence[Environment], *,
     pull
         Also compare each container's image id with what its reference names now
         (as ``apply(pull=True)`` does after pulling).
+    gpu_allocators
+        Opens the GPU allocator of an environment's host, for services with GPUs
+        (default: this host's, see :mod:`~ghostpanel_kernel.surge._gpus`).
 
     Returns
     -------
@@ -338,4 +389,9 @@ async def plan_surge(boltfile: Boltfile, environments: Sequence[Environment], *,
     names = [env.name for env in environments]
     if len(set(names)) != len(names):
         raise ValueError(f"environments must have distinct names: {names}")
-    return await build_plan(desired_state(boltfile), environments, pull=pull)
+    broker = GpuBroker(gpu_allocators)
+    try:
+        return await build_plan(desired_state(boltfile), environments, pull=pull,
+                                gpus=broker)
+    finally:
+        broker.close()

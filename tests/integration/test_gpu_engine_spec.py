@@ -102,9 +102,9 @@ async def test_create_without_a_reservation_or_with_unsupported_options_is_refus
         await create_with_gpus(env, allocator, "nobody", image=BUSYBOX)
     allocator.allocate("web", GpuRequest(gpus=("1",)))
     name = unique("gp-gpu")
-    with pytest.raises(GpuSpecError, match="does not yet translate ports"):
+    with pytest.raises(GpuSpecError, match="does not yet translate read_only"):
         await create_with_gpus(env, allocator, "web", image=BUSYBOX, name=name,
-                               ports={80: None})
+                               read_only=True)
     with pytest.raises(NotFound):
         await env.containers.get(name)  # nothing was created
 

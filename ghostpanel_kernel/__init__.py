@@ -43,6 +43,7 @@ _EXPORTS: dict[str, str] = {
     "Logs": ".engine",
     "Network": ".engine",
     "NotFound": "._exceptions",
+    "PermissionDenied": "._exceptions",
     "PullEvent": ".engine",
     "StatsSample": ".engine",
     "TLSConfig": ".engine",
@@ -81,6 +82,7 @@ if TYPE_CHECKING:
         EnvironmentNotFound,
         GhostPanelError,
         NotFound,
+        PermissionDenied,
     )
     from .engine import (
         Container,

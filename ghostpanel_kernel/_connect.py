@@ -29,7 +29,10 @@ def connect(target: str | None = None, *, name: str | None = None,
         An engine URL (``unix:///run/podman/podman.sock``, ``tcp://host:2375``,
         ``https://host:2376``), an agent's (``https://host:port``, or ``h3://host:port``
         for HTTP/3), the name of a registered environment, or None for the default one
-        (chosen with ``ghostpanel env use``, else the auto-detected ``local``).
+        (chosen with ``ghostpanel env use``, else the auto-detected ``local``). Inside a
+        JupyterHub single-user server the names are the GhostPanel gateway's
+        environments, reached with the user's own hub token; None is
+        ``GHOSTPANEL_ENVIRONMENT``, else the first one the user may see.
     name
         Name for an environment opened by URL (default ``"local"``).
     tls, labels, transport
@@ -54,7 +57,7 @@ def connect(target: str | None = None, *, name: str | None = None,
     ------
     EnvironmentNotFound
         ``target`` is neither a URL nor a registered name, or there is no default and no
-        engine socket answers.
+        engine socket answers (in a hub session: the gateway shows no such environment).
 
     Examples
     --------
@@ -71,9 +74,10 @@ def connect(target: str | None = None, *, name: str | None = None,
         return Environment(target, name=name or "local", tls=_pinned(tls, fingerprint),
                            token=token, labels=labels, transport=transport, **extra)
     # Only a name needs the registry (SQLAlchemy): a URL never pays for importing it.
-    from .environments import EnvironmentRegistry
+    # In a JupyterHub session the names are the gateway's (docs/gateway-client.md).
+    from .environments import session_registry
 
-    spec = EnvironmentRegistry().resolve(target)
+    spec = session_registry().resolve(target)
     return Environment(spec.url, name=name or spec.name,
                        tls=_pinned(tls or spec.tls, fingerprint),
                        token=token if token is not None else spec.token,

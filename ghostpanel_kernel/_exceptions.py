@@ -12,7 +12,8 @@ is a bug. The tree, one root split by cause (as httpx draws its own)::
     ├── EngineAPIError             the engine answered with an error status
     │   ├── NotFound               404
     │   ├── Conflict               409
-    │   └── AgentAuthError         401 from an agent: its token was refused or missing
+    │   ├── AgentAuthError         401 from an agent: its token was refused or missing
+    │   └── PermissionDenied       403 from the gateway: the caller's role does not allow it
     ├── EnvironmentClosed          the environment was closed (``aclose``) and then used
     ├── EnvironmentNotFound        no environment of that name is registered
     └── BoltfileError              a Boltfile that cannot be loaded (path, line, column)
@@ -39,6 +40,7 @@ __all__ = [
     "EnvironmentNotFound",
     "GhostPanelError",
     "NotFound",
+    "PermissionDenied",
     "api_error_for",
 ]
 
@@ -149,6 +151,65 @@ class AgentAuthError(EngineAPIError):
     The token registered for the environment was wrong or revoked, or none was given:
     nothing reached the engine. The message says which, and how to register a token.
     """
+
+
+class PermissionDenied(EngineAPIError):
+    """The GhostPanel gateway refused the request: the caller's role does not allow it.
+
+    Nothing reached the engine. The message names the environment, the permission the
+    request needs and the request itself, e.g. ``your role on prod does not allow
+    lifecycle (POST /v1.41/containers/web/stop)``; ask a hub admin for a role that holds
+    the permission (``docs/rbac.md``). A refusal that is not about a permission (another
+    team's container, an admin-only create option) keeps the gateway's own words.
+
+    Parameters
+    ----------
+    status_code
+        403.
+    message
+        The gateway's own words (its problem document's ``detail``).
+    method, path
+        The request that was refused.
+    environment
+        The environment the request was for, when the gateway named it.
+    permission
+        The permission the request needs (``read``, ``lifecycle``...), when named.
+
+    Examples
+    --------
+    >>> str(PermissionDenied(403, "refused", method="POST",
+    ...                      path="/v1.41/containers/web/stop", environment="prod",
+    ...                      permission="lifecycle"))
+    'your role on prod does not allow lifecycle (POST /v1.41/containers/web/stop)'
+    """
+
+    def __init__(self, status_code: int, message: str, *, method: str, path: str,
+                 environment: str | None = None, permission: str | None = None) -> None:
+        super().__init__(status_code, message, method=method, path=path)
+        self.environment = environment
+        self.permission = permission
+
+    @property
+    def action(self) -> str:
+        """The refused request, ``METHOD PATH``."""
+        return f"{self.method} {self.path}"
+
+    def __str__(self) -> str:
+        where = self.environment or "this environment"
+        if self.permission:
+            return f"your role on {where} does not allow {self.permission} ({self.action})"
+        return f"refused on {where}: {self.message} ({self.action})"
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (_rebuild_permission_denied, (self.status_code, self.message, self.method,
+                                             self.path, self.environment, self.permission))
+
+
+def _rebuild_permission_denied(status_code: int, message: str, method: str, path: str,
+                               environment: str | None, permission: str | None
+                               ) -> PermissionDenied:
+    return PermissionDenied(status_code, message, method=method, path=path,
+                            environment=environment, permission=permission)
 
 
 class EnvironmentNotFound(GhostPanelError, LookupError):

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 # name -> module that defines it; one table feeds __all__, __getattr__ and __dir__.
 _EXPORTS: dict[str, str] = {
+    "AuditLog": "._audit_log",
     "BoltfileEditor": "._boltfile_editor",
     "ContainerInspector": "._container_inspector",
     "ContainerList": "._container_list",
@@ -53,6 +54,7 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # names in __all__ via _EXPORTS
+    from ._audit_log import AuditLog  # noqa: F401
     from ._boltfile_editor import BoltfileEditor  # noqa: F401
     from ._container_inspector import ContainerInspector  # noqa: F401
     from ._container_list import ContainerList  # noqa: F401

@@ -580,9 +580,9 @@ class BoltfileEditor(ipywidgets.VBox):
         if self._environments is not None:
             yield self._environments
             return
-        from ghostpanel_kernel.environments import EnvironmentRegistry
+        from ghostpanel_kernel.environments import session_registry
 
-        registry = EnvironmentRegistry()
+        registry = session_registry()
         try:
             opened = [spec.open() for spec in registry.select(None)]
         finally:

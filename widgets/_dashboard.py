@@ -3,7 +3,8 @@ tabs, with a picker to move to another.
 
 Layout, top to bottom: the title and the environment picker, the dashboard's status line
 (the engine's health, the demo containers), then the tabs: Containers, Logs, Stats,
-Images, Volumes, Networks, Snapshots, GPUs, Events. ``voila_apps/ops_dashboard.ipynb``
+Images, Volumes, Networks, Snapshots, GPUs, Events, and Audit where there is an audit log
+to show (hub admins; see ``docs/gateway-client.md``). ``voila_apps/ops_dashboard.ipynb``
 shows it, and ``ghostpanel up`` serves that notebook with Voila; the dashboard is an
 ordinary widget, so it works the same in JupyterLab, and headless (tests drive it
 without a browser).
@@ -47,16 +48,20 @@ from ._status import StatusLine, describe_error
 if TYPE_CHECKING:
     from ghostpanel_kernel.engine import Container
     from ghostpanel_kernel.environments import EnvironmentRegistry, EnvironmentSpec
+    from ghostpanel_kernel.gateway._audit_source import AuditSource
 
     from ._environment_picker import EnvironmentPicker
 
-__all__ = ["TABS", "OpsDashboard", "demo_links_html"]
+__all__ = ["AUDIT_TAB", "TABS", "OpsDashboard", "demo_links_html"]
 
 _log = logging.getLogger("ghostpanel_widgets")
 
 #: The tabs, in order.
 TABS = ("Containers", "Logs", "Stats", "Images", "Volumes", "Networks", "Snapshots", "GPUs",
         "Events")
+#: The last tab, only where an audit log is shown (:func:`audit_source_for_session`): it
+#: is about every environment, so it is built once and kept when the environment changes.
+AUDIT_TAB = "Audit"
 #: The tabs built when first shown (and again after the environment changed).
 _LAZY = ("Logs", "Stats", "Images", "Volumes", "Networks", "Snapshots", "GPUs")
 #: The most containers the Logs and Stats tabs follow when none is ticked.
@@ -104,6 +109,11 @@ class OpsDashboard(ipywidgets.VBox):
     registry
         The registry the picker reads when ``environments`` is None; the default one
         when None.
+    audit
+        The source of the Audit tab's entries (an ``AuditSource``), ``False`` for no
+        Audit tab, or None to decide: a tab for hub admins in a hub session, and
+        outside a hub when the local store holds audit entries
+        (``ghostpanel_kernel.gateway._audit_source.audit_source_for_session``).
     stats_interval
         Seconds between two CPU/memory samples (the container list's columns and the
         Stats tab).
@@ -126,12 +136,22 @@ class OpsDashboard(ipywidgets.VBox):
                  | Iterable[Environment | EnvironmentSpec] | None = None, *,
                  environment: str | None = None,
                  registry: EnvironmentRegistry | None = None,
-                 stats_interval: float = 2.0, **kwargs: Any) -> None:
+                 stats_interval: float = 2.0, audit: AuditSource | bool | None = None,
+                 **kwargs: Any) -> None:
         self._stats_interval = stats_interval
+        if audit is None:
+            from ghostpanel_kernel.gateway._audit_source import audit_source_for_session
+
+            audit = audit_source_for_session()
+        self._audit_source: AuditSource | None = None if isinstance(audit, bool) else audit
+        #: The tabs this dashboard shows: TABS, and the Audit tab when there is a log.
+        self.tab_names: tuple[str, ...] = TABS + (
+            (AUDIT_TAB,) if self._audit_source is not None else ())
         self._choices: dict[str, Environment | EnvironmentSpec] = {}
         self._opened: Environment | None = None  # opened here from a spec: closed here
         self._env: Environment | None = None
         self._built: dict[str, tuple[str, tuple[str, ...]]] = {}  # tab -> (env, targets)
+        self._audit_built = False  # not forgotten when the environment changes
         self._tab_widgets: dict[str, ipywidgets.Widget] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._demo_task: asyncio.Task[Any] | None = None
@@ -170,10 +190,10 @@ class OpsDashboard(ipywidgets.VBox):
         self.event_feed = EventFeed(first)
         self._tab_widgets["Containers"] = ipywidgets.VBox([self.empty_state, self.container_list])
         self._tab_widgets["Events"] = self.event_feed
-        for name in TABS:
+        for name in self.tab_names:
             self._tab_widgets.setdefault(name, ipywidgets.VBox())
-        self.tabs = ipywidgets.Tab(children=[self._tab_widgets[name] for name in TABS],
-                                   titles=list(TABS))
+        self.tabs = ipywidgets.Tab(children=[self._tab_widgets[name] for name in self.tab_names],
+                                   titles=list(self.tab_names))
 
         super().__init__(**kwargs)
         self.add_class("gp-ops-dashboard")
@@ -249,8 +269,8 @@ class OpsDashboard(ipywidgets.VBox):
     @validate("tab")
     def _valid_tab(self, proposal: dict[str, Any]) -> str:
         tab = str(proposal["value"])
-        if tab not in TABS:
-            raise TraitError(f"tab must be one of {', '.join(TABS)}, not {tab!r}")
+        if tab not in self.tab_names:
+            raise TraitError(f"tab must be one of {', '.join(self.tab_names)}, not {tab!r}")
         return tab
 
     @validate("environment")
@@ -314,33 +334,38 @@ class OpsDashboard(ipywidgets.VBox):
 
     def tab_widget(self, name: str) -> ipywidgets.Widget:
         """The view in tab ``name`` as it is now (an empty box until first shown)."""
-        if name not in TABS:
-            raise KeyError(f"no tab {name!r}: the tabs are {', '.join(TABS)}")
+        if name not in self.tab_names:
+            raise KeyError(f"no tab {name!r}: the tabs are {', '.join(self.tab_names)}")
         return self._tab_widgets[name]
 
     @observe("tab")
     def _tab_changed(self, change: dict[str, Any]) -> None:
-        index = TABS.index(change["new"])
+        index = self.tab_names.index(change["new"])
         if self.tabs.selected_index != index:
             self.tabs.selected_index = index
         self._build(change["new"])
 
     def _tab_selected(self, change: dict[str, Any]) -> None:
         if change["new"] is not None:
-            self.tab = TABS[change["new"]]
+            self.tab = self.tab_names[change["new"]]
 
     def _replace_tab(self, name: str, widget: ipywidgets.Widget) -> None:
         old = self._tab_widgets.get(name)
         self._tab_widgets[name] = widget
         children = list(self.tabs.children)
-        children[TABS.index(name)] = widget
+        children[self.tab_names.index(name)] = widget
         self.tabs.children = children
         if old is not None and old is not widget:
             close_widget_tree(old)
 
     def _build(self, name: str, *, force: bool = False) -> None:
         """Build (or rebuild) the lazy tab ``name`` for the environment shown."""
-        if self._closed or name not in _LAZY:
+        if self._closed:
+            return
+        if name == AUDIT_TAB:
+            self._build_audit()
+            return
+        if name not in _LAZY:
             return
         if not force and name in self._built:  # forgotten when the environment changes
             return
@@ -353,6 +378,21 @@ class OpsDashboard(ipywidgets.VBox):
             widget = StatusLine(f"Cannot show {name.lower()}: {describe_error(error)}",
                                 "error")
         self._replace_tab(name, widget)
+
+    def _build_audit(self) -> None:
+        """Build the Audit tab once (it shows every environment's entries)."""
+        if self._audit_source is None or self._audit_built:
+            return
+        self._audit_built = True
+        from ._audit_log import AuditLog
+
+        try:
+            widget: ipywidgets.Widget = AuditLog(self._audit_source)
+        except Exception as error:  # shown in the tab: the dashboard stays usable
+            _log.exception("building the Audit tab failed")
+            widget = StatusLine(f"Cannot show the audit log: {describe_error(error)}",
+                                "error")
+        self._replace_tab(AUDIT_TAB, widget)
 
     def _make(self, name: str, targets: Sequence[str]) -> ipywidgets.Widget:
         from ._image_browser import ImageBrowser
@@ -520,4 +560,10 @@ class OpsDashboard(ipywidgets.VBox):
             loop = running_loop("Closing the environment")
             if loop is not None:
                 loop.create_task(opened.aclose())
+        audit, self._audit_source = self._audit_source, None
+        if audit is not None and not self._audit_built:
+            # Never handed to an AuditLog (which closes its source): close it here.
+            loop = running_loop("Closing the audit source")
+            if loop is not None:
+                loop.create_task(audit.aclose())
         super().close()

@@ -83,9 +83,10 @@ class EnvironmentPicker(ipywidgets.VBox):
                  rows: int = 5, **kwargs: Any) -> None:
         self._owns_registry = registry is None
         if registry is None:
-            from ghostpanel_kernel.environments import EnvironmentRegistry
+            # In a JupyterHub session: the gateway's environments.
+            from ghostpanel_kernel.environments import session_registry
 
-            registry = EnvironmentRegistry()
+            registry = session_registry()
         self._registry = registry
         self._specs: dict[str, EnvironmentSpec] = {}
         self._syncing = False

@@ -70,9 +70,12 @@ F = TypeVar("F", bound=Callable[..., Any])
 #     "surge": "._surge:surge",             surge commands (plan, apply, status...)
 _COMMANDS: dict[str, str] = {
     "agent": "._agent:agent",
+    "audit": "._audit:audit",
     "boltfile": "._boltfile:boltfile",
     "env": "._env:env",
+    "gateway": "._gateway:gateway",
     "gpu": "._gpus:gpu",
+    "hub": "._hub:hub",
     "events": "._containers:events",
     "images": "._resources:images",
     "info": "._env:info",
@@ -167,9 +170,10 @@ EnvironmentOpener = Callable[[Sequence[str]], list[Environment]]
 
 
 def _default_registry() -> EnvironmentRegistry:
-    from ..environments import EnvironmentRegistry  # SQLAlchemy: only when needed
+    # SQLAlchemy: only when needed. In a JupyterHub session: the gateway's environments.
+    from ..environments import session_registry
 
-    return EnvironmentRegistry()
+    return session_registry()
 
 
 def open_registered_environments(names: Sequence[str]) -> list[Environment]:

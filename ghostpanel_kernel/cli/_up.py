@@ -271,9 +271,9 @@ def _child_environment(env_name: str | None) -> dict[str, str]:
 
 def _resolve_environment(env_name: str | None) -> str:
     """The name of the environment ``--env`` (or the default) means; raises if none."""
-    from ..environments import EnvironmentRegistry  # SQLAlchemy: only when needed
+    from ..environments import session_registry  # SQLAlchemy: only when needed
 
-    registry = EnvironmentRegistry()
+    registry = session_registry()
     try:
         return registry.resolve(env_name).name
     finally:
@@ -284,10 +284,10 @@ def _warn_if_unreachable(env_name: str) -> None:
     """Warn (not fail) when the environment's engine does not answer now."""
     import asyncio
 
-    from ..environments import EnvironmentRegistry
+    from ..environments import session_registry
 
     async def ping() -> None:
-        registry = EnvironmentRegistry()
+        registry = session_registry()
         try:
             spec = registry.get(env_name)
         finally:

@@ -12,6 +12,7 @@ from .._exceptions import (
     EnvironmentNotFound,
     GhostPanelError,
     NotFound,
+    PermissionDenied,
 )
 from ._archive import FileEntry
 from ._client import EngineClient, EngineVersion
@@ -61,6 +62,7 @@ __all__ = [
     "Network",
     "NetworkCollection",
     "NotFound",
+    "PermissionDenied",
     "PullEvent",
     "PullProgress",
     "StatsSample",

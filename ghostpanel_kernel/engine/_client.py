@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import ipaddress
 import json
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Final, Literal
-from urllib.parse import quote, urlencode
+from urllib.parse import quote, urlencode, urlsplit
 
 import httpx
 
@@ -24,6 +25,7 @@ from .._exceptions import (
     EngineProtocolError,
     EngineTimeout,
     EnvironmentClosed,
+    PermissionDenied,
     api_error_for,
 )
 from ._endpoint import Endpoint, TLSConfig
@@ -156,7 +158,8 @@ def raise_for_status(response: httpx.Response, body: bytes, *, method: str, path
     ``detail``), falling back to the body text and then to the HTTP reason phrase, so an
     operator reads what the engine said. A 401 from an agent (``token``: the client sent
     one; or a ``WWW-Authenticate: Bearer`` challenge) is an :class:`AgentAuthError`
-    saying whether the token was refused or missing.
+    saying whether the token was refused or missing. A 403 problem from the gateway
+    (one naming the ``environment`` or the ``permission``) is a :class:`PermissionDenied`.
     """
     if response.status_code < 400:
         return
@@ -174,6 +177,12 @@ def raise_for_status(response: httpx.Response, body: bytes, *, method: str, path
             "www-authenticate", "").lower().startswith("bearer")):
         where = f"the agent at {endpoint}" if endpoint else "the agent"
         said = f" ({_one_line(message)})" if message else ""
+        if token and _below_a_path(endpoint):
+            # Below a path: an environment behind the gateway, with the hub's token.
+            raise AgentAuthError(401, (
+                f"the gateway at {endpoint} refused the token{said}: the hub no longer "
+                "accepts it (expired or revoked); restart your server from the hub's home "
+                "page"), method=method, path=path)
         if token:
             text = (f"{where} refused the token{said}: it is wrong or was revoked; "
                     "register a valid one with `ghostpanel env add NAME URL --token T`")
@@ -181,7 +190,37 @@ def raise_for_status(response: httpx.Response, body: bytes, *, method: str, path
             text = (f"{where} requires a token{said}; register the environment with "
                     "`ghostpanel env add NAME URL --token T`")
         raise AgentAuthError(401, text, method=method, path=path)
+    if response.status_code == 403 and isinstance(payload, dict) and (
+            "permission" in payload or "environment" in payload):
+        # The gateway's refusal (RFC 9457 with the environment and the permission):
+        # say it in the caller's terms rather than as an engine error.
+        raise PermissionDenied(
+            403, message, method=method, path=path,
+            environment=_text_or_none(payload.get("environment")),
+            permission=_text_or_none(payload.get("permission")))
     raise api_error_for(response.status_code, message, method=method, path=path)
+
+
+def _below_a_path(endpoint: str) -> bool:
+    """Whether a network ``endpoint`` is served below a URL path (behind the gateway)."""
+    parts = urlsplit(endpoint)
+    return parts.scheme != "unix" and bool(parts.path.strip("/"))
+
+
+def _text_or_none(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _loopback(host: str | None) -> bool:
+    """Whether ``host`` is this machine's loopback (a token sent there stays on it)."""
+    if host is None:
+        return False
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _one_line(text: str) -> str:
@@ -256,9 +295,10 @@ class EngineClient:
     tls
         Certificates for ``https://`` and ``h3://`` endpoints (a pinned fingerprint too).
     token
-        Bearer token of an agent, sent as ``Authorization: Bearer TOKEN`` with every
-        request, streams included. Refused on a plaintext ``tcp://`` endpoint, where
-        anyone on the path could read it.
+        Bearer token of an agent (or the user's hub token for the gateway), sent as
+        ``Authorization: Bearer TOKEN`` with every request, streams included. Refused
+        on a plaintext ``tcp://``/``http://`` endpoint, where anyone on the path could
+        read it, unless its host is the loopback (the hub's own gateway URL).
     transport
         Replaces the socket transport, e.g. :class:`httpx.MockTransport` in unit tests.
     timeout
@@ -288,9 +328,9 @@ class EngineClient:
         self.url = url
         if token is not None:
             check_token(token)
-            if self.endpoint.scheme == "tcp":
-                raise ValueError(f"a token is sent only over TLS: use https:// or h3:// "
-                                 f"rather than {url!r}")
+            if self.endpoint.scheme == "tcp" and not _loopback(self.endpoint.host):
+                raise ValueError(f"a token is sent only over TLS (or to this machine's "
+                                 f"loopback): use https:// or h3:// rather than {url!r}")
         self._has_token = token is not None
         #: Seconds a non-streaming request may take. Calls whose answer may be slow to
         #: begin (a prune, a large upload's extraction) pass it as their ``timeout``, so
@@ -307,6 +347,11 @@ class EngineClient:
                                 "pool": timeout, FIRST_BYTE_TIMEOUT: None}
         self._base = ("https://" if self.endpoint.scheme in ("https", "h3") else "http://") \
             + self.endpoint.host_header
+        # An environment behind the gateway lives below a path: its Engine API under
+        # PATH/engine, its own REST API (/api/v1) under PATH (docs/gateway-client.md).
+        # At the root (engines, agents) both bases are the bare authority.
+        self._api_base = self._base + self.endpoint.path
+        self._engine_base = self._api_base + ("/engine" if self.endpoint.path else "")
         self._host_header = self.endpoint.host_header
         # Built once: every request carries it (the agent checks each one).
         self._base_headers = {"Host": self._host_header}
@@ -406,7 +451,7 @@ class EngineClient:
             raise EnvironmentClosed(f"the environment at {self.url} was closed; connect again")
         if versioned:
             path = f"/v{self._api_version or await self.api_version()}{path}"
-        url = self._base + path
+        url = (self._api_base if path.startswith("/api/") else self._engine_base) + path
         if params:
             query = urlencode({k: _param(v) for k, v in params.items() if v is not None})
             if query:

@@ -230,7 +230,10 @@ class Endpoint:
     Accepted forms: ``unix:///run/podman/podman.sock``, ``tcp://host:2375``
     (``http://`` is an alias), ``https://host:2376``, and ``h3://host:port`` for an
     agent over HTTP/3 (QUIC, so always TLS). A ``tcp://`` endpoint with a
-    :class:`TLSConfig` speaks TLS, as Docker's ``DOCKER_TLS_VERIFY`` does.
+    :class:`TLSConfig` speaks TLS, as Docker's ``DOCKER_TLS_VERIFY`` does. A path
+    (``http://hub:8000/services/ghostpanel/env/prod``) is the base of an environment
+    behind the GhostPanel gateway: its Engine API is under ``PATH/engine`` and its REST
+    API under ``PATH/api/v1`` (``docs/gateway-client.md``).
 
     Examples
     --------
@@ -244,6 +247,10 @@ class Endpoint:
     host: str | None = None
     port: int | None = None
     tls: TLSConfig | None = None
+    #: Base path of an endpoint served below a URL path (an environment behind the
+    #: GhostPanel gateway, ``/services/ghostpanel/env/prod``), without its trailing
+    #: slash; ``""`` for engines and agents served at the root.
+    path: str = ""
 
     @classmethod
     def parse(cls, url: str, *, tls: TLSConfig | None = None) -> Endpoint:
@@ -282,7 +289,8 @@ class Endpoint:
                 port = 2376 if secure else 2375
             scheme: Scheme = "h3" if parts.scheme == "h3" else "https" if secure else "tcp"
             return cls(url=url, scheme=scheme, host=parts.hostname,
-                       port=port, tls=tls or (TLSConfig() if secure else None))
+                       port=port, tls=tls or (TLSConfig() if secure else None),
+                       path=parts.path.rstrip("/"))
         raise ValueError(
             f"unsupported engine URL {url!r}: use unix:///path.sock, tcp://host:port, "
             "https://host:port or h3://host:port"

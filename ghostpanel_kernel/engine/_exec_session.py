@@ -34,6 +34,8 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, Final, Literal
 from urllib.parse import urlencode
 
+import httpx
+
 from .._exceptions import (
     Conflict,
     EngineAPIError,
@@ -44,7 +46,7 @@ from .._exceptions import (
     NotFound,
     api_error_for,
 )
-from ._client import quote_id
+from ._client import quote_id, raise_for_status
 from ._streams import FrameDemuxer
 
 if TYPE_CHECKING:
@@ -551,11 +553,19 @@ class WebSocketExecSession(ExecSession):
                 scheme = "wss" if context is not None else "ws"
                 # proxy=None: an agent is reached directly, never through a proxy
                 # named in the environment.
+                # endpoint.path: an environment behind the gateway is served below one.
                 connection = await connect(
-                    f"{scheme}://{endpoint.host_header}{path}", ssl=context, proxy=None,
+                    f"{scheme}://{endpoint.host_header}{endpoint.path}{path}", ssl=context,
+                    proxy=None,
                     server_hostname=endpoint.host if context else None, **options)
         except InvalidStatus as refused:
             response = refused.response
+            body = bytes(response.body or b"")
+            # The same reading as any other answer: a gateway's 403 is PermissionDenied,
+            # an agent's 401 an AgentAuthError.
+            raise_for_status(httpx.Response(response.status_code, content=body), body,
+                             method="GET", path=path.partition("?")[0],
+                             token=client._has_token, endpoint=client.url)
             raise api_error_for(response.status_code,
                                 _message_of(bytes(response.body or b"")) or str(refused),
                                 method="GET", path=path.partition("?")[0]) from None

@@ -7,6 +7,7 @@
 """
 
 from ._fanout import FanOutResult, fan_out
+from ._gateway import GatewayRegistry, session_registry
 from ._health import (
     EnvironmentHealth,
     EnvironmentSkipped,
@@ -23,10 +24,12 @@ __all__ = [
     "EnvironmentSkipped",
     "EnvironmentSpec",
     "FanOutResult",
+    "GatewayRegistry",
     "detect_local",
     "fan_out",
     "fan_out_with_health",
     "health_outcome",
     "local_candidates",
     "parse_labels",
+    "session_registry",
 ]

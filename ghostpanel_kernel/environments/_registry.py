@@ -93,13 +93,18 @@ def _restrict_sqlite_file(path: str | None) -> None:
     """
     if not path or path == ":memory:":
         return
-    try:
-        mode = stat.S_IMODE(os.stat(path).st_mode)
-        if mode & 0o077:
-            os.chmod(path, 0o600)
-    except OSError as error:  # not ours to change (another user's file): say so, go on
-        _log.warning("cannot make the registry file %s private (mode 0600): %s", path,
-                     error.strerror or error)
+    # In WAL mode (docs/audit.md) the -wal and -shm files beside it hold recent writes
+    # and outlive this chmod while any process has the store open: them too.
+    for name in (path, f"{path}-wal", f"{path}-shm"):
+        try:
+            mode = stat.S_IMODE(os.stat(name).st_mode)
+            if mode & 0o077:
+                os.chmod(name, 0o600)
+        except FileNotFoundError:
+            continue  # no WAL file now: made with the database's (private) mode later
+        except OSError as error:  # not ours to change (another user's file): say so, go on
+            _log.warning("cannot make the registry file %s private (mode 0600): %s", name,
+                         error.strerror or error)
 
 
 def _one_line(text: str) -> str:

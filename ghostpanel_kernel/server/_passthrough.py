@@ -45,7 +45,7 @@ from urllib.parse import quote
 import httpx
 
 from .._exceptions import EnvironmentClosed
-from ..engine._endpoint import Endpoint
+from ..engine._endpoint import Endpoint, TLSConfig
 from ..engine._transport import FIRST_BYTE_TIMEOUT, STREAM_EXTENSION, EngineTransport
 from ._problems import Receive, Scope, Send, send_problem
 
@@ -208,6 +208,13 @@ class EnginePassthrough:
         both ``/engine`` and ``/``.
     connect_timeout
         Seconds allowed to open an engine connection; past it the client gets a 504.
+    tls
+        TLS settings (a CA, or an agent's pinned fingerprint) for an ``https://`` engine.
+    token
+        A GhostPanel agent's own bearer token: sent to the agent in place of the
+        client's ``Authorization`` (which is always dropped). The gateway forwards to
+        agents this way; an ``h3://`` agent is reached over HTTPS on the same port,
+        where every agent serves its HTTPS side.
 
     Notes
     -----
@@ -224,8 +231,14 @@ class EnginePassthrough:
     """
 
     def __init__(self, engine_url: str, *, prefix: str = "",
-                 connect_timeout: float = 5.0) -> None:
-        self.endpoint = Endpoint.parse(engine_url)
+                 connect_timeout: float = 5.0, tls: TLSConfig | None = None,
+                 token: str | None = None) -> None:
+        if engine_url.startswith("h3://"):
+            # An agent serves HTTPS and HTTP/3 on the same port: the streaming transport
+            # here speaks HTTP/1.1, so an h3:// agent is reached over its HTTPS side.
+            engine_url = "https://" + engine_url.removeprefix("h3://")
+        self.endpoint = Endpoint.parse(engine_url, tls=tls)
+        self._token = None if token is None else (b"Authorization", f"Bearer {token}".encode())
         self._transport = EngineTransport(self.endpoint, connect_timeout=connect_timeout)
         self._prefix = prefix.rstrip("/").encode()
         self._host = self.endpoint.host_header.encode()
@@ -297,6 +310,8 @@ class EnginePassthrough:
             elif lower == b"upgrade":
                 upgrade = True
         headers = [(b"Host", self._host)]
+        if self._token is not None:
+            headers.append(self._token)
         headers += [(name, value) for name, value in raw
                     if name.lower() not in dropped and not name.startswith(b":")]
         return headers, upgrade

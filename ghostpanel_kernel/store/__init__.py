@@ -2,6 +2,8 @@
 
 SQLite under the user's data directory by default (``$GHOSTPANEL_HOME`` moves it);
 ``$GHOSTPANEL_DATABASE_URL`` points it at any SQLAlchemy database, PostgreSQL included.
+It also holds agent tokens, GPU allocations and the gateway's roles and audit log; its
+layout is upgraded in place by Alembic migrations when it is opened (``docs/audit.md``).
 """
 
 from ._database import data_dir, database_url, open_database

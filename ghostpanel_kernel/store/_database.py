@@ -7,6 +7,7 @@ become one :class:`StoreConfigurationError` naming the setting to change.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +19,7 @@ from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlch
 from sqlalchemy.pool import NullPool, StaticPool
 
 from ._errors import StoreConfigurationError
-from ._schema import create_schema
+from ._migrate import bring_to_head
 
 __all__ = ["DATABASE_VARIABLE", "HOME_VARIABLE", "data_dir", "database_url", "open_database"]
 
@@ -112,7 +113,7 @@ def _parse(origin: _Origin) -> URL:
         ) from error
 
 
-def _make_engine(parsed: URL, origin: _Origin) -> Engine:
+def _make_engine(parsed: URL, origin: _Origin, pooled: bool) -> Engine:
     shown = parsed.render_as_string(hide_password=True)
     backend = parsed.get_backend_name()
     in_memory = backend == "sqlite" and parsed.database in (None, "", ":memory:")
@@ -123,8 +124,10 @@ def _make_engine(parsed: URL, origin: _Origin) -> Engine:
     else:
         # The registry runs a few short queries per command or connect(); pooling buys
         # nothing there, while a pool would keep the file (or a server connection) open
-        # for as long as some registry object lives.
-        options = {"poolclass": NullPool}
+        # for as long as some registry object lives. A long-running server (the
+        # gateway) asks for a pool: a new PostgreSQL connection per audit record made
+        # record() ~10x slower (docs/audit.md).
+        options = {"pool_size": 5, "max_overflow": 10} if pooled else {"poolclass": NullPool}
         if backend == "sqlite" and "timeout" not in parsed.query:
             options["connect_args"] = {"timeout": SQLITE_BUSY_TIMEOUT}
     try:
@@ -144,17 +147,39 @@ def _make_engine(parsed: URL, origin: _Origin) -> Engine:
         ) from error
 
 
-def open_database(url: str | None = None) -> Engine:
+def _create_private(path: Path) -> None:
+    """Create a new SQLite file readable by its owner only (mode 0600), empty.
+
+    The store holds agents' tokens in clear. SQLite gives a WAL file and its index
+    (``-wal``, ``-shm``) the database file's mode when it creates them, and in WAL mode
+    they outlive a later ``chmod`` of the database for as long as any process has it
+    open: the file has to be private from its first byte. An existing file is left
+    as it is (the registry makes an older one private when it opens it).
+    """
+    # FileExistsError: left as it is; any other failure: SQLite's own attempt to open
+    # the file says what is wrong, in the usual error message.
+    with contextlib.suppress(OSError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+
+
+def open_database(url: str | None = None, *, pooled: bool = False) -> Engine:
     """Open the registry database at ``url`` (default :func:`database_url`).
 
-    Creates the SQLite file's directory and any missing tables; tables that another
-    process creates at the same moment are taken as they are (see ``create_schema``).
+    Creates the SQLite file's directory, and brings the database to the newest layout
+    (Alembic migrations, ``docs/audit.md``): a new database, one made before migrations
+    existed and one of an older revision alike. A database already at the newest
+    revision costs one ``SELECT``; processes opening a store at the same moment take
+    turns to migrate it (see ``ghostpanel_kernel.store._migrate``).
 
     Parameters
     ----------
     url
         A SQLAlchemy URL: ``sqlite:///path.db``, ``sqlite://`` (in memory),
         ``postgresql+psycopg://user@host/db``...
+    pooled
+        Keep a pool of connections (up to 5 idle) instead of one per transaction: for a
+        long-running process with many short transactions (the gateway). An in-memory
+        database always shares one connection.
 
     Returns
     -------
@@ -185,9 +210,15 @@ def open_database(url: str | None = None) -> Engine:
                 f"cannot create {directory}, the directory of the registry database "
                 f"(from {origin.setting}): {error.strerror or error}: {origin.remedy}"
             ) from error
-    engine = _make_engine(parsed, origin)
+    engine = _make_engine(parsed, origin, pooled)
+    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+        # Only once the URL proved usable: a bad setting must leave no empty file behind.
+        _create_private(Path(str(parsed.database)).expanduser())
     try:
-        create_schema(engine)
+        bring_to_head(engine)
+    except StoreConfigurationError:
+        engine.dispose()
+        raise
     except SQLAlchemyError as error:
         engine.dispose()
         raise StoreConfigurationError(

@@ -1,13 +1,13 @@
-"""Tables of GhostPanel's registry: environments, settings and environment health.
+"""Tables of GhostPanel's store: the registry, agent tokens, GPU allocations, the gateway.
 
-The schema is created by :func:`create_schema` when the database is opened. Its only
-change so far is additive: ``environment_health`` came after ``environments`` and
-``settings``, and a database made before it simply gains the table the first time it
-is opened (``create_all`` creates what is missing and leaves existing tables alone).
-New nullable columns of an existing table (``environments.tls_fingerprint`` and
-``token``, for agents) are added by :func:`add_missing_columns` when a database made
-before them is opened. Changing or dropping a column is a different kind of change: that
-one brings Alembic migrations, with this layout as their base revision.
+The layout is versioned by Alembic migrations (``ghostpanel_kernel/store/migrations``,
+applied by :func:`~ghostpanel_kernel.store._migrate.bring_to_head` when the database is
+opened; ``docs/audit.md``). Revision 1 is the layout that :func:`create_schema` made
+before migrations existed: the tables of :data:`BASE_TABLES`, with the columns of
+:data:`ADDED_COLUMNS` that :func:`add_missing_columns` added to older databases.
+Revision 2 added the gateway's tables (custom roles, role bindings, the audit log and
+its chain head). The classes here describe the newest layout; a test checks that the
+migrations produce exactly it.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from sqlalchemy import (
     JSON,
     Boolean,
+    Connection,
     DateTime,
     Engine,
     Integer,
@@ -26,12 +27,12 @@ from sqlalchemy import (
     inspect,
     text,
 )
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-__all__ = ["ADDED_COLUMNS", "AgentTokenRecord", "Base", "EnvironmentRecord",
-           "GpuAllocationRecord", "HealthRecord", "SettingRecord", "add_missing_columns",
-           "create_schema"]
+__all__ = ["ADDED_COLUMNS", "BASE_TABLES", "AgentTokenRecord", "AuditHeadRecord",
+           "AuditRecordRow", "Base", "CustomRoleRecord", "EnvironmentRecord",
+           "GpuAllocationRecord", "HealthRecord", "RoleBindingRecord", "SettingRecord",
+           "add_missing_columns", "create_schema"]
 
 
 def _now() -> datetime:
@@ -197,33 +198,127 @@ class GpuAllocationRecord(Base):
         return f"<GpuAllocationRecord {self.workload} {self.unit}#{self.slot}>"
 
 
-#: How many times :func:`create_schema` tries; each retry follows a table that another
-#: process created first, so one try per table (and one more) always suffices.
-_SCHEMA_ATTEMPTS = len(Base.metadata.tables) + 1
+class CustomRoleRecord(Base):
+    """A role defined by an administrator (table ``gateway_roles``): a set of permissions.
+
+    The built-in roles (``viewer``... ``admin``) are not stored: they are fixed in
+    ``ghostpanel_kernel.gateway._permissions``. ``permissions`` is the sorted list.
+
+    Examples
+    --------
+    >>> CustomRoleRecord(name="auditor", permissions=["logs", "read"]).name
+    'auditor'
+    """
+
+    __tablename__ = "gateway_roles"
+
+    name: Mapped[str] = mapped_column(String(128), primary_key=True)
+    permissions: Mapped[list[str]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+
+    def __repr__(self) -> str:
+        return f"<CustomRoleRecord {self.name}>"
 
 
-def _created_concurrently(error: DBAPIError) -> bool:
-    """Whether ``error`` says that a table being created already exists."""
-    text = str(error.orig).lower()
-    # SQLite: "table x already exists"; PostgreSQL: 'relation "x" already exists', or,
-    # when two CREATE TABLE run at once, a unique violation on its catalogue of types.
-    return "already exists" in text or "pg_type_typname_nsp_index" in text
+class RoleBindingRecord(Base):
+    """One grant of a role on an environment (table ``gateway_role_bindings``).
+
+    ``subject`` is a hub user name (``ada``) or a hub group with an ``@`` (``@blue``).
+
+    Examples
+    --------
+    >>> RoleBindingRecord(subject="@blue", role="operator", environment="prod").role
+    'operator'
+    """
+
+    __tablename__ = "gateway_role_bindings"
+    __table_args__ = (UniqueConstraint("subject", "role", "environment",
+                                       name="uq_gateway_role_binding"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    subject: Mapped[str] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(128))
+    environment: Mapped[str] = mapped_column(String(128), index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+
+    def __repr__(self) -> str:
+        return f"<RoleBindingRecord {self.subject} {self.role}@{self.environment}>"
 
 
-#: Columns added to existing tables after they first shipped: ``create_all`` creates
-#: missing tables but never alters one, so a database made before these gains them
-#: from :func:`add_missing_columns`. Only nullable columns belong here (an ``ADD
-#: COLUMN`` fills old rows with NULL).
+class AuditRecordRow(Base):
+    """One row of the gateway's audit log (table ``gateway_audit``), a link of a chain.
+
+    ``seq`` is given by the writer, one more than the chain head's, never by the
+    database: a gap then means a deleted row. ``hash`` is the SHA-256 of the row's
+    fields and ``prev_hash`` (``ghostpanel_kernel.gateway._audit_chain``). ``detail`` is
+    kept as the exact canonical JSON text that was hashed, so no database's JSON type
+    can change a byte of it. Rows are only ever inserted.
+
+    Examples
+    --------
+    >>> AuditRecordRow(seq=1, user_name="ada", action="POST /containers/create").seq
+    1
+    """
+
+    __tablename__ = "gateway_audit"
+
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    time: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    user_name: Mapped[str] = mapped_column(String(255), index=True)
+    environment: Mapped[str | None] = mapped_column(String(128), default=None)
+    action: Mapped[str] = mapped_column(Text)
+    target: Mapped[str | None] = mapped_column(Text, default=None)
+    result: Mapped[str] = mapped_column(String(16))
+    status: Mapped[int | None] = mapped_column(Integer, default=None)
+    request_id: Mapped[str | None] = mapped_column(String(128), default=None)
+    detail: Mapped[str | None] = mapped_column(Text, default=None)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+
+    def __repr__(self) -> str:
+        return f"<AuditRecordRow #{self.seq} {self.user_name} {self.action}>"
+
+
+class AuditHeadRecord(Base):
+    """The audit chain's head (table ``gateway_audit_head``): one row, ``id`` 1.
+
+    A writer updates this row first, which locks it until its transaction ends: that
+    is what serialises appends from several processes (a row lock on PostgreSQL, the
+    write lock on SQLite), and it records the last ``seq`` and ``hash``, so rows
+    deleted from the end of the log are noticed too.
+    """
+
+    __tablename__ = "gateway_audit_head"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    seq: Mapped[int] = mapped_column(Integer)
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+#: The tables of migration revision 1, the layout made before migrations: a database
+#: without Alembic's version table but with some of these is brought to revision 1 by
+#: :func:`create_schema` and then stamped.
+BASE_TABLES: tuple[str, ...] = ("environments", "settings", "environment_health",
+                                "agent_tokens", "gpu_allocations")
+
+
+#: Columns added to existing tables after they first shipped, before migrations
+#: existed: ``create_all`` creates missing tables but never alters one, so a database
+#: made before these gains them from :func:`add_missing_columns` (then it is at
+#: revision 1). Later changes are Alembic revisions instead.
 ADDED_COLUMNS: dict[str, tuple[str, ...]] = {
     "environments": ("tls_fingerprint", "token"),
 }
 
 
-def add_missing_columns(engine: Engine) -> None:
+def add_missing_columns(bind: Engine | Connection) -> None:
     """Add the :data:`ADDED_COLUMNS` that an older database lacks (``ALTER TABLE``).
 
-    Another process may add the same column at the same moment: its "duplicate
-    column" failure is taken as done once a new look at the table shows the column.
+    Parameters
+    ----------
+    bind
+        The database, or a connection whose transaction the changes join (the one that
+        holds the migration lock, see ``ghostpanel_kernel.store._migrate``).
 
     Examples
     --------
@@ -235,41 +330,32 @@ def add_missing_columns(engine: Engine) -> None:
     >>> sorted(c["name"] for c in inspect(engine).get_columns("environments"))
     ['name', 'tls_fingerprint', 'token']
     """
+    if isinstance(bind, Engine):
+        with bind.begin() as connection:
+            add_missing_columns(connection)
+        return
     for table_name, names in ADDED_COLUMNS.items():
         table = Base.metadata.tables[table_name]
-        present = {column["name"] for column in inspect(engine).get_columns(table_name)}
+        present = {column["name"] for column in inspect(bind).get_columns(table_name)}
         for name in names:
-            if name in present:
-                continue
-            column = table.columns[name]
-            kind = column.type.compile(dialect=engine.dialect)
-            try:
-                with engine.begin() as connection:
-                    connection.execute(text(
-                        f'ALTER TABLE {table_name} ADD COLUMN "{name}" {kind}'))
-            except DBAPIError:
-                if name not in {c["name"] for c in inspect(engine).get_columns(table_name)}:
-                    raise
+            if name not in present:
+                kind = table.columns[name].type.compile(dialect=bind.dialect)
+                bind.execute(text(f'ALTER TABLE {table_name} ADD COLUMN "{name}" {kind}'))
 
 
-def create_schema(engine: Engine) -> None:
-    """Create every missing table, tolerating another process that creates them too.
+def create_schema(bind: Engine | Connection) -> None:
+    """Bring a database made before migrations to revision 1: the :data:`BASE_TABLES`.
 
-    ``create_all`` checks which tables exist, then creates the missing ones: a second
-    process doing the same between the check and the ``CREATE`` makes it fail with
-    "table already exists" (twenty ``ghostpanel env add`` started at once in a new
-    home lost one of them that way). Such a failure means the table is there now, so
-    the check runs again and creates only what is still missing.
+    Creates the base tables it lacks (a database of an older version may have only
+    some) and their :data:`ADDED_COLUMNS`; newer tables come from the migrations. It
+    runs while the caller holds the migration lock, so no other process creates the
+    same tables at the same moment (before migrations, two ``create_all`` racing made
+    one fail with "table already exists"; the lock replaced the retry that handled it).
 
     Parameters
     ----------
-    engine
-        The database to create the schema in.
-
-    Raises
-    ------
-    sqlalchemy.exc.SQLAlchemyError
-        Any other failure, or the same table reported twice.
+    bind
+        The database, or a connection whose transaction the changes join.
 
     Examples
     --------
@@ -279,11 +365,10 @@ def create_schema(engine: Engine) -> None:
     >>> sorted(inspect(engine).get_table_names())
     ['agent_tokens', 'environment_health', 'environments', 'gpu_allocations', 'settings']
     """
-    for attempt in range(_SCHEMA_ATTEMPTS):
-        try:
-            Base.metadata.create_all(engine)
-            break
-        except DBAPIError as error:
-            if attempt == _SCHEMA_ATTEMPTS - 1 or not _created_concurrently(error):
-                raise
-    add_missing_columns(engine)
+    if isinstance(bind, Engine):
+        with bind.begin() as connection:
+            create_schema(connection)
+        return
+    Base.metadata.create_all(bind, tables=[Base.metadata.tables[name]
+                                           for name in BASE_TABLES])
+    add_missing_columns(bind)

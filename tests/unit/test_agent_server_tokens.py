@@ -4,6 +4,7 @@ agent reads them with (which must agree with the store on every case)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
 import subprocess
 import sys
@@ -121,7 +122,7 @@ def test_a_non_sqlite_store_is_read_through_sqlalchemy() -> None:
 
 def test_the_agent_process_does_not_import_sqlalchemy(tmp_path: Path) -> None:
     # SQLAlchemy is ~27 MB of the agent's 50 MB budget: the serving path must not
-    # import it (the token commands do).
+    # import it (the token commands do), nor Alembic (the store's migrations).
     code = (
         "import sys\n"
         "from ghostpanel_kernel.cli import cli\n"
@@ -135,7 +136,8 @@ def test_the_agent_process_does_not_import_sqlalchemy(tmp_path: Path) -> None:
         "app = create_app(settings); hypercorn_config(settings)\n"
         "import asyncio; asyncio.run(app.startup())\n"
         "print(app.tokens.verify('gpa_x'))\n"
-        "print(sorted(name for name in sys.modules if name.startswith('sqlalchemy')))\n"
+        "print(sorted(name for name in sys.modules\n"
+        "             if name.startswith(('sqlalchemy', 'alembic'))))\n"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             check=True, timeout=60)
@@ -167,6 +169,10 @@ async def test_a_check_during_a_write_waits_in_a_thread_not_on_the_loop(
     store = TokenStore(url)
     token = store.create("ci")
     store.close()
+    # The store is in WAL mode, where readers never wait for a writer; a store on a file
+    # system without shared memory keeps a rollback journal, where they do: that case.
+    with contextlib.closing(sqlite3.connect(tmp_path / "ghostpanel.db")) as journal:
+        assert journal.execute("PRAGMA journal_mode=DELETE").fetchone() == ("delete",)
     checker = TokenChecker(url)
     writer = sqlite3.connect(tmp_path / "ghostpanel.db", isolation_level=None)
     try:

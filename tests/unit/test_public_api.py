@@ -40,6 +40,7 @@ PUBLIC = [
     "Logs",
     "Network",
     "NotFound",
+    "PermissionDenied",
     "PullEvent",
     "StatsSample",
     "TLSConfig",

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import sqlite3
+import threading
 from datetime import datetime
 from pathlib import Path
 
 import platformdirs
 import pytest
-from sqlalchemy import Connection, create_engine, event, inspect, select
+from sqlalchemy import Connection, Engine, create_engine, event, inspect, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -21,6 +22,12 @@ from ghostpanel_kernel.store import (
     database_url,
     open_database,
 )
+from ghostpanel_kernel.store._migrate import HEAD_REVISION, _run_alembic
+
+#: Every table of a store at the newest revision (Alembic's version table included).
+ALL_TABLES = sorted(["agent_tokens", "environment_health", "environments", "gateway_audit",
+                     "gateway_audit_head", "gateway_role_bindings", "gateway_roles",
+                     "ghostpanel_alembic_version", "gpu_allocations", "settings"])
 
 
 def test_exports_are_sorted() -> None:
@@ -71,8 +78,7 @@ def test_open_database_creates_the_directory_and_tables(monkeypatch: pytest.Monk
     try:
         assert (home / "ghostpanel.db").is_file()
         tables = inspect(engine)
-        assert sorted(tables.get_table_names()) == [
-            "agent_tokens", "environment_health", "environments", "gpu_allocations", "settings"]
+        assert sorted(tables.get_table_names()) == ALL_TABLES
         columns = {column["name"] for column in tables.get_columns("environments")}
         assert columns == {"name", "url", "tls_ca_cert", "tls_client_cert", "tls_client_key",
                            "tls_verify", "tls_fingerprint", "token", "labels",
@@ -152,10 +158,12 @@ def test_in_memory_database_keeps_its_tables_across_sessions() -> None:
                                     "is not usable: could not convert string to float"),
 ])
 def test_a_bad_database_url_says_which_variable_to_change(
-        monkeypatch: pytest.MonkeyPatch, url: str, expected: str) -> None:
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path, url: str, expected: str) -> None:
+    monkeypatch.chdir(tmp_path)  # relative SQLite paths land here, never in the checkout
     monkeypatch.setenv("GHOSTPANEL_DATABASE_URL", url)
     with pytest.raises(store.StoreConfigurationError) as raised:
         open_database()
+    assert list(tmp_path.iterdir()) == []  # a URL that cannot be used creates nothing
     message = str(raised.value)
     assert message.startswith(expected), message
     assert "\n" not in message and "secret" not in message
@@ -178,33 +186,39 @@ def test_a_home_that_cannot_hold_the_database_names_ghostpanel_home(
 # -- concurrent creators and databases of the previous version -----------------------
 
 
-def test_a_table_created_meanwhile_by_another_process_is_taken_as_it_is(
+def test_a_store_migrated_meanwhile_by_another_process_is_taken_as_it_is(
         tmp_path: Path) -> None:
-    """The ``create_all`` race: another creator makes the table between check and CREATE."""
+    """Another opener holds the migration lock and migrates: this one waits, then sees
+    the store at the head under the lock and leaves it alone (no second migration)."""
     url = f"sqlite:///{tmp_path}/race.db"
-    table = store.Base.metadata.tables["environments"]
     rival = create_engine(url)
-
-    def create_it_first(target: object, connection: object, **kw: object) -> None:
-        with rival.begin() as other:
-            table.create(other)
-
-    event.listen(table, "before_create", create_it_first, once=True)
+    opened: list[Engine] = []
+    with rival.connect() as connection:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")  # what bring_to_head takes
+        opener = threading.Thread(target=lambda: opened.append(open_database(url)))
+        opener.start()
+        opener.join(0.5)
+        assert opener.is_alive()  # waiting for the lock
+        _run_alembic(connection, None)
+        connection.commit()
+    opener.join(30)
+    rival.dispose()
+    (engine,) = opened
     try:
-        engine = open_database(url)
-    finally:
-        if event.contains(table, "before_create", create_it_first):
-            event.remove(table, "before_create", create_it_first)
-        rival.dispose()
-    try:
-        assert sorted(inspect(engine).get_table_names()) == [
-            "agent_tokens", "environment_health", "environments", "gpu_allocations", "settings"]
+        assert sorted(inspect(engine).get_table_names()) == ALL_TABLES
+        with engine.connect() as connection:
+            assert connection.exec_driver_sql(
+                "SELECT version_num FROM ghostpanel_alembic_version").scalars().all() == [
+                HEAD_REVISION]
     finally:
         engine.dispose()
 
 
-def test_another_schema_error_is_not_retried(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path}/bad.db"
+def test_another_schema_error_is_not_retried_and_changes_nothing(tmp_path: Path) -> None:
+    path = tmp_path / "bad.db"
+    with sqlite3.connect(path) as old:  # a store of the code before migrations
+        old.execute("CREATE TABLE environments (name VARCHAR(128) NOT NULL PRIMARY KEY)")
+    old.close()
     table = store.Base.metadata.tables["settings"]
     calls: list[int] = []
 
@@ -215,10 +229,14 @@ def test_another_schema_error_is_not_retried(tmp_path: Path) -> None:
     event.listen(table, "before_create", break_it)
     try:
         with pytest.raises(store.StoreConfigurationError, match="no such table"):
-            open_database(url)
+            open_database(f"sqlite:///{path}")
     finally:
         event.remove(table, "before_create", break_it)
     assert calls == [1]
+    with sqlite3.connect(path) as old:  # the migration's transaction was rolled back
+        assert [row[0] for row in old.execute("SELECT name FROM sqlite_master "
+                                              "WHERE type = 'table'")] == ["environments"]
+    old.close()
 
 
 #: The schema as the version before environment health created it (SQLite's DDL).
@@ -242,8 +260,7 @@ def test_a_database_of_the_previous_version_gains_the_health_table(tmp_path: Pat
     old.close()
     engine = open_database(f"sqlite:///{path}")
     try:
-        assert sorted(inspect(engine).get_table_names()) == [
-            "agent_tokens", "environment_health", "environments", "gpu_allocations", "settings"]
+        assert sorted(inspect(engine).get_table_names()) == ALL_TABLES
         with Session(engine) as session, session.begin():
             old_record = session.get(EnvironmentRecord, "old")
             assert old_record is not None and old_record.labels == {"region": "eu"}

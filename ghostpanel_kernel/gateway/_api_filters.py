@@ -1,0 +1,138 @@
+"""What a caller may see of the ``/api/v1`` answers: lists and events, filtered by team.
+
+The agent's API answers for the whole engine; behind the gateway a non-admin sees only
+the objects their teams own (``docs/gateway-api.md``). Two answers carry many objects
+and are filtered here, on their way out, whether they come from an in-process API app
+(a local environment) or from an agent the gateway forwards to:
+
+- ``GET /api/v1/containers``: a JSON array of containers, each with its ``labels``;
+  the array is read whole, filtered with :func:`~._ownership.may_see` and re-encoded.
+- ``ws /api/v1/events``: one JSON text message per engine event, the actor's
+  attributes (labels included: both engines put them there) in ``data.attributes``.
+  An event is passed on when the caller may see its object; images are
+  environment-wide and pass; the gateway's own ``agent.*`` messages pass. Each message
+  is given the environment's gateway name in ``data.environment`` (an agent names its
+  host there).
+
+The filters wrap the ASGI ``send`` callable, so the app behind them needs no change.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any, Final
+
+from ..server._problems import Message, Send
+from ._identity import Identity
+from ._ownership import may_see
+
+__all__ = ["container_visible", "event_visible", "filter_events", "filter_json_list"]
+
+#: Object kinds every caller with ``read`` sees: images belong to the environment.
+_SHARED_KINDS: Final = frozenset({"image"})
+
+
+def container_visible(identity: Identity, item: Any) -> bool:
+    """Whether a container of the API's JSON shape (``labels``...) is the caller's to see."""
+    if not isinstance(item, Mapping):
+        return identity.admin
+    labels = item.get("labels")
+    return may_see(identity, labels if isinstance(labels, Mapping) else {})
+
+
+def event_visible(identity: Identity, message: Mapping[str, Any]) -> bool:
+    """Whether one ``ws /api/v1/events`` message may go to the caller.
+
+    Examples
+    --------
+    >>> ada = Identity("ada", groups=frozenset({"blue"}))
+    >>> event_visible(ada, {"type": "agent.subscribed", "data": {}})
+    True
+    >>> event_visible(ada, {"type": "container.started", "data": {"kind": "container",
+    ...     "attributes": {"io.ghostpanel.teams": "red"}}})
+    False
+    """
+    kind_of_message = str(message.get("type", ""))
+    if kind_of_message.startswith("agent."):
+        return True
+    data = message.get("data")
+    if not isinstance(data, Mapping):
+        return identity.admin
+    if str(data.get("kind", "")).lower() in _SHARED_KINDS:
+        return True
+    attributes = data.get("attributes")
+    return may_see(identity, attributes if isinstance(attributes, Mapping) else {})
+
+
+def filter_json_list(send: Send, identity: Identity) -> Send:
+    """A ``send`` that keeps, of a successful JSON array answer, what the caller may see.
+
+    The answer's body is held until it is complete (a list is small and finite), then
+    filtered and sent once with a corrected ``Content-Length``. Error answers (a
+    problem document) pass unchanged.
+    """
+    start: Message | None = None
+    chunks: list[bytes] = []
+
+    async def filtered(message: Message) -> None:
+        nonlocal start
+        if message["type"] == "http.response.start":
+            if message.get("status", 500) != 200:
+                await send(message)
+                return
+            start = message
+            return
+        if message["type"] != "http.response.body" or start is None:
+            await send(message)
+            return
+        chunks.append(message.get("body", b""))
+        if message.get("more_body", False):
+            return
+        body = b"".join(chunks)
+        try:
+            items = json.loads(body)
+        except ValueError:
+            items = None
+        if isinstance(items, list):
+            body = json.dumps([item for item in items
+                               if container_visible(identity, item)]).encode()
+        elif not identity.admin:
+            # Not the list this filter was put on: say nothing rather than everything.
+            body = b"[]"
+        headers = [(name, value) for name, value in start.get("headers", [])
+                   if name.lower() != b"content-length"]
+        headers.append((b"content-length", str(len(body)).encode()))
+        await send({**start, "headers": headers})
+        await send({"type": "http.response.body", "body": body, "more_body": False})
+
+    return filtered
+
+
+def filter_events(send: Send, identity: Identity, environment: str) -> Send:
+    """A ``send`` that drops the event messages the caller may not see (see the notes).
+
+    A text message that is not a JSON object goes to admins only: the filter cannot
+    tell whose it is.
+    """
+
+    async def filtered(message: Message) -> None:
+        if message["type"] != "websocket.send" or message.get("text") is None:
+            await send(message)
+            return
+        try:
+            document = json.loads(message["text"])
+        except ValueError:
+            document = None
+        if not isinstance(document, dict):
+            if identity.admin:
+                await send(message)
+            return
+        if not event_visible(identity, document):
+            return
+        data = document.get("data")
+        if isinstance(data, dict) and "environment" in data:
+            data["environment"] = environment
+        await send({"type": "websocket.send", "text": json.dumps(document)})
+
+    return filtered

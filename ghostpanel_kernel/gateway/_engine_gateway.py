@@ -94,6 +94,24 @@ def _streamed(call: EngineCall) -> bool:
             call.template == "/images/create" and "-" in (call.query.get("fromSrc") or ()))
 
 
+#: One byte of JSON whitespace sent right after the head of a ``wait`` answer. The
+#: docker CLI sends ``POST /containers/{id}/wait?condition=next-exit`` before it starts
+#: a container and waits for that answer's head, which engines send (and flush) at
+#: once; the body only comes when the container exits. Node's HTTP server, and so
+#: JupyterHub's configurable-http-proxy, holds a head until the first byte of the
+#: body: without this byte ``docker run -d`` through the hub hangs before the start.
+#: JSON decoders skip leading whitespace, so the answer still reads the same.
+_HEAD_FLUSH: Final[Message] = {"type": "http.response.body", "body": b" ", "more_body": True}
+
+
+def _holds_its_head(call: EngineCall, status: int, start: Message) -> bool:
+    """Whether this answer's body comes only when the container exits (``wait``),
+    framed so that one more byte can go first (chunked, no ``Content-Length``)."""
+    if call.template != "/containers/{id}/wait" or status != 200:
+        return False
+    return all(name.lower() != b"content-length" for name, _ in start.get("headers", ()))
+
+
 def _header(scope: Scope, name: bytes) -> list[bytes]:
     return [value for key, value in scope["headers"] if key.lower() == name]
 
@@ -400,6 +418,10 @@ class EngineGateway:
                 if status in (204, 304) or call.method == "HEAD":
                     # No body follows: the server ends the answer with its head.
                     await audit_once()
+                elif _holds_its_head(call, status, message):
+                    await send(message)
+                    await send(_HEAD_FLUSH)
+                    return
             elif message["type"] == "http.response.body":
                 if call.template.endswith("/create") and status == 201:
                     answer.append(message.get("body", b""))

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 # name -> module that defines it; one table feeds __all__, __getattr__ and __dir__.
 _EXPORTS: dict[str, str] = {
+    "AlertFeed": "._alert_feed",
     "AuditLog": "._audit_log",
     "BoltfileEditor": "._boltfile_editor",
     "ContainerInspector": "._container_inspector",
@@ -30,11 +31,13 @@ _EXPORTS: dict[str, str] = {
     "GpuAllocator": "._gpu_allocator",
     "ImageBrowser": "._image_browser",
     "LogStream": "._log_stream",
+    "MetricsChart": "._metrics_chart",
     "NetworkBrowser": "._network_browser",
     "OpsDashboard": "._dashboard",
     "SnapshotPicker": "._snapshot_picker",
     "StatsMonitor": "._stats_monitor",
     "VolumeBrowser": "._volume_browser",
+    "history_figures": "._metrics_chart",
 }
 
 __all__ = sorted(_EXPORTS)
@@ -54,6 +57,7 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # names in __all__ via _EXPORTS
+    from ._alert_feed import AlertFeed  # noqa: F401
     from ._audit_log import AuditLog  # noqa: F401
     from ._boltfile_editor import BoltfileEditor  # noqa: F401
     from ._container_inspector import ContainerInspector  # noqa: F401
@@ -66,6 +70,7 @@ if TYPE_CHECKING:  # names in __all__ via _EXPORTS
     from ._gpu_allocator import GpuAllocator  # noqa: F401
     from ._image_browser import ImageBrowser  # noqa: F401
     from ._log_stream import LogStream  # noqa: F401
+    from ._metrics_chart import MetricsChart, history_figures  # noqa: F401
     from ._network_browser import NetworkBrowser  # noqa: F401
     from ._snapshot_picker import SnapshotPicker  # noqa: F401
     from ._stats_monitor import StatsMonitor  # noqa: F401

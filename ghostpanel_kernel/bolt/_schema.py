@@ -442,6 +442,24 @@ _DNS_CONFIG = _table("GhostPanel extension: DNS names for services (Bolt drops i
     "domain": _string("services are <service>.<domain>", check_domain),
 }, extension=True)
 
+def _check_alert_rules(value: Any, site: Site) -> None:
+    # GhostPanel's agent reads these rules (docs/alerts.md): judge them with
+    # its own reader, so the validator and the agent never disagree. Predicates of
+    # python rules are not imported: validating a file must not run code.
+    from ghostpanel_kernel.metrics._alert_rules import RuleError, parse_rules
+
+    try:
+        parse_rules({"rules": value}, import_predicates=False)
+    except RuleError as error:
+        site.problem("warning", f"GhostPanel's agent cannot read this alert rule: {error}",
+                     "Fix the rule; docs/alerts.md lists each kind's keys.")
+
+
+_ALERTS = _table("GhostPanel extension: alert rules its agent evaluates (Bolt drops it)", {
+    "webhook": _string("where alert notifications are POSTed (http or https URL)"),
+    "rules": Key("tables", "alert rules ([[alerts.rules]])", checks=(_check_alert_rules,)),
+}, extension=True)
+
 BOLTFILE_SCHEMA = _table("a Boltfile", {
     "project": _string("project name, no spaces", check_project, required=True,
                        example=project_example, type_hint=project_type_hint),
@@ -452,6 +470,7 @@ BOLTFILE_SCHEMA = _table("a Boltfile", {
     "networks": Key("map", "networks, by name", item=_NETWORK),
     "volumes": Key("map", "named volumes, by name", item=_VOLUME),
     "snapshots": _SNAPSHOTS,
+    "alerts": _ALERTS,
 }, hints={
     "metadata": "Bolt reads only the top-level project = \"...\"; [metadata] is ignored.",
     "profiles": "Bolt has no profiles; put the settings in the services themselves.",

@@ -55,10 +55,18 @@ def _local_engine() -> str:
 @click.option("--boltfile", "snapshot_boltfile", type=_FILE, metavar="FILE",
               help="Take the snapshots this Boltfile's [snapshots.triggers] schedule "
                    "(UTC) of its services' volumes, with its retention.")
+@click.option("--alert-rules", "alert_rules", type=_FILE, metavar="FILE",
+              help="Evaluate the alert rules of this file (or of a Boltfile's [alerts]) "
+                   "over the sampled metrics; see docs/alerts.md.")
+@click.option("--metrics-interval", type=click.FloatRange(min=0), default=10.0,
+              show_default=True, metavar="SECONDS",
+              help="Sample the containers' metrics into the history every SECONDS "
+                   "(0: off); see docs/metrics.md.")
 @click.pass_context
 def agent(ctx: click.Context, listen: str, engine_url: str | None, cert_file: Path | None,
           key_file: Path | None, client_ca: Path | None, quic_bind: str | None,
-          snapshot_dir: Path | None, snapshot_boltfile: Path | None) -> None:
+          snapshot_dir: Path | None, snapshot_boltfile: Path | None,
+          alert_rules: Path | None = None, metrics_interval: float = 10.0) -> None:
     """Serve this host's engine to GhostPanel clients and the docker CLI.
 
     Prints the URL, the certificate's SHA-256 fingerprint (clients pin it with
@@ -80,6 +88,13 @@ def agent(ctx: click.Context, listen: str, engine_url: str | None, cert_file: Pa
             check_boltfile(snapshot_boltfile)
         except ValueError as error:
             raise click.UsageError(str(error)) from None
+    if alert_rules is not None:
+        from ..metrics._alert_rules import RuleError, load_rules
+
+        try:  # a bad rule stops the agent before it serves, naming the rule
+            load_rules(alert_rules)
+        except RuleError as error:
+            raise click.UsageError(str(error)) from None
     try:
         settings = AgentSettings(engine_url=engine_url or _local_engine(), listen=listen,
                                  cert_file=cert_file, key_file=key_file,
@@ -87,7 +102,10 @@ def agent(ctx: click.Context, listen: str, engine_url: str | None, cert_file: Pa
                                  snapshot_dir=None if snapshot_dir is None
                                  else snapshot_dir.absolute(),
                                  snapshot_boltfile=None if snapshot_boltfile is None
-                                 else snapshot_boltfile.absolute())
+                                 else snapshot_boltfile.absolute(),
+                                 alert_rules=None if alert_rules is None
+                                 else alert_rules.absolute(),
+                                 metrics_interval=metrics_interval)
     except ValueError as error:
         raise click.UsageError(str(error)) from None
     run(settings)

@@ -70,6 +70,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 #     "surge": "._surge:surge",             surge commands (plan, apply, status...)
 _COMMANDS: dict[str, str] = {
     "agent": "._agent:agent",
+    "alerts": "._alerts:alerts",
     "audit": "._audit:audit",
     "boltfile": "._boltfile:boltfile",
     "env": "._env:env",
@@ -82,6 +83,7 @@ _COMMANDS: dict[str, str] = {
     "inspect": "._containers:inspect",
     "lab": "._up:lab",
     "logs": "._containers:logs",
+    "metrics": "._metrics:metrics",
     "networks": "._resources:networks",
     "ps": "._containers:ps",
     "pull": "._resources:pull",

@@ -371,10 +371,12 @@ class EngineClient:
         if self._api_version is None:
             if self._negotiating is None:
                 self._negotiating = asyncio.ensure_future(self._negotiate())
+            # Kept here: a concurrent caller that failed with us may reset the attribute.
+            negotiating = self._negotiating
             try:
-                await asyncio.shield(self._negotiating)
+                await asyncio.shield(negotiating)
             except BaseException:
-                if self._negotiating.done():
+                if negotiating.done() and self._negotiating is negotiating:
                     self._negotiating = None  # a failed negotiation is retried next time
                 raise
         assert self._api_version is not None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
@@ -22,6 +22,9 @@ from ._networks import NetworkCollection
 from ._system import Event, SystemAPI
 from ._times import Timestamp
 from ._volumes import VolumeCollection
+
+if TYPE_CHECKING:
+    from ..metrics._history import EnvironmentMetrics
 
 __all__ = ["Environment"]
 
@@ -85,6 +88,19 @@ class Environment:
         self.volumes = VolumeCollection(self.client, environment=name)
         self.networks = NetworkCollection(self.client, environment=name)
         self.system = SystemAPI(self.client, environment=name)
+        self._metrics: EnvironmentMetrics | None = None
+
+    @property
+    def metrics(self) -> EnvironmentMetrics:
+        """The environment's metrics history as pandas (``await env.metrics.history()``).
+
+        Imported on first use: the agent imports this module, and never pandas.
+        """
+        if self._metrics is None:
+            from ..metrics._history import EnvironmentMetrics
+
+            self._metrics = EnvironmentMetrics(self)
+        return self._metrics
 
     @property
     def url(self) -> str:

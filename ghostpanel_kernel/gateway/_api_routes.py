@@ -130,6 +130,17 @@ API_ROUTES: Final[tuple[ApiRoute, ...]] = (
     _a("POST", "/api/v1/surge/destroy", "surge", review="boltfile"),
     _a("GET", "/api/v1/surge/status", "read"),
     _a("POST", "/api/v1/containers/{id}/surge", "surge", "container"),
+    # Alerts (issue 12): reading them is reading; acknowledging and silencing change
+    # only who is told, like a lifecycle action. Rules come from the agent's rules file.
+    _a("GET", "/api/v1/alerts", "read"),
+    _a("GET", "/api/v1/alerts/rules", "read"),
+    _a("GET", "/api/v1/alerts/silences", "read"),
+    _a("POST", "/api/v1/alerts/silences", "lifecycle"),
+    _a("DELETE", "/api/v1/alerts/silences/{name}", "lifecycle"),
+    _a("POST", "/api/v1/alerts/{name}/ack", "lifecycle"),
+    # Metrics history (issue 12): stored samples and container events, read only.
+    _a("GET", "/api/v1/metrics/history", "read"),
+    _a("GET", "/api/v1/metrics/events", "read"),
 )
 
 

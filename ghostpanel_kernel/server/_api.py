@@ -33,10 +33,12 @@ from starlette.routing import BaseRoute, Match, Route, WebSocketRoute
 from .. import __version__
 from .._exceptions import GhostPanelError
 from . import (
+    _routes_alerts,
     _routes_containers,
     _routes_events,
     _routes_exec,
     _routes_gpus,
+    _routes_metrics_history,
     _routes_network,
     _routes_snapshots,
     _routes_surge,
@@ -52,7 +54,8 @@ API_PREFIX = "/api/v1"
 
 #: The modules whose ``ROUTES`` make up ``/api/v1`` and whose ``PATHS`` document them.
 ROUTE_MODULES = (_routes_containers, _routes_surge, _routes_network, _routes_events,
-                 _routes_exec, _routes_snapshots, _routes_gpus)
+                 _routes_exec, _routes_snapshots, _routes_gpus, _routes_alerts,
+                 _routes_metrics_history)
 
 
 def _engine_problem(error: GhostPanelError) -> Response:

@@ -6,6 +6,8 @@
     AuthMiddleware                       every HTTP and WebSocket request
     └── route by path
         ├── /api/v1/...   GhostPanel's API (Starlette, ``_api.py``); unknown -> 404 problem
+        ├── /metrics      Prometheus exposition (``_prometheus.py``, imported at the first
+        │                 scrape with prometheus-client: idle agents never load them)
         └── anything else the Engine API passthrough (``_passthrough.py``), which strips
                           a leading ``/engine`` itself: ``/engine/containers/json`` and
                           ``/containers/json`` reach the same engine call
@@ -106,7 +108,16 @@ class AgentApp:
         self.api.state.peer_policy = self.peer_policy
         self._engine: Environment | None = None
         self._passthrough: Any = None
+        self._metrics: Any = None  # the /metrics endpoint, made at the first scrape
         self._schedule: asyncio.Task[None] | None = None
+        # Alert rules are read here, so that a bad rules file stops the agent at start.
+        self.api.state.alerts = None
+        self.api.state.sampler = None  # the metrics sampler (docs/metrics.md)
+        self._alert_rules: Any = None
+        if settings.alert_rules is not None:
+            from ..metrics._alert_rules import load_rules
+
+            self._alert_rules = load_rules(settings.alert_rules)
         # Releases a removed container's GPUs; started only once GPUs are reserved.
         self.gpu_releaser = GpuReleaser(self.api.state)
         self.api.state.gpu_releaser = self.gpu_releaser
@@ -133,6 +144,10 @@ class AgentApp:
             from ._snapshot_schedule import start_schedule
 
             self._schedule = start_schedule(self.settings, self._engine)
+        if self.settings.metrics_interval > 0 and self.api.state.sampler is None:
+            self.api.state.sampler = self._start_sampler(self._engine)
+        if self._alert_rules is not None and self.api.state.alerts is None:
+            self.api.state.alerts = self._start_alerts(self._engine)
 
     async def stopping(self) -> None:
         """The agent is about to stop: end the event subscribers with 1001 "going away"
@@ -149,8 +164,18 @@ class AgentApp:
             schedule.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await schedule
+        alerts, self.api.state.alerts = self.api.state.alerts, None
+        if alerts is not None:
+            await alerts.aclose()
+        sampler, self.api.state.sampler = self.api.state.sampler, None
+        if sampler is not None:  # a round under way is cancelled, unwritten
+            await sampler.aclose()
+            sampler.store.close()
         await self.stopping()
         passthrough, self._passthrough = self._passthrough, None
+        metrics, self._metrics = self._metrics, None
+        if metrics is not None:
+            await metrics.aclose()
         engine, self._engine = self._engine, None
         try:
             if passthrough is not None:
@@ -192,8 +217,49 @@ class AgentApp:
         path: str = scope.get("path", "")
         if path == API_PREFIX or path.startswith(API_PREFIX + "/"):
             await self.api(scope, receive, send)
+        elif path == "/metrics":
+            await self._metrics_endpoint()(scope, receive, send)
         else:
             await self._passthrough(scope, receive, send)
+
+    def _start_sampler(self, engine: Environment) -> Any:
+        """The metrics sampler, running in the background (docs/metrics.md)."""
+        # Imported here: an agent with sampling off loads no metrics code. Both are
+        # stdlib-only (sqlite3): the agent never loads pandas for its history.
+        from ..metrics._sampler import Sampler
+        from ..metrics._store import MetricsStore
+
+        sampler = Sampler(engine, MetricsStore(self.settings.metrics_path),
+                          self.settings.metrics_interval, environment="local")
+        sampler.start()
+        return sampler
+
+    def _start_alerts(self, engine: Environment) -> Any:
+        """The alert evaluator over the sampler's store, running (docs/alerts.md)."""
+        from ..metrics._alerts import AlertEvaluator, default_deliveries
+        from ..metrics._store import MetricsStore
+
+        sampler = getattr(self.api.state, "sampler", None)
+        store = getattr(sampler, "store", None) or MetricsStore(self.settings.metrics_path)
+        evaluator = AlertEvaluator(
+            engine, store, self._alert_rules,
+            deliveries=default_deliveries(self._alert_rules,
+                                          database_url=self.settings.store_url),
+            environment=getattr(sampler, "environment", None))
+        # By default a round per sampling round: nothing new to judge in between.
+        evaluator.start(self.settings.alert_interval or self.settings.metrics_interval or 10.0)
+        return evaluator
+
+    def _metrics_endpoint(self) -> Any:
+        if self._metrics is None:
+            from ._prometheus import MetricsEndpoint
+
+            assert self._engine is not None  # started before any request is routed
+            state = self.api.state
+            # Asked at each scrape: the sampler, when the agent runs one, is kept there.
+            self._metrics = MetricsEndpoint(self._engine,
+                                            lambda: getattr(state, "sampler", None))
+        return self._metrics
 
 
 def create_app(settings: AgentSettings, *, tokens: TokenChecker | None = None) -> AgentApp:

@@ -98,6 +98,18 @@ class AgentSettings:
     snapshot_boltfile
         A Boltfile whose ``[snapshots.triggers]`` the agent runs in the background
         (see ``docs/snapshots.md``); None: no scheduled snapshots.
+    alert_rules
+        A rules file (or a Boltfile with ``[alerts]``) whose alert rules the agent
+        evaluates over its metrics (``docs/alerts.md``); None: no alerts.
+    alert_interval
+        Seconds between two evaluations of the alert rules; None: the sampling
+        interval (``metrics_interval``, or 10 s when sampling is off).
+    metrics_interval
+        Seconds between two rounds of the metrics sampler (``docs/metrics.md``); 0 turns
+        sampling off (then ``/api/v1/metrics/history`` serves only what is stored).
+    metrics_dir
+        Where the metrics history is kept; None: :attr:`metrics_path`'s default,
+        ``<home>/metrics``.
 
     Examples
     --------
@@ -119,6 +131,10 @@ class AgentSettings:
     failure_window: float = 60.0
     snapshot_dir: Path | None = None
     snapshot_boltfile: Path | None = None
+    alert_rules: Path | None = None
+    alert_interval: float | None = None
+    metrics_interval: float = 10.0
+    metrics_dir: Path | None = None
 
     def __post_init__(self) -> None:
         parse_listen(self.listen)
@@ -131,6 +147,10 @@ class AgentSettings:
                 raise ValueError(f"quic_bind {self.quic_bind!r} must be HOST:PORT")
         if self.max_failures < 1 or self.failure_window <= 0:
             raise ValueError("max_failures must be >= 1 and failure_window > 0")
+        if self.alert_interval is not None and self.alert_interval <= 0:
+            raise ValueError("alert_interval must be more than 0 seconds")
+        if self.metrics_interval < 0:
+            raise ValueError("metrics_interval must be 0 (off) or more seconds")
 
     @property
     def unix_socket(self) -> Path | None:
@@ -163,6 +183,11 @@ class AgentSettings:
         """The database of the token hashes (see ``database_url``)."""
         return (self.database_url or os.environ.get("GHOSTPANEL_DATABASE_URL")
                 or f"sqlite:///{self.home / 'ghostpanel.db'}")
+
+    @property
+    def metrics_path(self) -> Path:
+        """The metrics history's folder: :attr:`metrics_dir`, else ``<home>/metrics``."""
+        return self.metrics_dir if self.metrics_dir is not None else self.home / "metrics"
 
     @property
     def state_dir(self) -> Path:

@@ -1,10 +1,12 @@
 """What the agent's process leaves unimported until it is needed (its memory budget is
-50 MB): httpx's own command line, checked in a fresh interpreter."""
+50 MB): httpx's own command line, prometheus-client until ``/metrics`` is scraped; checked
+in a fresh interpreter."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 
 def _run(code: str) -> list[str]:
@@ -35,3 +37,39 @@ def test_nothing_is_deferred_once_httpx_is_in() -> None:
         "defer()\n"
         "print(sys.modules['httpx._main'] is real)\n")
     assert lines == ["True"]
+
+
+def test_the_agent_imports_prometheus_client_at_the_first_scrape_only(tmp_path: Path) -> None:
+    # prometheus-client (and the /metrics module) cost memory that an agent nobody
+    # scrapes should not pay: they are imported when /metrics is first asked for.
+    lines = _run(
+        "import sys, asyncio, pathlib\n"
+        "from ghostpanel_kernel.server._app import create_app\n"
+        "from ghostpanel_kernel.server._settings import AgentSettings\n"
+        f"home = pathlib.Path({str(tmp_path)!r})\n"
+        "settings = AgentSettings(engine_url=f'unix://{home}/engine.sock', "
+        "listen='127.0.0.1:9', home=home)\n"
+        "app = create_app(settings)\n"
+        "asyncio.run(app.startup())\n"
+        "loaded = lambda: sorted(n for n in ('prometheus_client',\n"
+        "    'ghostpanel_kernel.server._prometheus') if n in sys.modules)\n"
+        "print(loaded())\n"
+        "app._metrics_endpoint()\n"
+        "print(loaded())\n")
+    assert lines == ["[]", "['ghostpanel_kernel.server._prometheus', 'prometheus_client']"]
+
+
+def test_env_metrics_and_the_metrics_package_leave_pandas_unimported() -> None:
+    # The agent imports the engine package and ghostpanel_kernel.metrics; the history
+    # accessor and the analytics names must cost it nothing until a frame is asked for.
+    lines = _run(
+        "import sys\n"
+        "import ghostpanel_kernel.metrics as metrics\n"
+        "from ghostpanel_kernel.engine import Environment\n"
+        "env = Environment('unix:///nonexistent.sock', name='lab')\n"
+        "print(type(env.metrics).__name__, metrics.history.__name__)\n"
+        "print(sorted(n for n in ('pandas', 'numpy', 'ghostpanel_kernel.metrics._frame')\n"
+        "             if n in sys.modules))\n"
+        "metrics.usage_percentiles\n"
+        "print('pandas' in sys.modules)\n")
+    assert lines == ["EnvironmentMetrics history", "[]", "True"]

@@ -27,7 +27,8 @@ from ..server._problems import Message, Send
 from ._identity import Identity
 from ._ownership import may_see
 
-__all__ = ["container_visible", "event_visible", "filter_events", "filter_json_list"]
+__all__ = ["container_visible", "event_visible", "filter_by_container", "filter_events",
+           "filter_json_list"]
 
 #: Object kinds every caller with ``read`` sees: images belong to the environment.
 _SHARED_KINDS: Final = frozenset({"image"})
@@ -134,5 +135,77 @@ def filter_events(send: Send, identity: Identity, environment: str) -> Send:
         if isinstance(data, dict) and "environment" in data:
             data["environment"] = environment
         await send({"type": "websocket.send", "text": json.dumps(document)})
+
+    return filtered
+
+
+def _rows_of(document: Any, names: frozenset[str]) -> Any:
+    """``{"columns": [...], "rows": [...]}`` (metrics history and events) with only the
+    rows of a container in ``names``; a document of another shape says nothing."""
+    if not isinstance(document, dict) or not isinstance(document.get("columns"), list):
+        return {"columns": [], "rows": []}
+    columns = document["columns"]
+    if "container" not in columns:
+        return {**document, "rows": []}
+    at = columns.index("container")
+    rows = document.get("rows")
+    kept = [row for row in rows if isinstance(row, list) and len(row) > at
+            and row[at] in names] if isinstance(rows, list) else []
+    return {**document, "rows": kept}
+
+
+def _alerts_of(document: Any, names: frozenset[str]) -> Any:
+    """The alert feed with only the alerts of a container in ``names`` (silences are
+    patterns, not container data: they stay)."""
+    if not isinstance(document, dict):
+        return {"alerts": [], "silences": []}
+    alerts = document.get("alerts")
+    kept = [alert for alert in alerts if isinstance(alert, dict)
+            and alert.get("container") in names] if isinstance(alerts, list) else []
+    return {**document, "alerts": kept}
+
+
+def filter_by_container(send: Send, listing: str, names: frozenset[str]) -> Send:
+    """A ``send`` that keeps, of a metrics (``listing="metrics"``) or alerts
+    (``"alerts"``) answer, what concerns the containers named in ``names``.
+
+    The agent keys these by container *name*, without labels, so the caller's visible
+    names are read from the environment's container list first. Error answers pass
+    unchanged.
+
+    Examples
+    --------
+    >>> _rows_of({"columns": ["time", "container"], "rows": [[1, "web"], [2, "db"]]},
+    ...          frozenset({"web"}))["rows"]
+    [[1, 'web']]
+    """
+    pick = _rows_of if listing == "metrics" else _alerts_of
+    start: Message | None = None
+    chunks: list[bytes] = []
+
+    async def filtered(message: Message) -> None:
+        nonlocal start
+        if message["type"] == "http.response.start":
+            if message.get("status", 500) != 200:
+                await send(message)
+                return
+            start = message
+            return
+        if message["type"] != "http.response.body" or start is None:
+            await send(message)
+            return
+        chunks.append(message.get("body", b""))
+        if message.get("more_body", False):
+            return
+        try:
+            document = json.loads(b"".join(chunks))
+        except ValueError:
+            document = None
+        body = json.dumps(pick(document, names)).encode()
+        headers = [(name, value) for name, value in start.get("headers", [])
+                   if name.lower() != b"content-length"]
+        headers.append((b"content-length", str(len(body)).encode()))
+        await send({**start, "headers": headers})
+        await send({"type": "http.response.body", "body": body, "more_body": False})
 
     return filtered

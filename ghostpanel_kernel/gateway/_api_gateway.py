@@ -348,6 +348,11 @@ class GatewayApi:
         elif call.listing == "events":
             watched = _api_filters.filter_events(watched, request.identity,
                                                  request.environment)
+        elif call.listing in ("metrics", "alerts") and not request.identity.admin:
+            names = frozenset(container.name for container in
+                              await env.containers.list(all=True)
+                              if may_see(request.identity, container.labels))
+            watched = _api_filters.filter_by_container(watched, call.listing, names)
         try:
             await self._serve(request, env, receive, watched)
         finally:

@@ -130,17 +130,20 @@ API_ROUTES: Final[tuple[ApiRoute, ...]] = (
     _a("POST", "/api/v1/surge/destroy", "surge", review="boltfile"),
     _a("GET", "/api/v1/surge/status", "read"),
     _a("POST", "/api/v1/containers/{id}/surge", "surge", "container"),
-    # Alerts (issue 12): reading them is reading; acknowledging and silencing change
-    # only who is told, like a lifecycle action. Rules come from the agent's rules file.
-    _a("GET", "/api/v1/alerts", "read"),
+    # Alerts (issue 12): reading them is reading (a non-admin sees the alerts of the
+    # containers their teams own); acknowledging one changes only who is told, like a
+    # lifecycle action. A silence is a pattern over every container of the environment,
+    # so it is an admin's. Rules come from the agent's rules file.
+    _a("GET", "/api/v1/alerts", "read", listing="alerts"),
     _a("GET", "/api/v1/alerts/rules", "read"),
     _a("GET", "/api/v1/alerts/silences", "read"),
-    _a("POST", "/api/v1/alerts/silences", "lifecycle"),
-    _a("DELETE", "/api/v1/alerts/silences/{name}", "lifecycle"),
+    _a("POST", "/api/v1/alerts/silences", "admin"),
+    _a("DELETE", "/api/v1/alerts/silences/{name}", "admin"),
     _a("POST", "/api/v1/alerts/{name}/ack", "lifecycle"),
-    # Metrics history (issue 12): stored samples and container events, read only.
-    _a("GET", "/api/v1/metrics/history", "read"),
-    _a("GET", "/api/v1/metrics/events", "read"),
+    # Metrics history (issue 12): stored samples and container events, read only, and
+    # for a non-admin only the rows of containers their teams own.
+    _a("GET", "/api/v1/metrics/history", "read", listing="metrics"),
+    _a("GET", "/api/v1/metrics/events", "read", listing="metrics"),
 )
 
 

@@ -312,3 +312,55 @@ async def test_a_full_ids_owner_is_read_once_and_a_name_every_time() -> None:
         await http.post("/env/lab/api/v1/containers/blue1/stop", headers=_as("ada"))
         await http.post("/env/lab/api/v1/containers/blue1/stop", headers=_as("ada"))
         assert inspects() == before + 2 * (1 + 2)
+
+
+class _MetricsAgent(_Agent):
+    """An agent whose metrics history, events and alert feed name both teams' containers
+    and one without an owner (``bare``)."""
+
+    async def __call__(self, request: httpx.Request) -> httpx.Response:
+        path = request.url.path
+        if path in ("/api/v1/metrics/history", "/api/v1/metrics/events"):
+            self.api_requests.append(request)
+            return httpx.Response(200, json={
+                "columns": ["time", "environment", "container", "metric", "value"],
+                "rows": [[1.0, "local", "blue1", "cpu_cores", 0.5],
+                         [1.0, "local", "red1", "cpu_cores", 0.9],
+                         [1.0, "local", "bare", "cpu_cores", 0.1]]})
+        if path == "/api/v1/alerts":
+            self.api_requests.append(request)
+            return httpx.Response(200, json={
+                "enabled": True, "seq": 3, "silences": [],
+                "alerts": [{"id": 1, "container": "blue1", "state": "firing"},
+                           {"id": 2, "container": "red1", "state": "firing"}]})
+        return await super().__call__(request)
+
+
+@pytest.mark.parametrize("path", ["/api/v1/metrics/history", "/api/v1/metrics/events"])
+async def test_metrics_rows_of_other_teams_containers_are_dropped(path: str) -> None:
+    agent = _MetricsAgent()
+    env = Environment("https://agent.test:9443", name="remote", token="agent-secret",
+                      transport=httpx.MockTransport(agent))
+    async with gateway_client(agent=env) as (http, context):
+        context.grants[("ada", "remote")] = frozenset({"read"})
+        answer = await http.get(f"/env/remote{path}", headers=_as("ada"))
+        assert answer.status_code == 200
+        assert [row[2] for row in answer.json()["rows"]] == ["blue1"]
+        assert int(answer.headers["content-length"]) == len(answer.content)
+        root = await http.get(f"/env/remote{path}", headers=_as("root"))
+        assert [row[2] for row in root.json()["rows"]] == ["blue1", "red1", "bare"]
+
+
+async def test_alerts_of_other_teams_containers_are_dropped_and_silences_are_admins() -> None:
+    agent = _MetricsAgent()
+    env = Environment("https://agent.test:9443", name="remote", token="agent-secret",
+                      transport=httpx.MockTransport(agent))
+    async with gateway_client(agent=env) as (http, context):
+        context.grants[("ada", "remote")] = frozenset({"read", "lifecycle"})
+        answer = await http.get("/env/remote/api/v1/alerts", headers=_as("ada"))
+        assert answer.status_code == 200
+        assert [alert["container"] for alert in answer.json()["alerts"]] == ["blue1"]
+        silence = await http.post("/env/remote/api/v1/alerts/silences", headers=_as("ada"),
+                                  json={"matchers": {"container": "*"}, "duration": "1h"})
+        assert silence.status_code == 403 and silence.json()["permission"] == "admin"
+        assert all(sent.method == "GET" for sent in agent.api_requests)

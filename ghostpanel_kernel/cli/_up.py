@@ -49,6 +49,11 @@ _CULL_IDLE_SECONDS = 900
 _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 _DASHBOARD = ("voila_apps", "ops_dashboard.ipynb")
+#: The Voila apps `ghostpanel up --app` serves, by name.
+APPS: dict[str, tuple[str, str]] = {
+    "ops": _DASHBOARD,
+    "fleet-health": ("voila_apps", "fleet_health.ipynb"),
+}
 
 # Voila's settings for the dashboard, written to a voila.json that only this server reads
 # (a file, not `--Voila.tornado_settings={...}`: traitlets 5 warns about a dict given on
@@ -98,9 +103,10 @@ def _shipped_path(*parts: str) -> Path:
         "`pip install -e .` (make run does)")
 
 
-def dashboard_notebook() -> Path:
-    """The dashboard notebook Voila serves: ``voila_apps/ops_dashboard.ipynb``."""
-    return _shipped_path(*_DASHBOARD)
+def dashboard_notebook(app: str = "ops") -> Path:
+    """The notebook Voila serves for ``app`` (:data:`APPS`): by default
+    ``voila_apps/ops_dashboard.ipynb``, the operator's dashboard."""
+    return _shipped_path(*APPS[app])
 
 
 def notebooks_folder() -> Path:
@@ -316,13 +322,17 @@ _NO_BROWSER = click.option("--no-browser", is_flag=True,
 @_PORT
 @_ENV
 @_NO_BROWSER
-def up(port: int | None, env_name: str | None, no_browser: bool) -> None:
+@click.option("--app", type=click.Choice(sorted(APPS)), default="ops", show_default=True,
+              help="Which dashboard: ops (containers, logs, stats...) or fleet-health "
+                   "(metrics history, right-sizing, leaks, restart loops, alerts).")
+def up(port: int | None, env_name: str | None, no_browser: bool, app: str) -> None:
     """Serve the GhostPanel dashboard on 127.0.0.1 until Ctrl-C.
 
     Containers, logs, stats, images, volumes, networks and events of one environment,
     with a picker for the others; served by Voila from voila_apps/ops_dashboard.ipynb.
+    ``--app fleet-health`` serves voila_apps/fleet_health.ipynb instead.
     """
-    notebook = dashboard_notebook()
+    notebook = dashboard_notebook(app)
     chosen = _resolve_environment(env_name)
     _warn_if_unreachable(chosen)
     if port is None:

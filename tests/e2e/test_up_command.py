@@ -72,6 +72,19 @@ def test_up_serves_the_dashboard_and_stops_on_ctrl_c(registered: str) -> None:
         server.ensure_stopped()
 
 
+def test_up_serves_the_fleet_health_dashboard_with_app(registered: str) -> None:
+    server = start_server(["up", "--app", "fleet-health", "--env", registered,
+                           "--no-browser"], banner="GhostPanel dashboard:")
+    try:
+        status, page = get(server.url)
+        assert status == 200
+        assert "Fleet health" in page, page[:2000]
+        assert "ops_dashboard" not in page
+        stop_and_check(server)
+    finally:
+        server.ensure_stopped()
+
+
 def test_up_picks_a_free_port_without_port(registered: str) -> None:
     server = start_server(["up", "--env", registered, "--no-browser"],
                           banner="GhostPanel dashboard:")
@@ -128,7 +141,7 @@ def test_up_names_an_unknown_environment() -> None:
 def test_up_help_lists_its_options() -> None:
     result = run_cli("up", "--help")
     assert result.returncode == 0
-    for option in ("--port", "--env", "--no-browser"):
+    for option in ("--port", "--env", "--no-browser", "--app"):
         assert option in result.stdout
 
 

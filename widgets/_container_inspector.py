@@ -39,7 +39,11 @@ MASK = "\u2022" * 8
 # elsewhere in the raw JSON would garble it.
 _MIN_MASKED_ELSEWHERE = 4
 
-_TABS = ("Config", "Env", "Mounts", "Ports", "Health", "Raw JSON")
+_TABS = ("Config", "Env", "Mounts", "Ports", "Health", "History", "Raw JSON")
+#: The History tab's chart is built when the tab is first opened: it loads Panel and
+#: Bokeh and reads the metrics store, which an inspector that is never asked for its
+#: history should not pay for.
+_HISTORY = _TABS.index("History")
 
 
 def is_secret_key(key: str) -> bool:
@@ -231,7 +235,8 @@ def _raw_html(attrs: Mapping[str, Any], *, reveal: bool) -> str:
 
 
 class ContainerInspector(ContainerWidget):
-    """One container, inspected: Config, Env, Mounts, Ports, Health and Raw JSON tabs.
+    """One container, inspected: Config, Env, Mounts, Ports, Health, History (its metrics
+    over time) and Raw JSON tabs.
 
     Parameters
     ----------
@@ -263,10 +268,14 @@ class ContainerInspector(ContainerWidget):
         self.ports_view = ipywidgets.HTML()
         self.health_view = ipywidgets.HTML()
         self.raw_view = ipywidgets.HTML()
+        self.history_box = ipywidgets.VBox()
+        self.history_chart: Any = None  # a MetricsChart, once the History tab is opened
         self.tabs = ipywidgets.Tab(
             children=[self.config_view, ipywidgets.VBox([self.reveal_button, self.env_view]),
-                      self.mounts_view, self.ports_view, self.health_view, self.raw_view],
+                      self.mounts_view, self.ports_view, self.health_view,
+                      self.history_box, self.raw_view],
             titles=_TABS)
+        self.tabs.observe(self._tab_selected, "selected_index")
         super().__init__(env, container, **kwargs)
         self.add_class("gp-container-inspector")
         self.refresh_button.on_click(lambda _: self._start("Refresh", self.refresh))
@@ -278,6 +287,15 @@ class ContainerInspector(ContainerWidget):
 
     def _controls(self) -> Sequence[ipywidgets.Widget]:
         return (self.refresh_button,)
+
+    def _tab_selected(self, change: dict[str, Any]) -> None:
+        if change["new"] == _HISTORY and self.history_chart is None:
+            from ._metrics_chart import MetricsChart
+
+            # The container's CPU and memory history from the metrics store (the local
+            # one, or the agent's: docs/metrics.md); the chart has its own window picker.
+            self.history_chart = MetricsChart(self.env, self.container_name)
+            self.history_box.children = [self.history_chart]
 
     def _reveal_toggled(self, change: dict[str, Any]) -> None:
         self.reveal_secrets = bool(change["new"])

@@ -106,3 +106,28 @@ async def test_an_unreachable_agent_is_named_in_the_status_line(widgets: list[An
     assert chart.status.level == "warning"
     assert "edge" in chart.status.message and "connection refused" in chart.status.message
     assert chart.lines == 0
+
+
+async def test_the_inspectors_history_tab_charts_the_container_when_first_opened(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, widgets: list[Any]) -> None:
+    from ghostpanel_widgets import ContainerInspector
+
+    monkeypatch.setenv("GHOSTPANEL_HOME", str(tmp_path))
+    now = time.time()
+    with MetricsStore() as store:
+        store.write([Sample(now - minutes * 60, "lab", name, "id-" + name, "img",
+                            "memory_working_set_bytes", 1e6 * minutes)
+                     for minutes in (1, 2, 3) for name in ("web", "db")])
+    env = Environment("unix:///nonexistent/engine.sock", name="lab")
+    inspector = ContainerInspector(env, "web")
+    widgets.append(inspector)
+    assert inspector.history_chart is None  # nothing read until the tab is opened
+    inspector.tabs.selected_index = inspector.tabs.titles.index("History")
+    chart = inspector.history_chart
+    assert isinstance(chart, MetricsChart)
+    assert list(inspector.history_box.children) == [chart]
+    await chart.wait_idle()
+    assert set(chart.frame["container"]) == {"web"} and chart.lines >= 1
+    inspector.tabs.selected_index = 0
+    inspector.tabs.selected_index = inspector.tabs.titles.index("History")
+    assert inspector.history_chart is chart  # built once

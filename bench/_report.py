@@ -16,6 +16,17 @@ CANDIDATE = "ghostpanel candidate"
 
 
 
+def percentile(values: list[float], fraction: float) -> float:
+    """The nearest-rank ``fraction`` percentile of ``values`` (0.99: p99), rounded down.
+
+    Examples
+    --------
+    >>> percentile([4.0, 1.0, 3.0, 2.0], 0.5)
+    3.0
+    """
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
+
 def load_average() -> str:
     """The 1, 5 and 15 minute load averages, as ``/proc/loadavg`` gives them (Linux):
     a report says how busy the machine was, since that moves every figure."""

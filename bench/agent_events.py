@@ -55,6 +55,7 @@ from bench._engine import (
     measure_on,
     publish_report,
 )
+from bench._proc import cpu_seconds
 from bench._report import load_average, run_line
 from tests.agent_process import free_port
 
@@ -138,12 +139,6 @@ async def _subscribe(port: int, token: str, context: ssl.SSLContext, label: str,
                              data.get("id", ""), int(data["time_nano"]), now))
 
 
-def _cpu_s(pid: int) -> float:
-    """User + system CPU seconds the process used so far (``/proc/PID/stat``)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 async def _drive(engine: BenchEngine, port: int, token: str, ca: Path, subscribers: int,
                  containers: int, agent_pid: int, cpu: dict[str, float],
                  ) -> list[list[tuple[str, str, str, int, int]]]:
@@ -181,7 +176,7 @@ async def _drive(engine: BenchEngine, port: int, token: str, ca: Path, subscribe
         engine.created.add(paced.id)
         await paced.start()
         await asyncio.sleep(1.0)  # its start's events are out of the way
-        agent_cpu, own_cpu = _cpu_s(agent_pid), _cpu_s(os.getpid())
+        agent_cpu, own_cpu = cpu_seconds(agent_pid), cpu_seconds(os.getpid())
         for _ in range(containers):
             await asyncio.sleep(0.4)
             await paced.pause()
@@ -191,8 +186,8 @@ async def _drive(engine: BenchEngine, port: int, token: str, ca: Path, subscribe
         # CPU per message delivered, in the paced phase: what load on the machine does
         # not change (the bench's own engine calls count on the client side).
         messages = 2 * containers * subscribers
-        cpu["agent_us"] = (_cpu_s(agent_pid) - agent_cpu) / messages * 1e6
-        cpu["clients_us"] = (_cpu_s(os.getpid()) - own_cpu) / messages * 1e6
+        cpu["agent_us"] = (cpu_seconds(agent_pid) - agent_cpu) / messages * 1e6
+        cpu["clients_us"] = (cpu_seconds(os.getpid()) - own_cpu) / messages * 1e6
     finally:
         await env.aclose()
         stop.set()

@@ -64,7 +64,7 @@ from bench._engine import (
     measure_on,
     publish_report,
 )
-from bench._report import load_average, run_line
+from bench._report import load_average, percentile, run_line
 from tests.agent_process import free_port
 
 Call = Callable[[], Awaitable[Any]]
@@ -277,11 +277,6 @@ async def in_flight(client: httpx.AsyncClient, url: str, width: int, total: int
     return total / (time.perf_counter() - began), latencies
 
 
-def _percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
-
-
 # -- the run ------------------------------------------------------------------------
 
 
@@ -426,8 +421,8 @@ async def measure(engine: BenchEngine, home: Path, rounds: int, lines: int,
                     gc.collect()
                     rps, latencies = await in_flight(clients[name], url, width, flight_total)
                     flight[name]["rps"].append(rps)
-                    flight[name]["p50"].append(_percentile(latencies, 0.5))
-                    flight[name]["p99"].append(_percentile(latencies, 0.99))
+                    flight[name]["p50"].append(percentile(latencies, 0.5))
+                    flight[name]["p99"].append(percentile(latencies, 0.99))
         finally:
             for client in clients.values():
                 await client.aclose()

@@ -30,7 +30,6 @@ answered request < 1 s, idle RSS < 50 MB.
 from __future__ import annotations
 
 import argparse
-import os
 import signal
 import socket
 import ssl
@@ -54,6 +53,7 @@ from bench._engine import (
     measure_on,
     publish_report,
 )
+from bench._proc import cpu_seconds, rss_kib
 from bench._report import load_average, run_line
 from tests.agent_process import free_port
 
@@ -63,19 +63,6 @@ _START_LIMIT = 30.0
 
 def _cli(home: Path, *args: str) -> list[str]:
     return [sys.executable, "-m", "ghostpanel_kernel.cli", "--home", str(home), *args]
-
-
-def _cpu_s(pid: int) -> float:
-    """User + system CPU seconds the process used so far (``/proc/PID/stat``)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def _rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    raise RuntimeError(f"no VmRSS for {pid}")
 
 
 class _Client:
@@ -164,20 +151,20 @@ def one_round(home: Path, engine_url: str, token: str, *, unix: bool = False) ->
                 client = None
                 time.sleep(0.005)
         first_answer = time.monotonic() - started
-        cpu_to_first_answer = _cpu_s(process.pid)
+        cpu_to_first_answer = cpu_seconds(process.pid)
         if status != 200:
             raise RuntimeError(f"GET /api/v1/health answered {status}")
         time.sleep(2)
-        rss_idle = _rss_mb(process.pid)
+        rss_idle = rss_kib(process.pid) / 1024
         for _ in range(100):
             client.health()
         time.sleep(1)
-        rss_after = _rss_mb(process.pid)
+        rss_after = rss_kib(process.pid) / 1024
         rss_http3 = None
         if unix_socket is None:
             _http3_health(port, token, cafile)
             time.sleep(1)
-            rss_http3 = _rss_mb(process.pid)
+            rss_http3 = rss_kib(process.pid) / 1024
         tls_version = client.tls_version
     finally:
         if client is not None:

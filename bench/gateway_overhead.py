@@ -59,7 +59,8 @@ from bench._engine import (
     measure_on,
     publish_report,
 )
-from bench._report import load_average, run_line
+from bench._proc import rss_kib
+from bench._report import load_average, percentile, run_line
 from bench.agent_passthrough import Agent, start_agent
 from tests.hub_process import RunningHub, start_hub
 from tests.podman_service import BUSYBOX_REFERENCE
@@ -70,19 +71,6 @@ TEAMS = 10
 #: The figures' four ways to the same engine, in report order.
 WAYS = ("engine socket, direct", "agent passthrough (unix socket)",
         "gateway, own port (no proxy)", "gateway through the hub's proxy")
-
-
-def _percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
-
-
-def _rss_kib(pid: int) -> int:
-    """The resident set of process ``pid`` in KiB (``VmRSS``)."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    raise RuntimeError(f"no VmRSS for {pid}")
 
 
 @dataclass
@@ -240,10 +228,10 @@ async def _subscribers(setup: Setup, per_user: int, figures: Figures) -> None:
     """Open, use and close every subscription; then once more, to see that the memory
     of the first round is reused rather than kept growing."""
     gateway_pid = setup.hub.part_pids()["gateway"]
-    figures.rss["before"] = _rss_kib(gateway_pid)
+    figures.rss["before"] = rss_kib(gateway_pid)
     await _subscriber_round(setup, per_user, figures, gateway_pid)
     await _subscriber_round(setup, per_user, Figures(), gateway_pid)
-    figures.rss["after a second open/close round"] = _rss_kib(gateway_pid)
+    figures.rss["after a second open/close round"] = rss_kib(gateway_pid)
 
 
 async def _subscriber_round(setup: Setup, per_user: int, figures: Figures,
@@ -271,7 +259,7 @@ async def _subscriber_round(setup: Setup, per_user: int, figures: Figures,
         figures.subscribers = len(opened)
         figures.users = len(setup.users)
         await asyncio.sleep(1)
-        figures.rss["all open"] = _rss_kib(gateway_pid)
+        figures.rss["all open"] = rss_kib(gateway_pid)
         target = setup.team_containers[0]
         team = setup.team_of("bu00")
 
@@ -308,9 +296,9 @@ async def _subscriber_round(setup: Setup, per_user: int, figures: Figures,
                                 if seen and setup.team_of(user) == team)
         figures.strays = sum(1 for (user, _), seen in zip(opened, got, strict=True)
                              if seen and setup.team_of(user) != team)
-        figures.rss["after an event"] = _rss_kib(gateway_pid)
+        figures.rss["after an event"] = rss_kib(gateway_pid)
     await asyncio.sleep(3)
-    figures.rss["all closed (+3 s)"] = _rss_kib(gateway_pid)
+    figures.rss["all closed (+3 s)"] = rss_kib(gateway_pid)
 
 
 # -- 50 users at once ------------------------------------------------------------------------
@@ -348,8 +336,8 @@ async def _in_flight(setup: Setup, seconds: float, figures: Figures, *,
     elapsed = time.perf_counter() - began
     figures.flight["direct" if direct else "gateway"] = {
         "users": len(setup.users), "seconds": elapsed, **counts,
-                      "rps": counts["ok"] / elapsed, "p50": _percentile(latencies, 0.5),
-                      "p99": _percentile(latencies, 0.99)}
+                      "rps": counts["ok"] / elapsed, "p50": percentile(latencies, 0.5),
+                      "p99": percentile(latencies, 0.99)}
 
 
 # -- the run -------------------------------------------------------------------------------
@@ -424,11 +412,11 @@ def report(figures: Figures, command: str) -> str:
             ratio = figures.ratio[name].get(way)
             lines.append(
                 f"| {way} | {_ms(statistics.median(times[way]))} | "
-                f"{_ms(_percentile(times[way], 0.99))} | "
+                f"{_ms(percentile(times[way], 0.99))} | "
                 f"{_ms(statistics.median(over)) if over else '-'} | "
                 f"{statistics.median(ratio):.2f} |" if ratio else
                 f"| {way} | {_ms(statistics.median(times[way]))} | "
-                f"{_ms(_percentile(times[way], 0.99))} | - | 1.00 |")
+                f"{_ms(percentile(times[way], 0.99))} | - | 1.00 |")
         lines.append("")
     for name, over in figures.overhead.items():
         own, proxied, agent = (statistics.median(over[way]) for way in
@@ -443,9 +431,9 @@ def report(figures: Figures, command: str) -> str:
             f"**Identity, cold vs warm** ({len(figures.cold)} fresh tokens, `GET "
             "/containers/json?all=1` through the proxy, one kept-alive connection): "
             f"cold (first use: the gateway asks the hub) p50 {_ms(statistics.median(figures.cold))}"
-            f" ms, p99 {_ms(_percentile(figures.cold, 0.99))} ms; warm (same token at once: "
+            f" ms, p99 {_ms(percentile(figures.cold, 0.99))} ms; warm (same token at once: "
             f"HubAuth's cache) p50 {_ms(statistics.median(figures.warm))} ms, p99 "
-            f"{_ms(_percentile(figures.warm, 0.99))} ms.", ""]
+            f"{_ms(percentile(figures.warm, 0.99))} ms.", ""]
     if "gateway" in figures.flight:
         flight, direct = figures.flight["gateway"], figures.flight.get("direct")
         lines += [

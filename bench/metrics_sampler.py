@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import sys
 import tempfile
 import time
@@ -46,6 +45,7 @@ from bench._engine import (
     measure_on,
     publish_report,
 )
+from bench._proc import cpu_seconds, rss_kib
 from bench._report import load_average
 from ghostpanel_kernel.engine import Environment
 from ghostpanel_kernel.metrics._sampler import Sampler
@@ -57,11 +57,7 @@ TARGET_PERCENT = 2.0
 
 def engine_cpu(pid: int | None) -> float | None:
     """CPU seconds (user + system) of a process so far; None without one."""
-    if pid is None:
-        return None
-    with open(f"/proc/{pid}/stat") as file:
-        fields = file.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return None if pid is None else cpu_seconds(pid)
 
 
 async def sample(engine: BenchEngine, rounds: int, interval: float) -> dict[str, float]:
@@ -89,14 +85,6 @@ async def sample(engine: BenchEngine, rounds: int, interval: float) -> dict[str,
     return result
 
 
-def rss_mib(pid: int) -> float:
-    with open(f"/proc/{pid}/status") as file:
-        for line in file:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    raise RuntimeError("no VmRSS")
-
-
 def agent_rss(engine: BenchEngine, settle: float) -> dict[str, float]:
     """RSS of a real ``ghostpanel agent`` on the engine (its containers running), with
     sampling at 1 s and with it off, ``settle`` seconds after it is ready."""
@@ -111,7 +99,7 @@ def agent_rss(engine: BenchEngine, settle: float) -> dict[str, float]:
             running.restart()
             time.sleep(settle)
             assert running.process is not None
-            found[label] = rss_mib(running.process.pid)
+            found[label] = rss_kib(running.process.pid) / 1024
         finally:
             running.stop()
     return found

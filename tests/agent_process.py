@@ -77,6 +77,7 @@ __all__ = [
     "ghostpanel_command",
     "problem_answer",
     "run_cli",
+    "signal_and_wait",
     "start_agent",
 ]
 
@@ -147,6 +148,45 @@ def run_cli(home: Path, *args: str, timeout: float = 60) -> subprocess.Completed
     """Run ``ghostpanel --home HOME ARGS...`` to its end; its output as text."""
     return subprocess.run(ghostpanel_command(home, *args), capture_output=True, text=True,
                           env=cli_environment(home), timeout=timeout, check=False)
+
+
+def signal_and_wait(process: subprocess.Popen[Any], sig: int, *, what: str,
+                    log: Callable[[], str], timeout: float = STOP_TIMEOUT) -> int:
+    """Send ``sig`` to a running server process and wait for its exit status.
+
+    The agent's and the gateway's test harnesses stop their process the same way.
+
+    Parameters
+    ----------
+    process : subprocess.Popen
+        The server, still running.
+    sig : int
+        The signal to send.
+    what : str
+        The server's name in the failure message (``"agent"``, ``"gateway"``).
+    log : Callable[[], str]
+        The server's output so far, for the failure message.
+    timeout : float
+        Seconds it may take to exit.
+
+    Returns
+    -------
+    int
+        The exit status.
+
+    Raises
+    ------
+    AssertionError
+        When it has not exited within ``timeout`` (it is then killed, so that no test
+        leaves it behind).
+    """
+    process.send_signal(sig)
+    try:
+        return process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+        raise AssertionError(f"the {what} ignored signal {sig}:\n{log()}") from None
 
 
 @dataclass
@@ -278,13 +318,7 @@ class RunningAgent:
         process = self.process
         if process is None or process.poll() is not None:
             return None if process is None else process.returncode
-        process.send_signal(sig)
-        try:
-            status = process.wait(STOP_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-            raise AssertionError(f"the agent ignored signal {sig}:\n{self.log()}") from None
+        status = signal_and_wait(process, sig, what="agent", log=self.log)
         self._exits.append(status)
         if expect_clean:
             assert status == 0, f"the agent exited with {status}:\n{self.log()}"

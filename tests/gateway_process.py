@@ -59,7 +59,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.agent_process import cli_environment, free_port, run_cli
+from tests.agent_process import cli_environment, free_port, run_cli, signal_and_wait
 from tests.orphans import claim
 
 __all__ = ["BINDINGS", "TOKENS", "RunningGateway", "gateway_factory_fixture",
@@ -208,13 +208,8 @@ class RunningGateway:
         process = self.process
         if process is None or process.poll() is not None:
             return None if process is None else process.returncode
-        process.send_signal(sig)
-        try:
-            status = process.wait(STOP_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-            raise AssertionError(f"the gateway ignored signal {sig}:\n{self.log()}") from None
+        status = signal_and_wait(process, sig, what="gateway", log=self.log,
+                                 timeout=STOP_TIMEOUT)
         self._exits.append(status)
         if expect_clean:
             assert status == 0, f"the gateway exited with {status}:\n{self.log()}"

@@ -37,7 +37,6 @@ _EXPORTS: dict[str, str] = {
     "SnapshotPicker": "._snapshot_picker",
     "StatsMonitor": "._stats_monitor",
     "VolumeBrowser": "._volume_browser",
-    "history_figures": "._metrics_chart",
 }
 
 __all__ = sorted(_EXPORTS)
@@ -70,7 +69,7 @@ if TYPE_CHECKING:  # names in __all__ via _EXPORTS
     from ._gpu_allocator import GpuAllocator  # noqa: F401
     from ._image_browser import ImageBrowser  # noqa: F401
     from ._log_stream import LogStream  # noqa: F401
-    from ._metrics_chart import MetricsChart, history_figures  # noqa: F401
+    from ._metrics_chart import MetricsChart  # noqa: F401
     from ._network_browser import NetworkBrowser  # noqa: F401
     from ._snapshot_picker import SnapshotPicker  # noqa: F401
     from ._stats_monitor import StatsMonitor  # noqa: F401

@@ -25,7 +25,7 @@ from ghostpanel_kernel.metrics._alert_client import (
     alert_client_for,
 )
 
-from ._base import close_widget_tree
+from ._base import LiveBox
 from ._live_table import running_loop, tabulator_view
 from ._status import StatusLine
 
@@ -97,7 +97,7 @@ def _frame(alerts: Sequence[dict[str, Any]]) -> pd.DataFrame:
                          for i, column in enumerate(COLUMNS)}, columns=list(COLUMNS))
 
 
-class AlertFeed(ipywidgets.VBox):
+class AlertFeed(LiveBox):
     """Active and recent alerts of an agent or of this machine, acknowledged and
     silenced from the notebook.
 
@@ -121,6 +121,9 @@ class AlertFeed(ipywidgets.VBox):
     >>> feed                                                             # doctest: +SKIP
     >>> await feed.acknowledge(feed.active[0]["id"])                     # doctest: +SKIP
     """
+
+    _reading = "Reading the alerts"
+    _following = "Following the alerts"
 
     live = Bool(True, help="Keep the feed up to date.").tag(sync=True)
     refresh_interval = Float(5.0, help="Seconds between two reads of a source that "
@@ -193,14 +196,6 @@ class AlertFeed(ipywidgets.VBox):
         self.reload()
         self._restart_live()
 
-    @validate("refresh_interval")
-    def _valid_interval(self, proposal: dict[str, Any]) -> float:
-        value = float(proposal["value"])
-        if not value > 0:
-            raise TraitError(f"refresh_interval must be a positive number of seconds, "
-                             f"not {value}")
-        return value
-
     @validate("silence_duration")
     def _valid_duration(self, proposal: dict[str, Any]) -> str:
         value = str(proposal["value"])
@@ -210,13 +205,8 @@ class AlertFeed(ipywidgets.VBox):
         return value
 
     # -- reading
-    def reload(self) -> asyncio.Task[Any] | None:
-        """Read the alerts again in a task (what Refresh does)."""
-        if self._closed or self.client is None:
-            return None
-        if running_loop("Reading the alerts", self.status) is None:
-            return None
-        return self._spawn(self.refresh())
+    def _has_source(self) -> bool:
+        return self.client is not None
 
     async def refresh(self, *, wait: float = 0.0) -> AlertFeedState | None:
         """Read the alerts (with ``wait``: after the next change, at most that long);
@@ -332,15 +322,6 @@ class AlertFeed(ipywidgets.VBox):
         self._spawn(work)
 
     # -- live
-    def _restart_live(self) -> None:
-        if self._live_task is not None:
-            self._live_task.cancel()
-            self._live_task = None
-        if self.live and not self._closed and self.client is not None and \
-                running_loop("Following the alerts") is not None:
-            self._live_task = self._spawn(self._follow())
-        self.live_toggle.icon = "pause" if self.live else "play"
-
     async def _follow(self) -> None:
         from ghostpanel_kernel.metrics._alert_client import AgentAlertClient
 
@@ -354,36 +335,16 @@ class AlertFeed(ipywidgets.VBox):
                 await asyncio.sleep(self.refresh_interval)
                 await self.refresh()
 
-    def _spawn(self, work: Any) -> asyncio.Task[Any]:
-        task: asyncio.Task[Any] = asyncio.get_running_loop().create_task(work)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-        return task
-
-    async def wait_idle(self) -> None:
-        """Wait for the reads and changes started so far (the live loop aside)."""
-        pending = [task for task in self._tasks if task is not self._live_task]
-        if pending:
-            await asyncio.gather(*pending, return_exceptions=True)
-
     @property
     def frame(self) -> pd.DataFrame:
         """The table as shown (a copy)."""
         shown: pd.DataFrame = self.table.value
         return shown.copy()
 
-    def close(self) -> None:
-        """Stop following, let go of the source, close every widget model."""
-        # getattr: Widget.__del__ also closes a widget whose __init__ raised early.
-        if getattr(self, "_closed", True):  # close_widget_tree(self) comes back here
-            super().close()
-            return
-        self._closed = True
-        for task in list(self._tasks):
-            task.cancel()
+    def _release(self) -> None:
+        """Let go of the alert source (on close, after the tasks are cancelled)."""
         client, self.client = self.client, None
         if client is not None:
             loop = running_loop("Closing the alert source")
             if loop is not None:
                 loop.create_task(client.aclose())
-        close_widget_tree(self)

@@ -27,7 +27,7 @@ from traitlets import Bool, Float, Int, TraitError, Unicode, validate
 from ghostpanel_kernel.gateway._audit_source import AuditSource
 from ghostpanel_kernel.gateway._client import AuditEntry, parse_time
 
-from ._base import close_widget_tree
+from ._base import LiveBox
 from ._live_table import running_loop, tabulator_view
 from ._status import StatusLine
 
@@ -107,7 +107,7 @@ def entries_csv(entries: Sequence[AuditEntry]) -> str:
     return out.getvalue()
 
 
-class AuditLog(ipywidgets.VBox):
+class AuditLog(LiveBox):
     """Who did what, where, and whether the gateway let them: the audit log's entries.
 
     Parameters
@@ -137,6 +137,9 @@ class AuditLog(ipywidgets.VBox):
                               "('' for all).").tag(sync=True)
     since = Unicode("", help="Only entries since then: 15m, 2h, 7d ago, or an ISO 8601 "
                              "time ('' for all).").tag(sync=True)
+    _reading = "Reading the audit log"
+    _following = "Reading the audit log live"
+
     live = Bool(True, help="Read the log again every refresh_interval seconds."
                 ).tag(sync=True)
     refresh_interval = Float(10.0, help="Seconds between two reads while live."
@@ -214,22 +217,9 @@ class AuditLog(ipywidgets.VBox):
                              f"not {value!r}")
         return value
 
-    @validate("refresh_interval")
-    def _valid_interval(self, proposal: dict[str, Any]) -> float:
-        value = float(proposal["value"])
-        if not value > 0:
-            raise TraitError(f"refresh_interval must be a positive number of seconds, "
-                             f"not {value}")
-        return value
-
     # -- reading
-    def reload(self) -> asyncio.Task[Any] | None:
-        """Read the log again in a task (what the filters and Refresh do)."""
-        if self._closed or self.source is None:
-            return None
-        if running_loop("Reading the audit log", self.status) is None:
-            return None
-        return self._spawn(self.refresh())
+    def _has_source(self) -> bool:
+        return self.source is not None
 
     async def refresh(self) -> list[AuditEntry] | None:
         """Read the entries the filters select; None (the error shown) on failure."""
@@ -295,44 +285,10 @@ class AuditLog(ipywidgets.VBox):
         return None
 
     # -- live
-    def _restart_live(self) -> None:
-        if self._live_task is not None:
-            self._live_task.cancel()
-            self._live_task = None
-        if self.live and not self._closed and self.source is not None and \
-                running_loop("Reading the audit log live") is not None:
-            self._live_task = self._spawn(self._follow())
-        self.live_toggle.icon = "pause" if self.live else "play"
-
-    async def _follow(self) -> None:
-        while not self._closed:
-            await asyncio.sleep(self.refresh_interval)
-            await self.refresh()
-
-    def _spawn(self, work: Any) -> asyncio.Task[Any]:
-        task: asyncio.Task[Any] = asyncio.get_running_loop().create_task(work)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-        return task
-
-    async def wait_idle(self) -> None:
-        """Wait for the reads and checks started so far (the live loop aside)."""
-        pending = [task for task in self._tasks if task is not self._live_task]
-        if pending:
-            await asyncio.gather(*pending, return_exceptions=True)
-
-    def close(self) -> None:
-        """Stop reading, close the source and every widget model."""
-        # getattr: Widget.__del__ also closes a widget whose __init__ raised early.
-        if getattr(self, "_closed", True):  # close_widget_tree(self) comes back here
-            super().close()
-            return
-        self._closed = True
-        for task in list(self._tasks):
-            task.cancel()
+    def _release(self) -> None:
+        """Close the audit source (on close, after the tasks are cancelled)."""
         source, self.source = self.source, None
         if source is not None:
             loop = running_loop("Closing the audit source")
             if loop is not None:
                 loop.create_task(source.aclose())
-        close_widget_tree(self)

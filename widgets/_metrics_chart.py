@@ -24,7 +24,7 @@ from traitlets import Int, TraitError, Unicode, validate
 
 from ghostpanel_kernel.metrics import COUNTERS
 
-from ._base import close_widget_tree
+from ._base import TaskBox
 from ._live_table import running_loop
 from ._panel import load_panel
 from ._status import StatusLine
@@ -127,7 +127,7 @@ def history_figures(frame: pd.DataFrame, metrics: Sequence[str] = DEFAULT_METRIC
     return figures
 
 
-class MetricsChart(ipywidgets.VBox):
+class MetricsChart(TaskBox):
     """History charts of containers, from the metrics store or an agent.
 
     Parameters
@@ -158,6 +158,10 @@ class MetricsChart(ipywidgets.VBox):
     step = Unicode("", help="Resample to this step ('1m'...); '' for the stored "
                             "resolution.").tag(sync=True)
     lines = Int(0, read_only=True, help="Lines drawn, over every chart.").tag(sync=True)
+
+    #: The same Bokeh figures without a widget, for a report or an HTML export:
+    #: ``MetricsChart.history_figures(frame, metrics)`` (:func:`history_figures`).
+    history_figures = staticmethod(history_figures)
 
     def __init__(self, source: Environment | EnvironmentSpec | str |
                  Iterable[Environment | EnvironmentSpec | str] | None = None,
@@ -235,10 +239,7 @@ class MetricsChart(ipywidgets.VBox):
             return None
         if running_loop("Reading the metrics history", self.status) is None:
             return None
-        task: asyncio.Task[Any] = asyncio.get_running_loop().create_task(self.refresh())
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-        return task
+        return self._spawn(self.refresh())
 
     async def refresh(self) -> pd.DataFrame | None:
         """Read the window's history and chart it; None (the error shown) on failure."""
@@ -266,13 +267,3 @@ class MetricsChart(ipywidgets.VBox):
         """Wait for the reads started so far."""
         if self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
-
-    def close(self) -> None:
-        """Stop reading and close every widget model."""
-        if getattr(self, "_closed", True):  # close_widget_tree(self) comes back here
-            super().close()
-            return
-        self._closed = True
-        for task in list(self._tasks):
-            task.cancel()
-        close_widget_tree(self)

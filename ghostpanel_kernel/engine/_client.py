@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import ipaddress
 import json
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from dataclasses import dataclass
@@ -28,7 +27,7 @@ from .._exceptions import (
     PermissionDenied,
     api_error_for,
 )
-from ._endpoint import Endpoint, TLSConfig
+from ._endpoint import Endpoint, TLSConfig, is_loopback_host
 from ._transport import BODY_EXTENSION, FIRST_BYTE_TIMEOUT, STREAM_EXTENSION, EngineTransport
 
 __all__ = ["DEFAULT_CONNECT_TIMEOUT", "DEFAULT_RESPONSE_TIMEOUT", "DEFAULT_TIMEOUT",
@@ -211,18 +210,6 @@ def _text_or_none(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
-def _loopback(host: str | None) -> bool:
-    """Whether ``host`` is this machine's loopback (a token sent there stays on it)."""
-    if host is None:
-        return False
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def _one_line(text: str) -> str:
     return " ".join(text.split())[:200]
 
@@ -328,7 +315,7 @@ class EngineClient:
         self.url = url
         if token is not None:
             check_token(token)
-            if self.endpoint.scheme == "tcp" and not _loopback(self.endpoint.host):
+            if self.endpoint.scheme == "tcp" and not is_loopback_host(self.endpoint.host):
                 raise ValueError(f"a token is sent only over TLS (or to this machine's "
                                  f"loopback): use https:// or h3:// rather than {url!r}")
         self._has_token = token is not None

@@ -12,7 +12,7 @@ from typing import Any, ClassVar, Literal
 from urllib.parse import urlsplit
 
 __all__ = ["Endpoint", "TLSConfig", "certificate_fingerprint", "fingerprint_mismatch",
-           "normalize_fingerprint"]
+           "is_loopback_host", "normalize_fingerprint"]
 
 #: ``h3`` is an agent reached over HTTP/3 (QUIC); ``https`` an engine or agent over TLS.
 Scheme = Literal["unix", "tcp", "https", "h3"]
@@ -24,6 +24,37 @@ _MAX_HOST = 253
 _MAX_SOCKET_PATH = 107
 #: One DNS label: letters, digits, hyphens inside (underscores are seen in the wild).
 _LABEL = re.compile(r"(?!-)[A-Za-z0-9_-]{1,63}(?<!-)", re.ASCII)
+
+
+def is_loopback_host(host: str | None) -> bool:
+    """Whether ``host`` is this machine's loopback: ``localhost`` or a loopback IP.
+
+    Names are not resolved: only what is loopback by its text counts (a token or an
+    unencrypted request is let go there and stays on this machine).
+
+    Parameters
+    ----------
+    host : str or None
+        A host name or IP literal, without brackets; None or empty for none.
+
+    Returns
+    -------
+    bool
+        True for ``localhost``, ``127.0.0.0/8`` and ``::1``.
+
+    Examples
+    --------
+    >>> is_loopback_host("127.0.0.1"), is_loopback_host("::1"), is_loopback_host("gpu-box")
+    (True, True, False)
+    """
+    if not host:
+        return False
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _check_host(host: str, url: str) -> None:

@@ -25,6 +25,7 @@ from typing import Any, Final
 
 from ..server._problems import Message, Send
 from ._identity import Identity
+from ._listing_filters import filtering_send
 from ._ownership import may_see
 
 __all__ = ["container_visible", "event_visible", "filter_by_container", "filter_events",
@@ -73,41 +74,21 @@ def filter_json_list(send: Send, identity: Identity) -> Send:
     filtered and sent once with a corrected ``Content-Length``. Error answers (a
     problem document) pass unchanged.
     """
-    start: Message | None = None
-    chunks: list[bytes] = []
 
-    async def filtered(message: Message) -> None:
-        nonlocal start
-        if message["type"] == "http.response.start":
-            if message.get("status", 500) != 200:
-                await send(message)
-                return
-            start = message
-            return
-        if message["type"] != "http.response.body" or start is None:
-            await send(message)
-            return
-        chunks.append(message.get("body", b""))
-        if message.get("more_body", False):
-            return
-        body = b"".join(chunks)
+    def keep_visible(body: bytes) -> bytes:
         try:
             items = json.loads(body)
         except ValueError:
             items = None
         if isinstance(items, list):
-            body = json.dumps([item for item in items
+            return json.dumps([item for item in items
                                if container_visible(identity, item)]).encode()
-        elif not identity.admin:
+        if not identity.admin:
             # Not the list this filter was put on: say nothing rather than everything.
-            body = b"[]"
-        headers = [(name, value) for name, value in start.get("headers", [])
-                   if name.lower() != b"content-length"]
-        headers.append((b"content-length", str(len(body)).encode()))
-        await send({**start, "headers": headers})
-        await send({"type": "http.response.body", "body": body, "more_body": False})
+            return b"[]"
+        return body
 
-    return filtered
+    return filtering_send(send, keep_visible)
 
 
 def filter_events(send: Send, identity: Identity, environment: str) -> Send:
@@ -180,32 +161,12 @@ def filter_by_container(send: Send, listing: str, names: frozenset[str]) -> Send
     [[1, 'web']]
     """
     pick = _rows_of if listing == "metrics" else _alerts_of
-    start: Message | None = None
-    chunks: list[bytes] = []
 
-    async def filtered(message: Message) -> None:
-        nonlocal start
-        if message["type"] == "http.response.start":
-            if message.get("status", 500) != 200:
-                await send(message)
-                return
-            start = message
-            return
-        if message["type"] != "http.response.body" or start is None:
-            await send(message)
-            return
-        chunks.append(message.get("body", b""))
-        if message.get("more_body", False):
-            return
+    def keep_named(body: bytes) -> bytes:
         try:
-            document = json.loads(b"".join(chunks))
+            document = json.loads(body)
         except ValueError:
             document = None
-        body = json.dumps(pick(document, names)).encode()
-        headers = [(name, value) for name, value in start.get("headers", [])
-                   if name.lower() != b"content-length"]
-        headers.append((b"content-length", str(len(body)).encode()))
-        await send({**start, "headers": headers})
-        await send({"type": "http.response.body", "body": body, "more_body": False})
+        return json.dumps(pick(document, names)).encode()
 
-    return filtered
+    return filtering_send(send, keep_named)

@@ -31,6 +31,7 @@ from ..engine import Environment
 from ..engine._transport import FIRST_BYTE_TIMEOUT, STREAM_EXTENSION
 from ..server._problems import Receive, Scope, Send, send_problem
 from ..server._request_body import MAX_BODY
+from ._asgi_body import read_whole
 
 __all__ = ["forward_http", "forward_websocket", "refuse"]
 
@@ -81,27 +82,10 @@ def _agent_headers(env: Environment) -> dict[str, str]:
     return dict(env.client._base_headers)
 
 
-async def _read_body(receive: Receive) -> bytes | None:
-    """The whole request body; None when it is over :data:`MAX_BODY` or the client left."""
-    pieces: list[bytes] = []
-    size = 0
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            return None
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > MAX_BODY:
-            return None
-        pieces.append(chunk)
-        if not message.get("more_body", False):
-            return b"".join(pieces)
-
-
 async def forward_http(env: Environment, scope: Scope, receive: Receive,
                        send: Send) -> None:
     """Forward one authorised HTTP request to the agent behind ``env``; relay its answer."""
-    body = await _read_body(receive)
+    body = await read_whole(receive)
     if body is None:
         await send_problem(send, 413, f"the request body is over {MAX_BODY} bytes, the "
                                       "most any /api/v1 route takes")

@@ -64,6 +64,7 @@ from ..server._routes_events import close_hub
 from ..server._settings import AgentSettings
 from . import _api_filters, _api_forward
 from ._api_routes import classify_api
+from ._asgi_body import read_whole, replay
 from ._body_review import review_body, stamp_owner
 from ._context import CONTEXT, ENVIRONMENT, IDENTITY, REQUEST_ID, GatewayContext
 from ._engine_policy import classify
@@ -135,37 +136,6 @@ def _watch(send: Send, answer: _Answer,
     return noted
 
 
-def _replay(body: bytes, receive: Receive) -> Receive:
-    """A ``receive`` that gives ``body`` first (read already), then the client's own."""
-    sent = False
-
-    async def replayed() -> Message:
-        nonlocal sent
-        if not sent:
-            sent = True
-            return {"type": "http.request", "body": body, "more_body": False}
-        return await receive()
-
-    return replayed
-
-
-async def _read_whole(receive: Receive) -> bytes | None:
-    """The request body, or None when it is over ``MAX_BODY`` bytes or the client left."""
-    pieces: list[bytes] = []
-    size = 0
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            return None
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > MAX_BODY:
-            return None
-        pieces.append(chunk)
-        if not message.get("more_body", False):
-            return b"".join(pieces)
-
-
 class _Denied(Exception):
     """A request refused before it reached the environment."""
 
@@ -199,12 +169,12 @@ async def _no_host_boltfile(request: _Request, receive: Receive) -> Receive:
         raise refusal
     if request.method != "POST":
         return receive
-    body = await _read_whole(receive)
+    body = await read_whole(receive)
     if body is None:
         raise _Denied(413, f"the request body is over {MAX_BODY} bytes", audit=False)
     if _names_path(body):
         raise refusal
-    return _replay(body, receive)
+    return replay(body, receive)
 
 
 class _Request:
@@ -412,12 +382,12 @@ class GatewayApi:
         with the caller's ownership labels, as a new ``receive``."""
         headers = dict(request.scope.get("headers", []))
         media_type = headers.get(b"content-type", b"").split(b";")[0].strip().lower()
-        body = await _read_whole(receive)
+        body = await read_whole(receive)
         if body is None:
             raise _Denied(413, f"the request body is over {MAX_BODY} bytes", audit=False)
         if media_type not in (b"", b"application/json"):
             if request.identity.admin:
-                return _replay(body, receive)
+                return replay(body, receive)
             raise _Denied(403, "through the gateway, containers are created from an "
                                "Engine API body (JSON with Image); Boltfile bodies are "
                                "for admins", permission="admin")
@@ -426,7 +396,7 @@ class GatewayApi:
             data = read_go_json(body)
             if isinstance(data, dict) and "Image" not in data:
                 if request.identity.admin:
-                    return _replay(body, receive)
+                    return replay(body, receive)
                 raise _Denied(403, "through the gateway, containers are created from an "
                                    "Engine API body (JSON with Image); service tables "
                                    "are for admins", permission="admin")
@@ -446,7 +416,7 @@ class GatewayApi:
         request.scope["headers"] = [(key, value) for key, value in headers.items()
                                     if key != b"content-length"] + [
             (b"content-length", str(len(stamped)).encode())]
-        return _replay(stamped, receive)
+        return replay(stamped, receive)
 
     async def _referenced(self, request: _Request, env: Environment, name: str) -> None:
         try:

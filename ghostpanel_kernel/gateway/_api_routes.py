@@ -14,13 +14,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final
 
+from ._engine_routes import RouteEntry, match_segments
 from ._refusal import Refusal
 
 __all__ = ["API_ROUTES", "ApiCall", "ApiRoute", "classify_api"]
 
 
 @dataclass(frozen=True)
-class ApiRoute:
+class ApiRoute(RouteEntry):
     """One entry of the ``/api/v1`` table.
 
     Attributes
@@ -44,19 +45,8 @@ class ApiRoute:
         Whether the route is a WebSocket.
     """
 
-    method: str
-    template: str
-    permission: str
-    mutating: bool
-    target_kind: str
-    listing: str | None = None
     review: str | None = None
     websocket: bool = False
-
-    @property
-    def parts(self) -> tuple[str, ...]:
-        """The template's segments."""
-        return tuple(self.template.strip("/").split("/"))
 
 
 @dataclass(frozen=True)
@@ -147,19 +137,6 @@ API_ROUTES: Final[tuple[ApiRoute, ...]] = (
 )
 
 
-def _match(route: ApiRoute, segments: tuple[str, ...]) -> dict[str, str] | None:
-    parts = route.parts
-    if len(parts) != len(segments):
-        return None
-    params: dict[str, str] = {}
-    for part, segment in zip(parts, segments, strict=True):
-        if part.startswith("{"):
-            params[part[1:-1]] = segment
-        elif part != segment:
-            return None
-    return params
-
-
 def classify_api(method: str, path: str) -> ApiCall:
     """Classify a request to an environment's ``/api/v1``.
 
@@ -196,7 +173,7 @@ def classify_api(method: str, path: str) -> ApiCall:
     for route in API_ROUTES:
         if route.method != method:
             continue
-        params = _match(route, segments)
+        params = match_segments(route.parts, segments)
         if params is not None:
             return ApiCall(permission=route.permission, mutating=route.mutating,
                            template=route.template, params=params,

@@ -29,6 +29,7 @@ import uuid
 from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import quote
 
+from ..server._lifespan import serve_lifespan
 from ..server._problems import Message, Receive, Scope, Send, send_problem
 from ._context import CONTEXT, ENVIRONMENT, IDENTITY, REQUEST_ID
 from ._hub_identity import (
@@ -146,18 +147,8 @@ class GatewayApp:
         await self.state.aclose()
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
-        while True:
-            message = await receive()
-            if message["type"] == "lifespan.startup":
-                await send({"type": "lifespan.startup.complete"})
-            elif message["type"] == "lifespan.shutdown":
-                try:
-                    await self.shutdown()
-                except Exception as error:
-                    await send({"type": "lifespan.shutdown.failed", "message": str(error)})
-                    return
-                await send({"type": "lifespan.shutdown.complete"})
-                return
+        # The gateway has no start-up step; only its shut-down can fail.
+        await serve_lifespan(receive, send, startup=None, shutdown=self.shutdown)
 
     # -- requests --------------------------------------------------------------------
 

@@ -29,6 +29,7 @@ from urllib.parse import urlencode
 
 from ..engine import EngineAPIError, EngineConnectionError, NotFound
 from ..server._problems import Message, Receive, Scope, Send, send_problem
+from ._asgi_body import replay
 from ._body_review import judges_body, review_body, stamp_owner
 from ._engine_policy import EngineCall, classify
 from ._go_json import read_go_json
@@ -392,7 +393,7 @@ class EngineGateway:
                      "query_string": judged.query, "root_path": "", "headers": headers}
         body_receive = receive
         if judged.body is not None:
-            body_receive = _replay(judged.body, receive)
+            body_receive = replay(judged.body, receive)
         status = 0
         answer: list[bytes] = []
         audited = False
@@ -488,16 +489,3 @@ def _created_id(call: EngineCall, status: int, answer: list[bytes]) -> str:
     return str(created.get("Id") or created.get("Name") or "")
 
 
-def _replay(body: bytes, receive: Receive) -> Receive:
-    """A ``receive`` that gives ``body`` once, then the client's own messages (whose
-    only use from then on is to tell that the client has gone)."""
-    given = False
-
-    async def replay() -> Message:
-        nonlocal given
-        if not given:
-            given = True
-            return {"type": "http.request", "body": body, "more_body": False}
-        return await receive()
-
-    return replay

@@ -13,7 +13,7 @@ from typing import Final
 from urllib.parse import parse_qs, quote
 
 from ._canonical_path import CanonicalPath, canonical_path
-from ._engine_routes import ENGINE_ROUTES, EngineRoute
+from ._engine_routes import ENGINE_ROUTES, EngineRoute, match_segments
 from ._refusal import Refusal
 
 __all__ = ["EngineCall", "Refusal", "classify"]
@@ -88,15 +88,7 @@ class EngineCall:
 def _match(route: EngineRoute, segments: tuple[str, ...]) -> dict[str, str] | None:
     parts = route.parts
     if not route.greedy:
-        if len(parts) != len(segments):
-            return None
-        params: dict[str, str] = {}
-        for part, segment in zip(parts, segments, strict=True):
-            if part.startswith("{"):
-                params[part[1:-1]] = segment
-            elif part != segment:
-                return None
-        return params
+        return match_segments(parts, segments)
     # A greedy parameter: fixed words before and after it, one or more segments in it.
     index = next(i for i, part in enumerate(parts) if part.startswith("{"))
     before, after = parts[:index], parts[index + 1:]

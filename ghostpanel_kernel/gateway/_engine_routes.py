@@ -15,11 +15,32 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final
 
-__all__ = ["ENGINE_ROUTES", "EngineRoute"]
+__all__ = ["ENGINE_ROUTES", "EngineRoute", "RouteEntry", "match_segments"]
 
 
 @dataclass(frozen=True)
-class EngineRoute:
+class RouteEntry:
+    """What an entry of the gateway's Engine API and ``/api/v1`` tables both hold.
+
+    The fields are in the order the tables' entries are built with, positionally; each
+    table's class adds its own after them and documents them all.
+    """
+
+    method: str
+    template: str
+    permission: str
+    mutating: bool
+    target_kind: str
+    listing: str | None = None
+
+    @property
+    def parts(self) -> tuple[str, ...]:
+        """The template's segments."""
+        return tuple(self.template.strip("/").split("/"))
+
+
+@dataclass(frozen=True)
+class EngineRoute(RouteEntry):
     """One entry of the table.
 
     Attributes
@@ -48,20 +69,45 @@ class EngineRoute:
         Whether the template's parameter may span several segments (image names).
     """
 
-    method: str
-    template: str
-    permission: str
-    mutating: bool
-    target_kind: str
-    listing: str | None = None
     prune: str | None = None
     greedy: bool = False
 
-    @property
-    def parts(self) -> tuple[str, ...]:
-        """The template's segments."""
-        return tuple(self.template.strip("/").split("/"))
 
+def match_segments(parts: tuple[str, ...],
+                   segments: tuple[str, ...]) -> dict[str, str] | None:
+    """The parameters of a template whose every ``{...}`` part is one segment.
+
+    Shared by the Engine API and ``/api/v1`` route tables, which match a path the same
+    way (a greedy image name is the engine table's own case).
+
+    Parameters
+    ----------
+    parts : tuple of str
+        The template's segments (a route's ``parts``).
+    segments : tuple of str
+        The request path's segments.
+
+    Returns
+    -------
+    dict or None
+        Each ``{name}`` part's segment by name; None when the path does not match.
+
+    Examples
+    --------
+    >>> match_segments(("containers", "{id}", "json"), ("containers", "web", "json"))
+    {'id': 'web'}
+    >>> match_segments(("containers", "{id}", "json"), ("containers", "web")) is None
+    True
+    """
+    if len(parts) != len(segments):
+        return None
+    params: dict[str, str] = {}
+    for part, segment in zip(parts, segments, strict=True):
+        if part.startswith("{"):
+            params[part[1:-1]] = segment
+        elif part != segment:
+            return None
+    return params
 
 def _r(method: str, template: str, permission: str, target_kind: str, *,
        mutating: bool | None = None, listing: str | None = None, prune: str | None = None,

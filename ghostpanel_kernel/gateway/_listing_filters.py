@@ -98,14 +98,19 @@ def filter_listing(listing: str, body: bytes, visible: Visible,
 
 def filtering_send(send: Send, transform: Callable[[bytes], bytes]) -> Send:
     """A ``send`` that holds a successful answer's body whole and sends ``transform`` of
-    it, with a matching ``Content-Length``; other answers pass unchanged."""
+    it, with a matching ``Content-Length``; other answers pass unchanged.
+
+    Both the Engine API listings and the ``/api/v1`` lists (``_api_filters``) are
+    filtered through it: a filter needs the whole JSON document, and the answers are
+    small and finite.
+    """
     start: Message | None = None
     chunks: list[bytes] = []
 
     async def filtered(message: Message) -> None:
         nonlocal start
         if message["type"] == "http.response.start":
-            if message["status"] != 200:
+            if message.get("status", 500) != 200:
                 start = None
                 await send(message)
                 return
@@ -118,7 +123,7 @@ def filtering_send(send: Send, transform: Callable[[bytes], bytes]) -> Send:
         if message.get("more_body", False):
             return
         body = transform(b"".join(chunks))
-        headers = [(name, value) for name, value in start["headers"]
+        headers = [(name, value) for name, value in start.get("headers", [])
                    if name.lower() != b"content-length"]
         headers.append((b"content-length", b"%d" % len(body)))
         await send({**start, "headers": headers})

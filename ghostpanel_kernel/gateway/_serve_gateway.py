@@ -16,7 +16,6 @@ ends and its guard for connection closes (``server/_serve.py``, ``server/_tcp_gu
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import logging
 import os
 import secrets
@@ -28,6 +27,7 @@ from pathlib import Path
 from typing import Final
 from urllib.parse import urlsplit
 
+from ..engine._endpoint import is_loopback_host
 from ._app import DEFAULT_PREFIX, GatewayApp
 from ._hub_identity import IdentitySource
 
@@ -89,13 +89,7 @@ class GatewaySettings:
     @property
     def loopback(self) -> bool:
         """Whether the bind address is a loopback one (where only the proxy reaches)."""
-        host = self.bind.rpartition(":")[0].strip("[]")
-        if host == "localhost":
-            return True
-        try:
-            return ipaddress.ip_address(host).is_loopback
-        except ValueError:
-            return False
+        return is_loopback_host(self.bind.rpartition(":")[0].strip("[]"))
 
 
 def cookie_secret(home: Path) -> bytes:

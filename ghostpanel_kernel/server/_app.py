@@ -35,6 +35,7 @@ from ..engine import Environment
 from ._api import API_PREFIX, api_app
 from ._auth import AuthMiddleware, FailureLimiter
 from ._gpu_release import GpuReleaser
+from ._lifespan import serve_lifespan
 from ._peer_policy import PeerPolicy, PeerPolicyMiddleware
 from ._problems import Receive, Scope, Send, send_problem
 from ._quic_policy import PolicyStore
@@ -195,23 +196,7 @@ class AgentApp:
         await self._guarded(scope, receive, send)
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
-        while True:
-            message = await receive()
-            if message["type"] == "lifespan.startup":
-                try:
-                    await self.startup()
-                except Exception as error:
-                    await send({"type": "lifespan.startup.failed", "message": str(error)})
-                    return
-                await send({"type": "lifespan.startup.complete"})
-            elif message["type"] == "lifespan.shutdown":
-                try:
-                    await self.shutdown()
-                except Exception as error:
-                    await send({"type": "lifespan.shutdown.failed", "message": str(error)})
-                    return
-                await send({"type": "lifespan.shutdown.complete"})
-                return
+        await serve_lifespan(receive, send, startup=self.startup, shutdown=self.shutdown)
 
     async def _route(self, scope: Scope, receive: Receive, send: Send) -> None:
         path: str = scope.get("path", "")

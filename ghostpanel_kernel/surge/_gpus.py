@@ -26,12 +26,12 @@ worker thread: SQLite and NVML block.
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from ..engine import Environment
+from ..engine._endpoint import is_loopback_host
 from ._errors import SurgeError
 
 if TYPE_CHECKING:
@@ -78,13 +78,7 @@ def runs_here(url: str) -> bool:
     parsed = urlsplit(url)
     if parsed.scheme in ("unix", "http+unix", "npipe"):
         return True
-    host = parsed.hostname or ""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+    return is_loopback_host(parsed.hostname)
 
 
 class GpuBroker:

@@ -255,6 +255,24 @@ def start_server(arguments: list[str], *, banner: str, timeout: float = 90,
     return server
 
 
+
+@contextlib.contextmanager
+def serving(arguments: list[str], *, banner: str,
+            extra_env: dict[str, str] | None = None) -> Iterator[Server]:
+    """:func:`start_server` for the block; then Ctrl+C, which must exit 0.
+
+    The server is stopped whatever happened, so that a failed exit status is reported
+    and no server outlives its test.
+    """
+    server = start_server(arguments, banner=banner, extra_env=extra_env)
+    try:
+        yield server
+    finally:
+        try:
+            assert server.interrupt() == 0, server.output()
+        finally:
+            server.ensure_stopped()
+
 def wait_until(condition: Any, *, timeout: float = 20, interval: float = 0.2,
                message: str = "condition") -> Any:
     """Poll ``condition()`` until it is truthy; its value (fails on timeout)."""

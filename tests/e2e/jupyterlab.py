@@ -1,20 +1,25 @@
 """Driving a notebook in JupyterLab from Chromium: write it, run all its cells.
 
 Shared by every e2e test that shows widgets in JupyterLab (``ghostpanel lab``), so that
-the ways JupyterLab's start can go wrong on a busy machine are handled in one place.
+the ways JupyterLab's start can go wrong on a busy machine are handled in one place;
+and :func:`screenshot_page`, the page every browser test opens (JupyterLab or Voila),
+with its screenshot and, on failure, its console log.
 """
 
 from __future__ import annotations
 
 import contextlib
 import re
+from collections.abc import Iterator
 from pathlib import Path
 
 import nbformat
-from playwright.sync_api import Locator, Page, expect
+from playwright.sync_api import Browser, Locator, Page, expect
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
-__all__ = ["LOAD_TIMEOUT_MS", "run_all_cells", "write_notebook"]
+from tests.e2e.conftest import SCREENSHOTS, Server
+
+__all__ = ["LOAD_TIMEOUT_MS", "run_all_cells", "screenshot_page", "write_notebook"]
 
 LOAD_TIMEOUT_MS = 180_000  # a kernel starts and runs a dozen cells on a busy 2-core machine
 
@@ -22,6 +27,41 @@ LOAD_TIMEOUT_MS = 180_000  # a kernel starts and runs a dozen cells on a busy 2-
 #: it took longer than 2 s, and a missed click leaves the dialog up for good.
 _SELECT_TIMEOUT_MS = 20_000
 
+
+
+@contextlib.contextmanager
+def screenshot_page(browser: Browser, url: str, name: str, server: Server) -> Iterator[Page]:
+    """A page on ``url``; a screenshot after (``-FAILED`` and a log when it raised).
+
+    Parameters
+    ----------
+    browser : Browser
+        The session's Chromium.
+    url : str
+        What the page opens (given :data:`LOAD_TIMEOUT_MS` to load).
+    name : str
+        The screenshot's file name in ``SCREENSHOTS``, without ``.png``.
+    server : Server
+        The server behind ``url``: its output goes into the failure log.
+    """
+    context = browser.new_context(viewport={"width": 1400, "height": 1100})
+    page = context.new_page()
+    console: list[str] = []
+    page.on("console", lambda m: console.append(f"{m.type}: {m.text}"))
+    suffix = "-FAILED"
+    try:
+        page.goto(url, timeout=LOAD_TIMEOUT_MS)
+        yield page
+        suffix = ""
+    finally:
+        SCREENSHOTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(SCREENSHOTS / f"{name}{suffix}.png"), full_page=True)
+        if suffix:
+            (SCREENSHOTS / f"{name}.log").write_text(
+                "\n".join(console) + "\n--- server ---\n" + server.output())
+        page.goto("about:blank")  # Voila's shutdown beacon, as a closing tab sends it
+        page.close(run_before_unload=True)
+        context.close()
 
 def write_notebook(path: Path, cells: list[str]) -> Path:
     """Write a Python 3 notebook at ``path`` with one code cell per source in ``cells``."""

@@ -12,68 +12,30 @@ from __future__ import annotations
 
 import contextlib
 import shutil
-import socket
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Browser, expect
 
 from ghostpanel_kernel.environments import EnvironmentRegistry
 from ghostpanel_kernel.gateway._audit import AuditLog as AuditStore
 from ghostpanel_kernel.store import open_database
-from tests.e2e.conftest import SCREENSHOTS, Server, registered_environment, start_server
-from tests.e2e.jupyterlab import run_all_cells, write_notebook
+from tests.agent_process import free_port
+from tests.e2e.conftest import Server, registered_environment, serving
+from tests.e2e.jupyterlab import LOAD_TIMEOUT_MS, run_all_cells, screenshot_page, write_notebook
 from tests.podman_service import PodmanService
 
 ENV = "e2e-audit"
-LOAD_TIMEOUT_MS = 180_000
 ACTION_TIMEOUT_MS = 60_000
-
-
-def _port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 @contextlib.contextmanager
 def _lab(folder: Path, engine_url: str, port: int) -> Iterator[Server]:
-    with registered_environment(ENV, engine_url):
-        server = start_server(["lab", "--dir", str(folder), "--port", str(port), "--env",
-                               ENV, "--no-browser"], banner="GhostPanel notebooks:")
-        try:
-            yield server
-        finally:
-            try:
-                assert server.interrupt() == 0, server.output()
-            finally:
-                server.ensure_stopped()
-
-
-@contextlib.contextmanager
-def _page(browser: Browser, url: str, server: Server,
-          name: str = "jupyterlab-audit-log") -> Iterator[Page]:
-    """A page on ``url``; a screenshot after (``-FAILED`` and a log when it raised)."""
-    context = browser.new_context(viewport={"width": 1400, "height": 1100})
-    page = context.new_page()
-    console: list[str] = []
-    page.on("console", lambda m: console.append(f"{m.type}: {m.text}"))
-    suffix = "-FAILED"
-    try:
-        page.goto(url, timeout=LOAD_TIMEOUT_MS)
-        yield page
-        suffix = ""
-    finally:
-        SCREENSHOTS.mkdir(exist_ok=True)
-        page.screenshot(path=str(SCREENSHOTS / f"{name}{suffix}.png"), full_page=True)
-        if suffix:
-            (SCREENSHOTS / f"{name}.log").write_text(
-                "\n".join(console) + "\n--- server ---\n" + server.output())
-        page.goto("about:blank")  # Voila's shutdown beacon, as a closing tab sends it
-        page.close(run_before_unload=True)
-        context.close()
+    with registered_environment(ENV, engine_url), \
+            serving(["lab", "--dir", str(folder), "--port", str(port), "--env", ENV,
+                     "--no-browser"], banner="GhostPanel notebooks:") as server:
+        yield server
 
 
 def test_audit_log_widget_in_jupyterlab(browser: Browser, podman_engine: PodmanService
@@ -94,11 +56,11 @@ def test_audit_log_widget_in_jupyterlab(browser: Browser, podman_engine: PodmanS
         "AuditLog(LocalAuditSource(store), live=False)",
     ])
     try:
-        port = _port()
+        port = free_port()
         with _lab(folder, podman_engine.url, port) as server:
             token = server.url.split("token=")[1]
             url = f"http://127.0.0.1:{port}/lab/tree/audit.ipynb?token={token}"
-            with _page(browser, url, server) as page:
+            with screenshot_page(browser, url, "jupyterlab-audit-log", server) as page:
                 run_all_cells(page, 2)
                 widget = page.locator(".jp-Notebook .jp-CodeCell .jp-OutputArea").nth(1) \
                     .locator(".gp-audit-log")
@@ -135,11 +97,10 @@ def test_audit_tab_in_the_voila_dashboard(browser: Browser, podman_engine: Podma
     finally:
         engine.dispose()
     try:
-        server = start_server(["up", "--port", str(_port()), "--env", ENV, "--no-browser"],
-                              banner="GhostPanel dashboard:",
-                              extra_env={"GHOSTPANEL_DATABASE_URL": url})
-        try:
-            with _page(browser, server.url, server, "voila-audit-tab") as page:
+        with serving(["up", "--port", str(free_port()), "--env", ENV, "--no-browser"],
+                     banner="GhostPanel dashboard:",
+                     extra_env={"GHOSTPANEL_DATABASE_URL": url}) as server:
+            with screenshot_page(browser, server.url, "voila-audit-tab", server) as page:
                 page.get_by_role("tab", name="Audit", exact=True).click(
                     timeout=LOAD_TIMEOUT_MS)
                 widget = page.locator(".gp-audit-log")
@@ -149,10 +110,5 @@ def test_audit_tab_in_the_voila_dashboard(browser: Browser, podman_engine: Podma
                 widget.locator("button", has_text="Verify chain").click()
                 expect(widget).to_contain_text("The chain holds: 2 entries checked.",
                                                timeout=ACTION_TIMEOUT_MS)
-        finally:
-            try:
-                assert server.interrupt() == 0, server.output()
-            finally:
-                server.ensure_stopped()
     finally:
         shutil.rmtree(folder, ignore_errors=True)

@@ -40,6 +40,7 @@ from ghostpanel_kernel.metrics._alert_rules import predicate_rule
 from ghostpanel_kernel.metrics._alert_state import AlertState
 from ghostpanel_kernel.metrics._sampler import Sampler
 from ghostpanel_kernel.metrics._store import MetricsStore
+from tests.agent_process import free_port
 from tests.e2e.conftest import (
     ROOT,
     SCREENSHOTS,
@@ -48,11 +49,10 @@ from tests.e2e.conftest import (
     start_server,
     wait_until,
 )
-from tests.e2e.jupyterlab import run_all_cells, write_notebook
+from tests.e2e.jupyterlab import LOAD_TIMEOUT_MS, run_all_cells, write_notebook
 from tests.podman_service import PodmanService
 
 ENV = f"fleet-{uuid.uuid4().hex[:6]}"  # its own name: the session's store is shared
-LOAD_TIMEOUT_MS = 180_000
 SAMPLING_SECONDS = 5.0
 LABEL = {"io.ghostpanel.test": "fleet-health"}
 # The leaker writes 512 KiB into /dev/shm (memory: tmpfs pages are the container's)
@@ -156,19 +156,12 @@ def test_the_notebook_finds_the_leak_and_the_crash_loop_and_exports_a_report(
     assert "import pandas" not in body  # --no-input: the code is left out
 
 
-def _port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 @contextlib.contextmanager
 def _voila(environment: dict[str, str]) -> Iterator[Server]:
     """``python -m voila voila_apps/fleet_health.ipynb`` with ``ghostpanel up``'s settings."""
     from ghostpanel_kernel.cli._up import _VOILA_CONFIG
 
-    port = _port()
+    port = free_port()
     with tempfile.TemporaryDirectory(prefix="gp-fleet-voila-") as config:
         Path(config, "voila.json").write_text(json.dumps(_VOILA_CONFIG), encoding="utf-8")
         log = Path(config, "voila.log")
@@ -244,7 +237,7 @@ def test_the_alert_feed_and_the_chart_render_in_jupyterlab(browser: Browser,
         "MetricsChart(env, since='15m')",
         f"AlertFeed(LocalAlertClient({str(folder)!r}, environment={recorded!r}), live=False)",
     ])
-    port = _port()
+    port = free_port()
     server = start_server(["lab", "--dir", str(folder), "--port", str(port), "--env",
                            recorded, "--no-browser"], banner="GhostPanel notebooks:")
     context = browser.new_context(viewport={"width": 1400, "height": 1200})

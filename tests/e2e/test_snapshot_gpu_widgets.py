@@ -13,28 +13,26 @@ from __future__ import annotations
 import contextlib
 import re
 import shutil
-import socket
 import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Locator, Page, expect
+from playwright.sync_api import Browser, Locator, expect
 
+from tests.agent_process import free_port
 from tests.btrfs_mount import btrfs_loop_mount, make_subvolume
 from tests.e2e.conftest import (
-    SCREENSHOTS,
     Server,
     registered_environment,
-    start_server,
+    serving,
 )
-from tests.e2e.jupyterlab import run_all_cells, write_notebook
+from tests.e2e.jupyterlab import LOAD_TIMEOUT_MS, run_all_cells, screenshot_page, write_notebook
 from tests.nvml_data import MIXED
 from tests.podman_service import PodmanService
 
 ENV = "e2e-snap-gpu"
-LOAD_TIMEOUT_MS = 180_000  # a kernel starts on a busy 2-core machine
 ACTION_TIMEOUT_MS = 60_000
 
 
@@ -47,50 +45,14 @@ def subvolume() -> Iterator[Path]:
         yield path
 
 
-def _port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 @contextlib.contextmanager
 def _serve(arguments: list[str], banner: str, url: str, port: int = 0,
            env: str = ENV) -> Iterator[Server]:
-    with registered_environment(env, url):
-        server = start_server([*arguments, "--port", str(port or _port()), "--env", env,
-                               "--no-browser"], banner=banner,
-                              extra_env={"GHOSTPANEL_GPU_SIMULATE": str(MIXED)})
-        try:
-            yield server
-        finally:
-            try:
-                assert server.interrupt() == 0, server.output()
-            finally:
-                server.ensure_stopped()
-
-
-@contextlib.contextmanager
-def _page(browser: Browser, url: str, name: str, server: Server) -> Iterator[Page]:
-    """A page on ``url``; a screenshot after (``-FAILED`` and a log when it raised)."""
-    context = browser.new_context(viewport={"width": 1400, "height": 1100})
-    page = context.new_page()
-    console: list[str] = []
-    page.on("console", lambda m: console.append(f"{m.type}: {m.text}"))
-    suffix = "-FAILED"
-    try:
-        page.goto(url, timeout=LOAD_TIMEOUT_MS)
-        yield page
-        suffix = ""
-    finally:
-        SCREENSHOTS.mkdir(exist_ok=True)
-        page.screenshot(path=str(SCREENSHOTS / f"{name}{suffix}.png"), full_page=True)
-        if suffix:
-            (SCREENSHOTS / f"{name}.log").write_text(
-                "\n".join(console) + "\n--- server ---\n" + server.output())
-        page.goto("about:blank")  # Voila's shutdown beacon, as a closing tab sends it
-        page.close(run_before_unload=True)
-        context.close()
+    with registered_environment(env, url), \
+            serving([*arguments, "--port", str(port or free_port()), "--env", env,
+                     "--no-browser"], banner=banner,
+                    extra_env={"GHOSTPANEL_GPU_SIMULATE": str(MIXED)}) as server:
+        yield server
 
 
 def snapshot_now(picker: Locator) -> None:
@@ -127,7 +89,7 @@ def dashboard(podman_engine: PodmanService) -> Iterator[Server]:
 
 
 def test_voila_dashboard_tabs(browser: Browser, dashboard: Server, subvolume: Path) -> None:
-    with _page(browser, dashboard.url, "voila-snapshots-gpus", dashboard) as page:
+    with screenshot_page(browser, dashboard.url, "voila-snapshots-gpus", dashboard) as page:
         page.get_by_role("tab", name="Snapshots", exact=True).click(timeout=LOAD_TIMEOUT_MS)
         picker = page.locator(".gp-snapshot-picker")
         picker.get_by_placeholder("volume:NAME, container:NAME or /path").fill(str(subvolume))
@@ -156,12 +118,12 @@ def test_jupyterlabwrite_notebook(browser: Browser, podman_engine: PodmanService
         "from ghostpanel_widgets import GpuAllocator\nGpuAllocator(env)",
     ])
     try:
-        port = _port()
+        port = free_port()
         with _serve(["lab", "--dir", str(folder)], "GhostPanel notebooks:",
                     podman_engine.url, port, env=f"{ENV}-lab") as server:
             token = server.url.split("token=")[1]
             url = f"http://127.0.0.1:{port}/lab/tree/snapshots-gpus.ipynb?token={token}"
-            with _page(browser, url, "jupyterlab-snapshots-gpus", server) as page:
+            with screenshot_page(browser, url, "jupyterlab-snapshots-gpus", server) as page:
                 run_all_cells(page, 2)
                 cells = page.locator(".jp-Notebook .jp-CodeCell .jp-OutputArea")
                 picker = cells.nth(0).locator(".gp-snapshot-picker")

@@ -16,29 +16,18 @@ the agent's own run, ``force`` on the QUIC policy is held back.
 
 from __future__ import annotations
 
-import contextlib
-import time
-from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 import schemathesis
-from hypothesis import HealthCheck, Phase, given, settings
-from schemathesis import GenerationMode
-from schemathesis.checks import not_a_server_error
-from schemathesis.specs.openapi.checks import (
-    content_type_conformance,
-    response_schema_conformance,
-    status_code_conformance,
-)
 
-from ghostpanel_kernel.engine import Environment, NotFound
 from tests.gateway_process import (  # noqa: F401 (fixtures)
     RunningGateway,
     gateway_factory_fixture,
     gateway_fixture,
 )
+from tests.schemathesis_run import Fuzzer, fuzz_cleanup_fixture  # noqa: F401 (fixture)
 
 pytestmark = pytest.mark.integration
 
@@ -46,31 +35,6 @@ pytestmark = pytest.mark.integration
 EXAMPLES = 8
 #: The whole run's budget, in seconds.
 BUDGET = 120.0
-
-schemathesis.serializer.alias("application/toml", "text/plain")
-
-
-async def _leftovers(env: Environment) -> tuple[set[str], set[str], set[str]]:
-    return ({c.id for c in await env.containers.list(all=True)},
-            {n.name for n in await env.networks.list()},
-            {v.name for v in await env.volumes.list()})
-
-
-@pytest.fixture
-async def fuzz_cleanup(env: Environment) -> AsyncIterator[None]:
-    """Remove what the fuzzed requests created (a valid create does create)."""
-    before = await _leftovers(env)
-    yield
-    now = await _leftovers(env)
-    for ident in now[0] - before[0]:
-        with contextlib.suppress(NotFound):
-            await (await env.containers.get(ident)).remove(force=True, volumes=True)
-    for name in now[1] - before[1]:
-        with contextlib.suppress(NotFound):
-            await (await env.networks.get(name)).remove()
-    for name in now[2] - before[2]:
-        with contextlib.suppress(NotFound):
-            await (await env.volumes.get(name)).remove(force=True)
 
 
 def _pinned(document: dict[str, Any]) -> dict[str, Any]:
@@ -82,36 +46,19 @@ def _pinned(document: dict[str, Any]) -> dict[str, Any]:
     return document
 
 
-class _Fuzzer:
-    def __init__(self, gateway: RunningGateway, token: str) -> None:
-        self.gateway = gateway
-        self.token = token
-        self.statuses: Counter[int] = Counter()
+def _sender(gateway: RunningGateway, token: str) -> Callable[[schemathesis.Case], Any]:
+    """How a case reaches the gateway: with the hub token ``token``."""
 
-    def call(self, case: schemathesis.Case, mode: GenerationMode) -> None:
+    def send(case: schemathesis.Case) -> Any:
         # The token always, whatever the case made of the scheme: the routes are under
         # test here (authentication has its own tests).
-        case.headers = {**(case.headers or {}), "Authorization": f"token {self.token}"}
+        case.headers = {**(case.headers or {}), "Authorization": f"token {token}"}
         if (case.method.upper(), case.path) == ("POST", "/env/{name}/api/v1/network/quic") \
                 and isinstance(case.query, dict):
             case.query.pop("force", None)
-        response = case.call(base_url=self.gateway.url.rstrip("/"), timeout=30)
-        self.statuses[response.status_code] += 1
-        checks = [not_a_server_error]
-        if mode is GenerationMode.POSITIVE:
-            checks += [status_code_conformance, content_type_conformance,
-                       response_schema_conformance]
-        case.validate_response(response, checks=checks)
+        return case.call(base_url=gateway.url.rstrip("/"), timeout=30)
 
-    def run(self, operation: schemathesis.APIOperation, mode: GenerationMode) -> None:
-        @settings(max_examples=EXAMPLES, deadline=None, derandomize=True, database=None,
-                  phases=[Phase.explicit, Phase.generate],
-                  suppress_health_check=list(HealthCheck))
-        @given(case=operation.as_strategy(generation_mode=mode))
-        def fuzz(case: schemathesis.Case) -> None:
-            self.call(case, mode)
-
-        fuzz()
+    return send
 
 
 @pytest.mark.usefixtures("fuzz_cleanup")
@@ -119,25 +66,11 @@ class _Fuzzer:
 def test_no_5xx_through_the_gateway(gateway: RunningGateway, token: str) -> None:
     with gateway.client(token) as http:
         document = http.get("api/v1/openapi.json").json()
-    schema = schemathesis.openapi.from_dict(_pinned(document))
-    fuzzer = _Fuzzer(gateway, token)
-    failures: list[str] = []
-    operations = 0
-    started = time.monotonic()
-    for result in schema.get_all_operations():
-        operation = result.ok()
-        operations += 1
-        for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
-            try:
-                fuzzer.run(operation, mode)
-            except (Exception, BaseExceptionGroup) as error:  # every failure, not the first
-                failures.append(f"{operation.label} [{mode}]: {error}")
-    elapsed = time.monotonic() - started
-    statuses = fuzzer.statuses
-    print(f"{operations} operations, {statuses.total()} requests in {elapsed:.1f} s: "
-          f"{dict(sorted(statuses.items()))}")
-    assert not failures, "\n\n".join(failures)
-    assert operations >= 30, f"only {operations} operations in the document"
-    assert statuses.total() >= operations * 2, statuses
+    run = Fuzzer(_sender(gateway, token), EXAMPLES).run_all(_pinned(document))
+    statuses = run.statuses
+    print(run.summary())
+    assert not run.failures, "\n\n".join(run.failures)
+    assert run.operations >= 30, f"only {run.operations} operations in the document"
+    assert statuses.total() >= run.operations * 2, statuses
     assert 401 not in statuses, statuses
-    assert elapsed < BUDGET, f"the run took {elapsed:.1f} s"
+    assert run.elapsed < BUDGET, f"the run took {run.elapsed:.1f} s"

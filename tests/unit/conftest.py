@@ -45,6 +45,24 @@ async def open_engine_widget() -> AsyncIterator[Callable[..., Any]]:
 
 
 @pytest.fixture
+async def widgets() -> AsyncIterator[list[Any]]:
+    """Widgets a test made (it appends them), closed after it; none may be left open.
+
+    For the widgets on no environment (``AlertFeed``, ``AuditLog``, ``MetricsChart``):
+    ``open_engine_widget`` is the one for engine views.
+    """
+    from ipywidgets.widgets.widget import _instances  # open widgets, by model id
+
+    before = set(_instances)
+    made: list[Any] = []
+    yield made
+    for widget in made:
+        widget.close()
+    await asyncio.sleep(0)  # the sources' aclose tasks, which close() starts
+    assert set(_instances) == before, "close() left widgets open"
+
+
+@pytest.fixture
 async def opened() -> AsyncIterator[list[Environment]]:
     """Environments a test opened (it appends them), closed at its end whatever happened."""
     environments: list[Environment] = []

@@ -170,6 +170,13 @@ async def test_boltfile_creates_are_for_admins() -> None:
         assert created == []
 
 
+def _agent_environment(handler: Any) -> Environment:
+    """The environment ``remote``: an agent whose answers ``handler`` gives, its token
+    ``agent-secret`` (what the forwarded requests must carry, not the caller's)."""
+    return Environment("https://agent.test:9443", name="remote", token="agent-secret",
+                       transport=httpx.MockTransport(handler))
+
+
 class _Agent:
     """A GhostPanel agent as its environment's transport sees it: the Engine API (a
     fake Podman) at ``/``, and ``/api/v1`` answered here, every request noted."""
@@ -191,8 +198,7 @@ class _Agent:
 
 async def test_an_agent_environment_is_forwarded_with_the_agents_token() -> None:
     agent = _Agent()
-    env = Environment("https://agent.test:9443", name="remote", token="agent-secret",
-                      transport=httpx.MockTransport(agent))
+    env = _agent_environment(agent)
     async with gateway_client(agent=env) as (http, context):
         context.grants[("ada", "remote")] = frozenset({"read", "lifecycle"})
         answer = await http.get("/env/remote/api/v1/containers?status=running",
@@ -220,8 +226,7 @@ async def test_an_agent_that_cannot_be_reached_is_a_502_and_a_big_body_a_413() -
             raise httpx.ConnectError("connection refused")
         return await agent(request)
 
-    env = Environment("https://agent.test:9443", name="remote", token="agent-secret",
-                      transport=httpx.MockTransport(down))
+    env = _agent_environment(down)
     async with gateway_client(agent=env) as (http, context):
         context.grants[("rex", "remote")] = frozenset({"read", "gpus"})
         answer = await http.get("/env/remote/api/v1/containers", headers=_as("rex"))
@@ -339,8 +344,7 @@ class _MetricsAgent(_Agent):
 @pytest.mark.parametrize("path", ["/api/v1/metrics/history", "/api/v1/metrics/events"])
 async def test_metrics_rows_of_other_teams_containers_are_dropped(path: str) -> None:
     agent = _MetricsAgent()
-    env = Environment("https://agent.test:9443", name="remote", token="agent-secret",
-                      transport=httpx.MockTransport(agent))
+    env = _agent_environment(agent)
     async with gateway_client(agent=env) as (http, context):
         context.grants[("ada", "remote")] = frozenset({"read"})
         answer = await http.get(f"/env/remote{path}", headers=_as("ada"))
@@ -353,8 +357,7 @@ async def test_metrics_rows_of_other_teams_containers_are_dropped(path: str) -> 
 
 async def test_alerts_of_other_teams_containers_are_dropped_and_silences_are_admins() -> None:
     agent = _MetricsAgent()
-    env = Environment("https://agent.test:9443", name="remote", token="agent-secret",
-                      transport=httpx.MockTransport(agent))
+    env = _agent_environment(agent)
     async with gateway_client(agent=env) as (http, context):
         context.grants[("ada", "remote")] = frozenset({"read", "lifecycle"})
         answer = await http.get("/env/remote/api/v1/alerts", headers=_as("ada"))

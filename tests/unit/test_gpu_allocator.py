@@ -3,7 +3,6 @@ release on container removal, the engine specs and the Boltfile mapping."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -20,32 +19,19 @@ from ghostpanel_kernel.gpus import (
     GpuUnavailable,
     Inventory,
     engine_spec,
-    load_simulation,
     read_inventory,
     request_from_gpu_table,
     request_from_service,
 )
 from ghostpanel_kernel.store import open_database
 from tests.nvml_data import L4_0, L4_1, MIXED
+from tests.unit.gpu_fixtures import (  # noqa: F401 (fixtures)
+    allocator_fixture,
+    database_fixture,
+    inventory_fixture,
+)
 
 DATA = Path(__file__).parent.parent / "data"
-
-
-@pytest.fixture
-def inventory() -> Inventory:
-    return read_inventory(load_simulation(MIXED), source=str(MIXED), host="lab")
-
-
-@pytest.fixture
-def database(tmp_path: Path) -> Iterator[Engine]:
-    engine = open_database(f"sqlite:///{tmp_path / 'store.db'}")
-    yield engine
-    engine.dispose()
-
-
-@pytest.fixture
-def allocator(inventory: Inventory, database: Engine) -> GpuAllocator:
-    return GpuAllocator(inventory, engine=database)
 
 
 def test_exclusive_takes_a_whole_gpu_and_refuses_a_second_holder(

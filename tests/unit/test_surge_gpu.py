@@ -5,27 +5,26 @@ that a Surge apply makes (all or nothing, replacing, undoable)."""
 from __future__ import annotations
 
 import tomllib
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine
 
 from ghostpanel_kernel.bolt import Boltfile
 from ghostpanel_kernel.gpus import (
     GpuAllocator,
     GpuRequest,
     GpuUnavailable,
-    Inventory,
-    load_simulation,
-    read_inventory,
 )
-from ghostpanel_kernel.store import open_database
 from ghostpanel_kernel.surge import SurgeError
 from ghostpanel_kernel.surge._desired import config_hash, desired_state
 from ghostpanel_kernel.surge._gaming import describe_request, gpu_wanted
-from tests.nvml_data import L4_0, L4_1, MIXED
+from tests.nvml_data import L4_0, L4_1
+from tests.unit.gpu_fixtures import (  # noqa: F401 (fixtures)
+    allocator_fixture,
+    database_fixture,
+    inventory_fixture,
+)
 
 CORPUS = Path(__file__).parent.parent / "data" / "bolt-corpus"
 SWITCHES = {"enabled": True, "gpu_passthrough": True, "nvidia_runtime": True,
@@ -154,23 +153,6 @@ def test_the_hash_of_a_service_without_gpus_is_unchanged_and_gpu_changes_are_dri
 
 
 # -- the allocator's batch reservation --------------------------------------------------
-
-
-@pytest.fixture
-def inventory() -> Inventory:
-    return read_inventory(load_simulation(MIXED), source=str(MIXED), host="lab")
-
-
-@pytest.fixture
-def database(tmp_path: Path) -> Iterator[Engine]:
-    engine = open_database(f"sqlite:///{tmp_path / 'store.db'}")
-    yield engine
-    engine.dispose()
-
-
-@pytest.fixture
-def allocator(inventory: Inventory, database: Engine) -> GpuAllocator:
-    return GpuAllocator(inventory, engine=database)
 
 
 def test_reserve_all_is_all_or_nothing_and_a_check_changes_nothing(

@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -50,20 +50,6 @@ def folder(tmp_path: Path) -> Iterator[Path]:
     _round(state, {"busy": ["other"]}, now - 30, environment="prod")
     state.close()
     yield tmp_path
-
-
-@pytest.fixture
-async def widgets() -> AsyncIterator[list[Any]]:
-    """Widgets made by the test; closed after it, and none may be left open."""
-    from ipywidgets.widgets.widget import _instances
-
-    before = set(_instances)
-    made: list[Any] = []
-    yield made
-    for widget in made:
-        widget.close()
-    await asyncio.sleep(0)  # the clients' aclose tasks
-    assert set(_instances) == before, "close() left widgets open"
 
 
 async def _open(widgets: list[Any], source: Any, **options: Any) -> AlertFeed:

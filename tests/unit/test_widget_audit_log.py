@@ -9,7 +9,7 @@ import asyncio
 import base64
 import csv
 import io
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -53,20 +53,6 @@ def audit(store: Engine) -> StoreAuditLog:
     log.record(user="cy", environment="staging", action="image.pull", target="busybox",
                result="failed", status=500, request_id="r-pull")
     return log
-
-
-@pytest.fixture
-async def widgets() -> AsyncIterator[list[Any]]:
-    """Widgets made by the test; closed after it, and none may be left open."""
-    from ipywidgets.widgets.widget import _instances
-
-    before = set(_instances)
-    made: list[Any] = []
-    yield made
-    for widget in made:
-        widget.close()
-    await asyncio.sleep(0)  # the sources' aclose tasks
-    assert set(_instances) == before, "close() left widgets open"
 
 
 async def _open(widgets: list[Any], source: Any, **options: Any) -> AuditLog:

@@ -4,9 +4,7 @@ and a failing environment in the status line."""
 
 from __future__ import annotations
 
-import asyncio
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -27,19 +25,6 @@ T0 = 1_765_000_000.0
 
 def _frame(rows: list[list[Any]]) -> pd.DataFrame:
     return frame_from_columns(["time", "environment", "container", "metric", "value"], rows)
-
-
-@pytest.fixture
-async def widgets() -> AsyncIterator[list[Any]]:
-    from ipywidgets.widgets.widget import _instances
-
-    before = set(_instances)
-    made: list[Any] = []
-    yield made
-    for widget in made:
-        widget.close()
-    await asyncio.sleep(0)
-    assert set(_instances) == before, "close() left widgets open"
 
 
 def test_a_counter_is_charted_as_a_rate_and_a_restart_drop_is_left_out() -> None:

@@ -24,10 +24,13 @@ The modules, one concern each: ``_desired`` (Boltfile → desired state, config 
 ``_apply`` (apply, scale: forward, commit, rollback), ``_journal`` (undo log),
 ``_undo`` (what undoes each change),
 ``_lock`` (one run per project and environment, held by the engine),
-``_destroy``, ``_status``, ``_health`` (healthcheck waits), ``_logs``, ``_hosts``
-(parallel per host), ``_progress``, ``_result``, ``_naming``, ``_errors``.
+``_destroy``, ``_status``, ``_projects`` (the stacks on environments, by labels and
+Bolt's names), ``_adopt`` (a Bolt CLI stack made a Surge project), ``_health``
+(healthcheck waits), ``_logs``, ``_hosts`` (parallel per host), ``_progress``,
+``_result``, ``_naming``, ``_errors``.
 """
 
+from ._adopt import Adoption, adopt_stack, describe_adoption, plan_adoption
 from ._apply import CancelCallback, MissingImage, apply_surge, scale_surge
 from ._desired import DesiredState, NetworkSpec, ServiceSpec, VolumeSpec, desired_state
 from ._destroy import destroy_surge
@@ -35,15 +38,24 @@ from ._errors import SurgeError
 from ._health import HealthTimeout
 from ._lock import LABEL_LOCK, LockHolder, ProjectLocked, lock_name
 from ._logs import SurgeLogLine, surge_logs
-from ._naming import LABEL_CONFIG_HASH, LABEL_PROJECT, LABEL_REPLICA, LABEL_RUN, LABEL_SERVICE
+from ._naming import (
+    LABEL_BOLTFILE,
+    LABEL_CONFIG_HASH,
+    LABEL_PROJECT,
+    LABEL_REPLICA,
+    LABEL_RUN,
+    LABEL_SERVICE,
+)
 from ._placement import Placement, Slot, place
 from ._plan import Action, EnvironmentPlan, SurgePlan, plan_surge
 from ._progress import SurgeProgress
+from ._projects import StackContainer, StackDiscovery, StackProject, discover_stacks
 from ._result import SurgeResult
 from ._status import ServiceStatus, SurgeStatus, surge_status
 from ._undo import NotRestored
 
 __all__ = [
+    "LABEL_BOLTFILE",
     "LABEL_CONFIG_HASH",
     "LABEL_LOCK",
     "LABEL_PROJECT",
@@ -51,6 +63,7 @@ __all__ = [
     "LABEL_RUN",
     "LABEL_SERVICE",
     "Action",
+    "Adoption",
     "CancelCallback",
     "DesiredState",
     "EnvironmentPlan",
@@ -64,6 +77,9 @@ __all__ = [
     "ServiceSpec",
     "ServiceStatus",
     "Slot",
+    "StackContainer",
+    "StackDiscovery",
+    "StackProject",
     "SurgeError",
     "SurgeLogLine",
     "SurgePlan",
@@ -71,11 +87,15 @@ __all__ = [
     "SurgeResult",
     "SurgeStatus",
     "VolumeSpec",
+    "adopt_stack",
     "apply_surge",
+    "describe_adoption",
     "desired_state",
     "destroy_surge",
+    "discover_stacks",
     "lock_name",
     "place",
+    "plan_adoption",
     "plan_surge",
     "scale_surge",
     "surge_logs",

@@ -61,7 +61,7 @@ from ._health import wait_healthy
 from ._hosts import run_per_host
 from ._journal import Journal
 from ._lock import RunIdentity, release_locks, take_locks
-from ._naming import LABEL_PROJECT, LABEL_RUN, is_old_name, old_name
+from ._naming import LABEL_BOLTFILE, LABEL_PROJECT, LABEL_RUN, is_old_name, old_name
 from ._plan import Action, EnvironmentPlan, SurgePlan, build_plan, gpu_workloads
 from ._progress import ProgressCallback, ProgressReporter
 from ._result import Outcome, SurgeResult
@@ -157,6 +157,8 @@ async def _create_container(run: _Run, environment: Environment, journal: Journa
     name = action.container
     labels = {**spec.labels(run.state.project, action.replica),
               LABEL_RUN: run.identity.run_id}
+    if run.state.source:  # where the project's Boltfile is, for the stacks page
+        labels[LABEL_BOLTFILE] = run.state.source
     try:
         if spec.gpu is None:
             container = await environment.containers.create(

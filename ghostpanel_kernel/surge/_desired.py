@@ -225,12 +225,17 @@ class DesiredState:
         The networks the services use, by engine name.
     volumes
         The named volumes the services mount, by engine name.
+    source
+        The Boltfile's absolute path (``""`` for one read from a string, or from a
+        file that is not here): the containers carry it
+        (:data:`~ghostpanel_kernel.surge._naming.LABEL_BOLTFILE`).
     """
 
     project: str
     services: Mapping[str, ServiceSpec]
     networks: Mapping[str, NetworkSpec]
     volumes: Mapping[str, VolumeSpec]
+    source: str = ""
 
     @property
     def images(self) -> list[str]:
@@ -567,5 +572,10 @@ def desired_state(boltfile: Boltfile, *, base_dir: str | os.PathLike[str] | None
                             resources=resources, replicas=(replicas or {}).get(name))
              for name, table in services_data.items()}
     order = start_order({name: list(spec.depends_on) for name, spec in specs.items()})
+    # Only a file that exists here is a place to find the Boltfile again (the API reads
+    # Boltfiles sent as text under names of its own).
+    path = Path(boltfile.path)
+    source = str(path.absolute()) if boltfile.path != "<string>" and path.is_file() else ""
     return DesiredState(project=project, services={name: specs[name] for name in order},
-                        networks=resources.networks, volumes=resources.volumes)
+                        networks=resources.networks, volumes=resources.volumes,
+                        source=source)

@@ -20,6 +20,7 @@ import re
 from typing import Final
 
 __all__ = [
+    "LABEL_BOLTFILE",
     "LABEL_CONFIG_HASH",
     "LABEL_PROJECT",
     "LABEL_REPLICA",
@@ -40,6 +41,10 @@ LABEL_CONFIG_HASH: Final = "io.ghostpanel.surge.config-hash"
 #: The run that created a container, network or volume: what lets a run that lost the
 #: engine's answer to a create find what it made, and leave alone what another run made.
 LABEL_RUN: Final = "io.ghostpanel.surge.run"
+#: The absolute path of the Boltfile a container was created from, on the machine that
+#: ran Surge (absent for a Boltfile read from a string): how the stacks page finds a
+#: project's Boltfile again. Not part of the config hash.
+LABEL_BOLTFILE: Final = "io.ghostpanel.surge.boltfile"
 
 #: Put between a container's name and its short id while it is being replaced.
 OLD_MARKER: Final = "-surge-old-"

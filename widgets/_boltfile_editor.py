@@ -322,8 +322,10 @@ class BoltfileEditor(ipywidgets.VBox):
         self._load(path_or_text)
 
         self.ace_view = _ace_ipywidget(pn, self.ace)
-        self.ace_view.layout = ipywidgets.Layout(flex="3 1 0%", min_width="320px",
-                                                 margin="0 12px 0 0")
+        # Set on the view's own Layout: a replaced Layout would stay open after close().
+        self.ace_view.layout.flex = "3 1 0%"
+        self.ace_view.layout.min_width = "320px"
+        self.ace_view.layout.margin = "0 12px 0 0"
         self.file_field.observe(self._file_field_changed, "value")
         self.save_button.on_click(lambda _: self._save_clicked())
         self.format_button.on_click(lambda _: self._format_clicked())

@@ -358,6 +358,7 @@ class EngineClient:
         if self._api_version is None:
             if self._negotiating is None:
                 self._negotiating = asyncio.ensure_future(self._negotiate())
+                self._negotiating.add_done_callback(_mark_retrieved)
             # Kept here: a concurrent caller that failed with us may reset the attribute.
             negotiating = self._negotiating
             try:
@@ -379,6 +380,7 @@ class EngineClient:
         if self._version is None:
             if self._fetching_version is None:
                 self._fetching_version = asyncio.ensure_future(self._fetch_version())
+                self._fetching_version.add_done_callback(_mark_retrieved)
             try:
                 await asyncio.shield(self._fetching_version)
             except BaseException:
@@ -584,3 +586,11 @@ def _param(value: str | int | float | bool) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value)
+
+
+def _mark_retrieved(future: asyncio.Future[None]) -> None:
+    """Read a shared task's outcome so that asyncio does not log "Task exception was never
+    retrieved" when every caller that awaited it was cancelled first (a fan-out deadline):
+    the next caller still sees the failure, and retries."""
+    if not future.cancelled():
+        future.exception()

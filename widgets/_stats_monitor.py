@@ -226,7 +226,7 @@ class StatsMonitor(ipywidgets.VBox):
         self.figures: dict[str, Figure] = {}
         self._pane = pn.pane.Bokeh(self._build_charts(), sizing_mode="stretch_width")
         self.chart = pn.ipywidget(self._pane)
-        self.chart.layout = ipywidgets.Layout(width="100%")
+        self.chart.layout.width = "100%"  # a new Layout would leave the first one open
 
         super().__init__(**kwargs)
         self.add_class("gp-stats-monitor")

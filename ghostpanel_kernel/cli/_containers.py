@@ -10,7 +10,7 @@ import sys
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import click
 
@@ -36,6 +36,9 @@ from ._output import (
     one_line,
     render_table,
 )
+
+if TYPE_CHECKING:
+    from ..engine._image_updates import UpdateStatus
 
 __all__ = ["events", "inspect", "logs", "ps", "restart", "rm", "start", "stats", "stop"]
 
@@ -69,19 +72,49 @@ async def _list_containers(app: CliContext, env_names: Sequence[str], *, show_al
     return list(itertools.chain.from_iterable(listings))
 
 
+async def _list_with_updates(app: CliContext, env_names: Sequence[str], *, show_all: bool,
+                             filters: Filters) -> list[tuple[Container, UpdateStatus]]:
+    """The containers, each with whether its registry has a newer image (``--updates``)."""
+    from ..engine._image_updates import check_updates
+
+    async def listing(environment: Environment) -> list[tuple[Container, UpdateStatus]]:
+        containers = await environment.containers.list(all=show_all, filters=filters)
+        statuses = await check_updates(environment, containers) if containers else {}
+        return [(container, statuses[container.id]) for container in containers]
+
+    listings = await app.gather(env_names, listing)
+    return list(itertools.chain.from_iterable(listings))
+
+
 @click.command()
 @click.option("-a", "--all", "show_all", is_flag=True,
               help="Show every container (default: running ones only).")
+@click.option("--updates", is_flag=True,
+              help="Add an UPDATE column: whether the registry's tag now names a newer "
+                   "image than the container runs (one registry request per image).")
 @filter_option
 @env_option
 @json_option
 @pass_app
-def ps(app: CliContext, show_all: bool, filters: Filters, env_names: tuple[str, ...],
-       as_json: bool) -> None:
+def ps(app: CliContext, show_all: bool, updates: bool, filters: Filters,
+       env_names: tuple[str, ...], as_json: bool) -> None:
     """List containers of the selected environments in one table.
 
     An environment that cannot answer gets a warning on stderr; the others are listed.
     """
+    if updates:
+        from ..engine._image_updates import update_cell
+
+        checked = asyncio.run(_list_with_updates(app, env_names, show_all=show_all,
+                                                 filters=filters))
+        if as_json:
+            echo_json([{**container_record(c), "update": status.to_dict()}
+                       for c, status in checked])
+        else:
+            click.echo(render_table((*PS_HEADERS[:3], "UPDATE", *PS_HEADERS[3:]), [
+                [*row[:3], update_cell(status), *row[3:]]
+                for row, status in ((container_row(c), s) for c, s in checked)]))
+        return
     containers = asyncio.run(_list_containers(app, env_names, show_all=show_all,
                                               filters=filters))
     if as_json:

@@ -1,5 +1,8 @@
 """Async client for the Docker-compatible Engine API that Bolt hosts serve."""
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from .._exceptions import (
     AgentAuthError,
     BoltfileError,
@@ -29,6 +32,20 @@ from ._sync import SyncBridge, SyncProxy
 from ._system import Event, SystemAPI
 from ._transport import EngineTransport
 from ._volumes import Volume, VolumeCollection
+
+if TYPE_CHECKING:
+    from ._image_updates import UpdateStatus, check_updates
+
+# Imported on first use: the registry client is needed only by update checks, and the
+# agent imports this package.
+_LAZY = {"UpdateStatus": "_image_updates", "check_updates": "_image_updates"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        module = importlib.import_module(f"{__name__}.{_LAZY[name]}")
+        return getattr(module, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 __all__ = [
     "AgentAuthError",
@@ -70,6 +87,8 @@ __all__ = [
     "SyncProxy",
     "SystemAPI",
     "TLSConfig",
+    "UpdateStatus",
     "Volume",
     "VolumeCollection",
+    "check_updates",
 ]

@@ -25,7 +25,8 @@ The modules, one concern each: ``_desired`` (Boltfile → desired state, config 
 ``_undo`` (what undoes each change),
 ``_lock`` (one run per project and environment, held by the engine),
 ``_destroy``, ``_status``, ``_projects`` (the stacks on environments, by labels and
-Bolt's names), ``_adopt`` (a Bolt CLI stack made a Surge project), ``_health``
+Bolt's names), ``_adopt`` (a Bolt CLI stack made a Surge project), ``_redeploy`` (the latest
+images, nothing else), ``_health``
 (healthcheck waits), ``_logs``, ``_hosts`` (parallel per host), ``_progress``,
 ``_result``, ``_naming``, ``_errors``.
 """
@@ -50,6 +51,7 @@ from ._placement import Placement, Slot, place
 from ._plan import Action, EnvironmentPlan, SurgePlan, plan_surge
 from ._progress import SurgeProgress
 from ._projects import StackContainer, StackDiscovery, StackProject, discover_stacks
+from ._redeploy import project_updates, redeploy_latest
 from ._result import SurgeResult
 from ._status import ServiceStatus, SurgeStatus, surge_status
 from ._undo import NotRestored
@@ -97,6 +99,8 @@ __all__ = [
     "place",
     "plan_adoption",
     "plan_surge",
+    "project_updates",
+    "redeploy_latest",
     "scale_surge",
     "surge_logs",
     "surge_status",

@@ -16,6 +16,11 @@ diagnostics and exits 1.
 
 Findings and diffs go to stdout (so ``fmt --diff | patch -p0`` works); ``fmt``'s
 "reformatted ..." lines and every error go to stderr.
+
+``from-compose`` converts a Docker Compose file into a Boltfile and ``export --to
+kubernetes`` a Boltfile into Kubernetes manifests (docs/conversions.md); each writes
+the result to stdout or ``-o FILE`` and prints what could not be carried over as
+``note:`` lines on stderr.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from __future__ import annotations
 import difflib
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Literal
 
 import click
 
@@ -31,7 +37,8 @@ from ..engine import BoltfileError
 from ._app import CommandGroup, json_option
 from ._output import echo_json, one_line
 
-__all__ = ["boltfile", "fmt", "render_diagnostic", "summary_line", "unified_diff", "validate"]
+__all__ = ["boltfile", "export", "fmt", "from_compose_command", "render_diagnostic",
+           "summary_line", "unified_diff", "validate"]
 
 _SEVERITY_COLOURS = {"error": "red", "warning": "yellow"}
 
@@ -230,3 +237,82 @@ def fmt(ctx: click.Context, files: tuple[Path, ...], check: bool, show_diff: boo
     click.echo(f"{_plural(changed, 'file')} {verb}, {unchanged} left unchanged", err=True)
     if failed or (check and would_change):
         ctx.exit(1)
+
+
+# -- conversions (docs/conversions.md) ------------------------------------------------
+
+
+def _emit(text: str, output: Path | None, notes: Sequence[str]) -> None:
+    """The result to stdout or ``output``, the notes to stderr."""
+    for note in notes:
+        click.echo(f"note: {note}", err=True)
+    if output is None:
+        click.echo(text, nl=False)
+        return
+    _write(output, text)
+    click.echo(f"wrote {output} ({_plural(len(notes), 'note')})", err=True)
+
+
+_OUTPUT = click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
+                       help="Write the result to this file instead of stdout.")
+
+
+@boltfile.command("from-compose")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@_OUTPUT
+@click.option("--project", help="The Boltfile's project (default: the Compose name, "
+              "else the file's folder name).")
+@click.option("--for-bolt", is_flag=True, help="Keep the keys Bolt reads that "
+              "GhostPanel's Surge refuses (container_name, dns, sysctls...).")
+def from_compose_command(file: Path, output: Path | None, project: str | None,
+                         for_bolt: bool) -> None:
+    """Convert a Docker Compose FILE into a Boltfile.
+
+    Variables (${VAR:-default}) come from the environment over a .env file beside
+    FILE, as Compose reads them. What has no place in a Boltfile (secrets, configs,
+    build options, profiles...) is left out and printed as `note:` lines on stderr
+    (and as comments at the top of the Boltfile). Write the Boltfile beside FILE:
+    relative bind mounts start from the Boltfile's folder.
+    """
+    from ..bolt import from_compose
+
+    result = from_compose(file, project=project, for_bolt=for_bolt)
+    notes = list(result.notes)
+    if output is not None and output.resolve().parent != file.resolve().parent and any(
+            str(volume).startswith(".") for name in result.boltfile().services
+            for volume in result.boltfile().service(name).volumes):
+        # Surge resolves relative bind sources from the Boltfile's own folder.
+        notes.append(f"{output}: relative bind mounts start from the Boltfile's folder, "
+                     f"not {file.resolve().parent}; write it beside {file.name} or fix "
+                     "the paths")
+    _emit(result.boltfile_text, output, notes)
+
+
+@boltfile.command()
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--to", "target", type=click.Choice(["kubernetes"]), required=True,
+              help="The format to export to.")
+@_OUTPUT
+@click.option("--host-ports", is_flag=True, help="Also bind each published port on the "
+              "node (hostPort), as Bolt publishes it on the host.")
+@click.option("--service-type", type=click.Choice(["ClusterIP", "NodePort", "LoadBalancer"]),
+              default="ClusterIP", show_default=True, help="The Services' type.")
+@click.option("--volume-size", default="1Gi", show_default=True,
+              help="The storage each PersistentVolumeClaim asks for.")
+@click.option("--namespace", help="Put every object in this namespace.")
+def export(file: Path, target: str, output: Path | None, host_ports: bool,
+           service_type: Literal["ClusterIP", "NodePort", "LoadBalancer"],
+           volume_size: str, namespace: str | None) -> None:
+    """Export the Boltfile FILE to another format: --to kubernetes writes Deployments,
+    Services and PersistentVolumeClaims as one multi-document YAML.
+
+    What Kubernetes has no equivalent for (restart policies other than always,
+    depends_on, gaming settings, snapshots...) is printed as `note:` lines on stderr
+    and as comments at the top of the YAML. Exit status 1 when the Boltfile has an
+    error (see `ghostpanel boltfile validate`).
+    """
+    from ..bolt import to_kubernetes
+
+    exported = to_kubernetes(file, host_ports=host_ports, service_type=service_type,
+                             volume_size=volume_size, namespace=namespace)
+    _emit(exported.yaml_text, output, exported.notes)

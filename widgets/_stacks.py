@@ -1,13 +1,16 @@
 """``StacksView``: the Surge projects (and Bolt CLI stacks) on a set of environments.
 
-Top to bottom: a toolbar (Refresh), the status line, the grid -- one row per stack:
-project, services, replicas per environment (running/desired), state, drift from its
-Boltfile, the Boltfile -- and the selected stack's panel: its containers, then
+Top to bottom: a toolbar (Refresh, Check updates), the status line, the grid -- one
+row per stack: project, services, replicas per environment (running/desired), state,
+drift from its Boltfile, the Boltfile, whether newer images wait under its tags -- and
+the selected stack's panel: its containers, then
 
 - for a **Surge project**: its Boltfile (from the containers' labels, or a path typed
   here), *Open Boltfile* (a :class:`~._boltfile_editor.BoltfileEditor` below),
   *Plan* (the plan table), *Apply* (a progress bar and a log of Surge's progress
-  events) and *Destroy*, which asks for the project's name to be typed first;
+  events), *Redeploy latest images* (pull, recreate only the containers whose image
+  changed; refused while the Boltfile has changes of its own) and *Destroy*, which
+  asks for the project's name to be typed first;
 - for a **Bolt stack** (containers Bolt's CLI named, without Surge's labels): *Preview
   adoption* writes the Boltfile that runs it as it runs and shows the plan that
   adopting carries out (each container recreated to carry Surge's labels, see
@@ -17,6 +20,13 @@ The drift of a project is Surge's plan for its Boltfile on the environments the
 project has containers on (a plan changes nothing); "in sync" when it is empty. The
 grid is read on construction (in a kernel), on Refresh and after each action; nothing
 polls the engines meanwhile.
+
+The Updates column is filled by a second pass after each listing (``checking…``
+meanwhile), so a slow or unreachable registry never holds the grid back: the stacks
+show as soon as the engines answer, and a registry that does not answer in time makes
+the cell say so (:mod:`._stacks_updates`). That pass reuses the registries' answers
+for a minute (a Refresh right after an action asks no registry twice); *Check
+updates* asks them again.
 
 Every action's errors go to the status line; the public ``async`` methods (what the
 buttons run) return ``None`` when they failed, so a notebook can ``await`` them.
@@ -28,6 +38,7 @@ import asyncio
 import html
 import os
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -36,9 +47,11 @@ from traitlets import Bool, Int, TraitError, Unicode, observe, validate
 
 from ghostpanel_kernel.bolt import Boltfile
 from ghostpanel_kernel.engine import Environment, GhostPanelError
+from ghostpanel_kernel.engine._image_updates import DEFAULT_MAX_AGE
 from ghostpanel_kernel.surge import (
     Adoption,
     StackProject,
+    SurgeError,
     SurgePlan,
     SurgeProgress,
     SurgeResult,
@@ -50,6 +63,7 @@ from ghostpanel_kernel.surge import (
     plan_adoption,
     plan_surge,
 )
+from ghostpanel_kernel.surge import redeploy_latest as surge_redeploy_latest
 from ghostpanel_kernel.surge._projects import desired_replicas
 
 from ._base import TaskBox, close_widget_tree
@@ -57,7 +71,8 @@ from ._boltfile_editor import plan_html, plan_rows
 from ._controls import RowList
 from ._format import plural
 from ._live_table import EnvironmentsArg, close_later, open_environments, running_loop
-from ._stacks_rows import COLUMNS, StackInfo, services_html, stack_row
+from ._stacks_rows import CHECKING, COLUMNS, StackInfo, services_html, stack_row
+from ._stacks_updates import stack_updates
 from ._status import StatusLine, describe_error
 
 if TYPE_CHECKING:
@@ -103,8 +118,12 @@ class StacksView(TaskBox):
                 help="Whether an action started from the page is running.").tag(sync=True)
     action = Unicode("", read_only=True, help="The action running now, or that ran last."
                      ).tag(sync=True)
-    stop_timeout = Int(10, help="Seconds a container that Apply, Destroy or Adopt replaces "
-                       "or removes may take to stop before it is killed.").tag(sync=True)
+    stop_timeout = Int(10, help="Seconds a container that Apply, Redeploy, Destroy or "
+                       "Adopt replaces or removes may take to stop before it is killed."
+                       ).tag(sync=True)
+    check_images = Bool(True, help="Fill the Updates column after each listing (asks the "
+                        "images' registries, answers kept a minute); False leaves it empty "
+                        "until Check updates.").tag(sync=True)
 
     def __init__(self, environments: EnvironmentsArg | None = None, *,
                  registry: EnvironmentRegistry | None = None, **kwargs: Any) -> None:
@@ -118,9 +137,15 @@ class StacksView(TaskBox):
         self._adoption: Adoption | None = None
         self._editor: BoltfileEditor | None = None
         self._task: asyncio.Task[None] | None = None
+        # Bumped by every listing: an Updates pass for an older one is dropped.
+        self._listing = 0
+        self._updates_task: asyncio.Task[Any] | None = None
 
         self.status = StatusLine()
         self.refresh_button = _button("Refresh", "refresh", "Read the stacks again")
+        self.updates_button = _button("Check updates", "cloud-download",
+                                      "Ask the registries again whether newer images wait "
+                                      "under the stacks' tags")
         self.grid = RowList(COLUMNS, empty="No Surge project or Bolt stack on these "
                             "environments.", rows=10)
         self.title = ipywidgets.HTML()
@@ -134,6 +159,9 @@ class StacksView(TaskBox):
         self.plan_button = _button("Plan", "list", "What Surge would change")
         self.apply_button = _button("Apply", "play", "Make the engines run the Boltfile",
                                     "warning")
+        self.redeploy_button = _button("Redeploy latest images", "cloud-download",
+                                       "Pull the images and recreate only the containers "
+                                       "whose image changed", "warning")
         self.destroy_button = _button("Destroy", "trash", "Remove the project", "danger")
         self.confirm_name = ipywidgets.Text(placeholder="type the project name")
         self.remove_volumes = ipywidgets.Checkbox(description="also its named volumes",
@@ -151,7 +179,7 @@ class StacksView(TaskBox):
         self.managed_box = ipywidgets.VBox([
             ipywidgets.HBox([self.boltfile_field, self.use_button]),
             ipywidgets.HBox([self.open_button, self.plan_button, self.apply_button,
-                             self.destroy_button]),
+                             self.redeploy_button, self.destroy_button]),
             self.destroy_box])
         # A Bolt stack's controls.
         self.adopt_environment = ipywidgets.Dropdown(description="on", options=[])
@@ -188,20 +216,26 @@ class StacksView(TaskBox):
         for widget, name in ((self.grid, "gp-stacks-grid"), (self.detail, "gp-stack-detail"),
                              (self.plan_button, "gp-stack-plan"),
                              (self.apply_button, "gp-stack-apply"),
+                             (self.redeploy_button, "gp-stack-redeploy"),
+                             (self.updates_button, "gp-stacks-check-updates"),
                              (self.destroy_button, "gp-stack-destroy"),
                              (self.preview_button, "gp-stack-preview"),
                              (self.adopt_button, "gp-stack-adopt"),
                              (self.open_button, "gp-stack-open")):
             widget.add_class(name)
-        self.children = [ipywidgets.HBox([self.refresh_button]), self.status, self.grid,
-                         self.detail]
+        self.children = [ipywidgets.HBox([self.refresh_button, self.updates_button]),
+                         self.status, self.grid, self.detail]
         self.refresh_button.on_click(lambda _: self._start("Refresh", self.refresh))
+        self.updates_button.on_click(lambda _: self._start("Check updates",
+                                                           self.check_updates))
         self.grid.select.observe(self._row_selected, "value")
         self.use_button.on_click(lambda _: self._start(
             "Use Boltfile", lambda: self.use_boltfile(self.boltfile_field.value)))
         self.open_button.on_click(lambda _: self._open_clicked())
         self.plan_button.on_click(lambda _: self._start("Plan", self.plan))
         self.apply_button.on_click(lambda _: self._start("Apply", self.apply))
+        self.redeploy_button.on_click(lambda _: self._start("Redeploy latest images",
+                                                            self.redeploy_latest))
         self.destroy_button.on_click(lambda _: self.ask_destroy())
         self.confirm_destroy_button.on_click(lambda _: self._start(
             "Destroy", lambda: self.destroy(self.confirm_name.value)))
@@ -254,10 +288,16 @@ class StacksView(TaskBox):
         """The action a button started last (``await`` it to wait for it to end)."""
         return self._task
 
+    @property
+    def updates_task(self) -> asyncio.Task[Any] | None:
+        """The Updates pass the last listing started (``await`` it for the column)."""
+        return self._updates_task
+
     # -- running actions
     def _controls(self) -> list[ipywidgets.Widget]:
-        return [self.refresh_button, self.use_button, self.plan_button, self.apply_button,
-                self.destroy_button, self.confirm_destroy_button, self.preview_button]
+        return [self.refresh_button, self.updates_button, self.use_button, self.plan_button,
+                self.apply_button, self.redeploy_button, self.destroy_button,
+                self.confirm_destroy_button, self.preview_button]
 
     def _set_busy(self, busy: bool, action: str = "") -> None:
         self.set_trait("busy", busy)
@@ -309,6 +349,10 @@ class StacksView(TaskBox):
         infos = await asyncio.gather(*(self._info(project) for project in discovery.projects))
         self._errors = dict(discovery.errors)
         self._infos = {info.key: info for info in infos}
+        if self.check_images:
+            self._start_updates(DEFAULT_MAX_AGE)
+        else:
+            self._drop_updates()
         self._show_grid()
         found = (f"{plural(sum(i.project.managed for i in infos), 'Surge project')}, "
                  f"{plural(sum(not i.project.managed for i in infos), 'Bolt stack')} on "
@@ -319,6 +363,72 @@ class StacksView(TaskBox):
         else:
             self.status.success(f"{found}.")
         return list(infos)
+
+    # -- the Updates column
+    def _drop_updates(self) -> None:
+        """End the Updates pass of an older listing: its cells would be for other rows."""
+        self._listing += 1
+        if self._updates_task is not None:
+            self._updates_task.cancel()
+            self._updates_task = None
+
+    def _start_updates(self, max_age: float) -> None:
+        """Mark every row ``checking…`` and start the Updates pass for this listing."""
+        self._drop_updates()
+        if not self._infos:
+            return
+        self._infos = {key: replace(info, updates=CHECKING)
+                       for key, info in self._infos.items()}
+        self._updates_task = self._spawn(self._fill_updates(self._listing, max_age),
+                                         "ghostpanel StacksView: image updates")
+
+    async def _fill_updates(self, listing: int, max_age: float) -> dict[str, str] | None:
+        """Ask the registries, then fill the column if the grid still shows ``listing``."""
+        projects = {key: info.project for key, info in self._infos.items()}
+        cells = None
+        # Its own errors only: a pass that fails leaves the grid as it is, said.
+        with self.status.reporting("Checking image updates"):
+            cells = await stack_updates(self._environments, projects, max_age=max_age)
+        if cells is None:
+            cells = {key: "" for key in projects}
+        if self._closed or listing != self._listing:
+            return None
+        self._infos = {key: replace(info, updates=cells.get(key, info.updates))
+                       for key, info in self._infos.items()}
+        self._show_rows()
+        return {info.project.name: info.updates for info in self._infos.values()}
+
+    async def check_updates(self, max_age: float = 0.0) -> dict[str, str] | None:
+        """Ask the registries again whether newer images wait under the stacks' tags, and
+        fill the Updates column (what *Check updates* does).
+
+        Parameters
+        ----------
+        max_age
+            Seconds a registry's earlier answer may be reused (default: ask again).
+
+        Returns
+        -------
+        dict or None
+            The Updates cell of each stack, by project name; None when the grid was read
+            again meanwhile.
+        """
+        self._start_updates(max_age)
+        self._show_rows()
+        task = self._updates_task
+        if task is None:
+            self.status.info("No stack to check.")
+            return {}
+        # A listing meanwhile cancels the pass: that is no cancellation of this caller.
+        outcomes: tuple[Any, ...] = await asyncio.gather(task, return_exceptions=True)
+        cells: dict[str, str] | None = \
+            None if isinstance(outcomes[0], BaseException) else outcomes[0]
+        if cells is not None:
+            waiting = [name for name, cell in cells.items() if "available" in cell]
+            self.status.success(
+                f"Image updates checked: {plural(len(waiting), 'stack')} with newer images"
+                + (f" ({', '.join(waiting)})." if waiting else "."))
+        return cells
 
     def _project_environments(self, project: StackProject) -> list[Environment]:
         names = set(project.environments)
@@ -344,9 +454,9 @@ class StacksView(TaskBox):
                              f"{describe_error(error)}")
         return StackInfo(project, path, desired, plan)
 
-    def _show_grid(self) -> None:
+    def _show_rows(self) -> None:
+        """Show the grid's rows again, the selection (and the panel) left as they are."""
         names = [env.name for env in self._environments]
-        before = self.grid.value
         # Replacing the Select's options passes its value through None and back: not a
         # selection by the user, which would clear the selected stack's panel.
         self._updating = True
@@ -355,6 +465,10 @@ class StacksView(TaskBox):
                             for info in self._infos.values()])
         finally:
             self._updating = False
+
+    def _show_grid(self) -> None:
+        before = self.grid.value
+        self._show_rows()
         wanted = self.grid.value if self.grid.value is not None else self._key_of(self.project)
         if wanted != self.grid.value:
             self.grid.value = wanted  # the observer shows it
@@ -440,7 +554,10 @@ class StacksView(TaskBox):
             self.status.error(f"No Boltfile at {path}.")
             return None
         self._boltfiles[info.project.name] = path
-        updated = await self._info(info.project)
+        read = await self._info(info.project)
+        # Another Boltfile changes the drift, not the images the containers run: the
+        # cell as it is now (an Updates pass may have filled it meanwhile).
+        updated = replace(read, updates=self._infos.get(info.key, info).updates)
         self._infos[info.key] = updated
         self._show_grid()
         if updated.problem:
@@ -497,6 +614,33 @@ class StacksView(TaskBox):
         self.plan_view.value = ""  # the engines changed: Plan again to see them now
         await self._reselect(info.key)
         self._say(result, "Apply", "Applied", info.project.name)
+        return result
+
+    async def redeploy_latest(self) -> SurgeResult | None:
+        """Pull the selected project's images and recreate only the containers whose
+        image changed (:func:`~ghostpanel_kernel.surge.redeploy_latest`).
+
+        Refused, with the changes listed in the status line and nothing changed, while
+        the Boltfile has changes of its own waiting: Plan and Apply are for those.
+        """
+        info, boltfile = self._selected_boltfile()
+        name = info.project.name
+        self._begin_progress(f"Redeploying {name} with the latest images")
+        try:
+            result = await surge_redeploy_latest(
+                self._project_environments(info.project), info.project, boltfile=boltfile,
+                progress=self._on_progress, stop_timeout=self.stop_timeout)
+        except SurgeError as error:
+            why = describe_error(error)
+            self.progress.layout.display = "none"
+            self._log = [*self._log, f"Refused: {why}"]
+            self.log_view.value = self._log_html()
+            self.status.error(f"Redeploy {name} refused, nothing changed: {why}")
+            return None
+        self._end_progress(result, "Redeployed")
+        self.plan_view.value = ""
+        await self._reselect(info.key)
+        self._say(result, "Redeploy", "Redeployed", name)
         return result
 
     def ask_destroy(self) -> None:

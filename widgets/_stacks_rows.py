@@ -1,5 +1,6 @@
 """What the stacks page shows, as plain data: one grid row per stack, the drift of a
-Surge project from its Boltfile, and the services table of the selected stack.
+Surge project from its Boltfile, whether newer images wait under its tags, and the
+services table of the selected stack.
 
 No ipywidgets here: pure functions over :mod:`ghostpanel_kernel.surge`'s results,
 testable on their own (:mod:`._stacks` is the widget).
@@ -16,11 +17,16 @@ from ghostpanel_kernel.surge import StackProject, SurgePlan
 from ._format import html_table, plural
 from ._status import describe_error
 
-__all__ = ["COLUMNS", "StackInfo", "drift_text", "replicas_text", "services_html",
-           "stack_row"]
+__all__ = ["CHECKING", "COLUMNS", "StackInfo", "drift_text", "replicas_text",
+           "services_html", "stack_row"]
 
-#: The grid's columns.
-COLUMNS = ("Project", "Services", "Replicas (running/desired)", "State", "Drift", "Boltfile")
+#: The grid's columns. Updates is last: it is filled after the others (see
+#: :mod:`._stacks_updates`).
+COLUMNS = ("Project", "Services", "Replicas (running/desired)", "State", "Drift", "Boltfile",
+           "Updates")
+
+#: What the Updates column says while the registries are being asked.
+CHECKING = "checking…"
 
 #: What the grid says of a Bolt stack in its Drift column.
 NOT_MANAGED = "not managed by Surge: adoptable"
@@ -44,6 +50,9 @@ class StackInfo:
         Surge's plan for the Boltfile on the project's environments (its drift).
     problem
         Why there is no plan although a Boltfile is named (missing, refused...).
+    updates
+        The Updates cell: ``1 update available (shop_web)``, ``current``,
+        :data:`CHECKING` while the registries are asked, ``""`` when not checked.
     """
 
     project: StackProject
@@ -51,6 +60,7 @@ class StackInfo:
     desired: Mapping[str, int] | None = None
     plan: SurgePlan | None = None
     problem: str = ""
+    updates: str = ""
 
     @property
     def key(self) -> tuple[str, str]:
@@ -112,14 +122,22 @@ def drift_text(info: StackInfo) -> str:
 
 
 def stack_row(info: StackInfo, environments: Sequence[str]) -> list[str]:
-    """The grid's cells for one stack (see :data:`COLUMNS`)."""
+    """The grid's cells for one stack (see :data:`COLUMNS`).
+
+    Examples
+    --------
+    >>> from ghostpanel_kernel.surge import StackContainer
+    >>> web = StackContainer("east", "shop_web", "web", 1, "running", "busybox")
+    >>> stack_row(StackInfo(StackProject("shop", True, (web,)), updates=CHECKING), ["east"])
+    ['shop', 'web', 'east 1/1', 'running', 'Boltfile unknown', 'unknown', 'checking…']
+    """
     project = info.project
     services = ", ".join(project.services)
     state = project.state if project.managed else f"{project.state} (Bolt CLI)"
     boltfile = os.path.basename(info.boltfile) if info.boltfile else \
         ("unknown" if project.managed else "none")
     return [project.name, services, replicas_text(info, environments), state,
-            drift_text(info), boltfile]
+            drift_text(info), boltfile, info.updates]
 
 
 def services_html(project: StackProject) -> str:

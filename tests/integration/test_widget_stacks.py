@@ -1,23 +1,33 @@
 """``StacksView`` on the session's two real Podman engines (``east`` and ``west``).
 
 Each test has its own project ``t<hex>`` (``tests/integration/surge_project.py``),
-destroyed and swept afterwards. The view is driven as its buttons drive it (its
-``async`` methods, and ``project`` to select a row); what it shows is read from its
-grid and its views, what it did from the engines.
+destroyed and swept afterwards (the images the updates test pushed are removed too).
+The view is driven as its buttons drive it (its ``async`` methods, and ``project`` to
+select a row); what it shows is read from its grid and its views, what it did from the
+engines.
 """
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import pytest
 from ghostpanel_widgets._stacks import StacksView
 
 from ghostpanel_kernel import connect
-from ghostpanel_kernel.engine import Environment
-from ghostpanel_kernel.surge import LABEL_BOLTFILE, LABEL_PROJECT, LABEL_SERVICE, apply_surge
+from ghostpanel_kernel.engine import Environment, NotFound
+from ghostpanel_kernel.surge import (
+    LABEL_BOLTFILE,
+    LABEL_PROJECT,
+    LABEL_SERVICE,
+    apply_surge,
+    destroy_surge,
+)
+from tests.image_registry import ImageRegistry
 from tests.integration import surge_project
 from tests.integration.surge_project import BUSYBOX, FAST, SLEEPER, Project, free_port
+from tests.podman_service import PodmanService
 
 pytestmark = pytest.mark.integration
 
@@ -149,3 +159,82 @@ async def test_stacks_view_says_which_environment_is_unreachable(
         assert "unreachable: dead:" in view.status.message
     finally:
         await dead.aclose()
+
+
+async def test_stacks_view_shows_an_image_update_and_redeploys_the_latest_image(
+        project: Project, podman_engine: PodmanService, image_registry: ImageRegistry,
+        busybox_archive: Path, shown) -> None:
+    # ``app`` runs an image of the loopback registry, ``side`` the engine's local busybox.
+    east = project.east
+    made: list[str] = []  # image ids, removed at the end
+
+    def push(version: int) -> str:
+        """A new image under the same tag: what CI pushing ``app:latest`` again does."""
+        staged = f"localhost/{project.name}-v{version}:latest"
+        made.append(podman_engine.import_image(
+            busybox_archive, staged, changes=('CMD ["sh"]', f"ENV V={version}")))
+        reference = image_registry.push(podman_engine, staged,
+                                        f"gp-stack-updates/{project.name}:latest")
+        podman_engine.podman("image", "untag", staged)
+        return reference
+
+    reference = push(1)
+    bf = project.boltfile(f"""
+[services.app]
+image = "{reference}"
+command = {SLEEPER}
+
+[services.side]
+image = "{BUSYBOX}"
+command = {SLEEPER}
+""")
+    try:
+        assert (await apply_surge(bf, [east], **FAST)).ok  # pulls app's image
+        view = await shown(StacksView([east], stop_timeout=0, project=project.name))
+        # The grid shows before the registry is asked; the column follows.
+        assert view.updates_task is not None
+        await view.updates_task
+        assert _row(view, "surge", project.name)[4:] == ["in sync", "Boltfile.toml",
+                                                         "current (1 unknown)"]
+        old_app = await east.containers.get(f"{project.name}_app")
+        side = await east.containers.get(f"{project.name}_side")
+
+        push(2)
+        cells = await view.check_updates()  # asks the registry again
+        update = f"1 update available ({project.name}_app)"
+        assert cells == {project.name: update}, view.status.message
+        assert _row(view, "surge", project.name)[6] == update
+        assert f"1 stack with newer images ({project.name})" in view.status.message
+
+        result = await view.redeploy_latest()
+        assert result is not None and result.ok, view.status.message
+        assert result.summary() == ["east: 1 recreated, 1 unchanged"]
+        assert view.status.level == "success" and "Redeployed" in view.status.message
+        new_app = await east.containers.get(f"{project.name}_app")
+        assert new_app.id != old_app.id and "V=2" in new_app.attrs["Config"]["Env"]
+        assert (await east.containers.get(f"{project.name}_side")).id == side.id
+        await view.wait_idle()  # the listing after the redeploy, and its Updates pass
+        assert _row(view, "surge", project.name)[6] == "current (1 unknown)"
+
+        # An edit not applied yet: the redeploy refuses to slip it in, and says so.
+        Path(bf.path).write_text(Path(bf.path).read_text().replace(
+            f'image = "{BUSYBOX}"', f'image = "{BUSYBOX}"\nenv = {{ SIDE = "2" }}'))
+        await view.refresh()
+        assert await view.redeploy_latest() is None
+        assert view.status.level == "error", view.status.message
+        assert "refused, nothing changed" in view.status.message
+        assert f"recreate {project.name}_side" in view.status.message
+        assert (await east.containers.get(f"{project.name}_side")).id == side.id
+    finally:
+        await _remove_images(east, reference, made, project)
+
+
+async def _remove_images(east: Environment, reference: str, made: list[str],
+                         project: Project) -> None:
+    """The project first (its containers hold the images), then the images, by id."""
+    await destroy_surge(project.name, [east], stop_timeout=0)
+    with contextlib.suppress(NotFound):
+        await east.images.remove(reference)
+    for image_id in made:
+        with contextlib.suppress(NotFound):
+            await east.images.remove(image_id, force=True)

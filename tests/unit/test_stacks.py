@@ -1,14 +1,23 @@
 """The stacks page's pure parts: finding stacks in listings (Surge's labels, Bolt's
 names), the Boltfile adoption writes from an inspect, the Boltfile label, and the
-grid's cells. No engine: listings are built as the Engine API returns them."""
+grid's cells (the Updates column's included). No engine: listings are built as the
+Engine API returns them; the view's own tests use an engine that is not there."""
 
 from __future__ import annotations
 
+import asyncio
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
-from ghostpanel_widgets._stacks_rows import StackInfo, drift_text, replicas_text, stack_row
+from ghostpanel_widgets._stacks_rows import (
+    CHECKING,
+    StackInfo,
+    drift_text,
+    replicas_text,
+    stack_row,
+)
 
 from ghostpanel_kernel.bolt import Boltfile
 from ghostpanel_kernel.engine import Container
@@ -25,6 +34,8 @@ from ghostpanel_kernel.surge import (
 )
 from ghostpanel_kernel.surge._adopt import boltfile_text, service_table
 from ghostpanel_kernel.surge._projects import bolt_name, group_stacks
+
+ABSENT = "unix:///nonexistent/podman.sock"
 
 
 def _container(name: str, labels: dict[str, str] | None = None,
@@ -139,7 +150,9 @@ def test_grid_cells_say_replicas_drift_and_boltfile() -> None:
     in_sync = StackInfo(shop, "/srv/Boltfile.toml", {"east": 2, "west": 0},
                         _plan(Action("unchanged", "web", "shop_web_1", "up to date")))
     assert stack_row(in_sync, ["east", "west"]) == [
-        "shop", "web", "east 1/2", "running", "in sync", "Boltfile.toml"]
+        "shop", "web", "east 1/2", "running", "in sync", "Boltfile.toml", ""]
+    assert stack_row(replace(in_sync, updates="1 update available (shop_web_1)"),
+                     ["east"])[-1] == "1 update available (shop_web_1)"
     drifted = StackInfo(shop, "/srv/Boltfile.toml", {"east": 2}, _plan(
         Action("recreate", "web", "shop_web_1", "configuration changed"),
         Action("create", "web", "shop_web_2", "new replica 2 of 2"),
@@ -148,20 +161,20 @@ def test_grid_cells_say_replicas_drift_and_boltfile() -> None:
     assert drift_text(StackInfo(shop, "", plan=_plan(error=OSError("gone")))) == \
         "plan failed on east: gone"
     assert stack_row(StackInfo(shop), ["east"])[3:] == ["running", "Boltfile unknown",
-                                                        "unknown"]
+                                                        "unknown", ""]
     assert replicas_text(StackInfo(legacy), ["east"]) == "east 1/1"
-    assert stack_row(StackInfo(legacy), ["east"])[3:] == [
-        "running (Bolt CLI)", "not managed by Surge: adoptable", "none"]
+    assert stack_row(StackInfo(legacy, updates=CHECKING), ["east"])[3:] == [
+        "running (Bolt CLI)", "not managed by Surge: adoptable", "none", "checking…"]
 
 
 def test_the_examples_in_the_docstrings_hold() -> None:
     import doctest
 
-    from ghostpanel_widgets import _stacks_rows
+    from ghostpanel_widgets import _stacks_rows, _stacks_updates
 
     from ghostpanel_kernel.surge import _adopt, _projects
 
-    for module in (_projects, _adopt, _stacks_rows):
+    for module in (_projects, _adopt, _stacks_rows, _stacks_updates):
         assert doctest.testmod(module, optionflags=doctest.ELLIPSIS).failed == 0, module
 
 
@@ -211,3 +224,65 @@ def test_open_boltfile_shows_the_projects_file_in_an_editor(tmp_path: Path) -> N
         assert view.editor_box.children == (editor,)
     finally:
         view.close()
+
+
+async def test_updates_fill_after_the_listing_and_a_refused_redeploy_is_said(
+        tmp_path: Path) -> None:
+    from ghostpanel_widgets import StacksView
+
+    from ghostpanel_kernel import connect
+
+    other = tmp_path / "Boltfile.toml"
+    other.write_text('project = "other"\n[services.web]\nimage = "localhost/busybox"\n')
+    env = connect(ABSENT, name="east")
+    view = StacksView([env])
+    try:
+        await view.task  # the first listing: the engine is not there
+        (shop,) = group_stacks([("east", [_surge("shop", "web", 1, "shop_web")])])
+        view._infos = {("surge", "shop"): StackInfo(shop, str(other))}  # as a listing
+        view._show_grid()
+        view.project = "shop"
+
+        checking = asyncio.ensure_future(view.check_updates())
+        await asyncio.sleep(0)  # the rows change before any registry or engine answers
+        assert view.rows[0][6] == CHECKING
+        cells = await checking
+        # The engine cannot list the containers: the cell says where and why.
+        assert cells is not None and cells["shop"].startswith("unknown (east: ")
+        assert view.rows[0][6] == cells["shop"]
+        assert view.grid.value == ("surge", "shop")  # the selection stayed
+
+        # The labels' Boltfile is another project's: refused before any engine is asked.
+        assert await view.redeploy_latest() is None
+        assert view.status.level == "error"
+        assert view.status.message.startswith("Redeploy shop refused, nothing changed:")
+        assert "'other'" in view.status.message
+        assert view.progress.layout.display == "none"
+        assert "Refused:" in view.log_view.value
+    finally:
+        view.close()
+        await env.aclose()
+
+
+async def test_a_new_listing_drops_the_updates_pass_of_the_last_one() -> None:
+    from ghostpanel_widgets import StacksView
+
+    from ghostpanel_kernel import connect
+
+    env = connect(ABSENT, name="east")
+    view = StacksView([env], check_images=False)
+    try:
+        await view.task
+        assert view.updates_task is None  # check_images=False: no pass at all
+        (shop,) = group_stacks([("east", [_surge("shop", "web", 1, "shop_web")])])
+        view._infos = {("surge", "shop"): StackInfo(shop)}
+        checking = asyncio.ensure_future(view.check_updates())
+        await asyncio.sleep(0)
+        first = view.updates_task
+        await view.refresh()  # the engine is still away: no stack, the pass cancelled
+        assert await checking is None
+        assert first is not None and first.cancelled()
+        assert view.rows == []
+    finally:
+        view.close()
+        await env.aclose()

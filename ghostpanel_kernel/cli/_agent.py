@@ -62,11 +62,16 @@ def _local_engine() -> str:
               show_default=True, metavar="SECONDS",
               help="Sample the containers' metrics into the history every SECONDS "
                    "(0: off); see docs/metrics.md.")
+@click.option("--runbooks/--no-runbooks", "runbook_schedules", default=False,
+              envvar="GHOSTPANEL_AGENT_RUNBOOKS", show_envvar=True,
+              help="Run the runbook schedules (ghostpanel runbook schedule add); see "
+                   "docs/runbooks.md.")
 @click.pass_context
 def agent(ctx: click.Context, listen: str, engine_url: str | None, cert_file: Path | None,
           key_file: Path | None, client_ca: Path | None, quic_bind: str | None,
           snapshot_dir: Path | None, snapshot_boltfile: Path | None,
-          alert_rules: Path | None = None, metrics_interval: float = 10.0) -> None:
+          alert_rules: Path | None = None, metrics_interval: float = 10.0,
+          runbook_schedules: bool = False) -> None:
     """Serve this host's engine to GhostPanel clients and the docker CLI.
 
     Prints the URL, the certificate's SHA-256 fingerprint (clients pin it with
@@ -105,7 +110,8 @@ def agent(ctx: click.Context, listen: str, engine_url: str | None, cert_file: Pa
                                  else snapshot_boltfile.absolute(),
                                  alert_rules=None if alert_rules is None
                                  else alert_rules.absolute(),
-                                 metrics_interval=metrics_interval)
+                                 metrics_interval=metrics_interval,
+                                 runbook_schedules=runbook_schedules)
     except ValueError as error:
         raise click.UsageError(str(error)) from None
     run(settings)

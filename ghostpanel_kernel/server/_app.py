@@ -111,6 +111,7 @@ class AgentApp:
         self._passthrough: Any = None
         self._metrics: Any = None  # the /metrics endpoint, made at the first scrape
         self._schedule: asyncio.Task[None] | None = None
+        self._runbooks: asyncio.Task[None] | None = None  # the runbook scheduler
         # Alert rules are read here, so that a bad rules file stops the agent at start.
         self.api.state.alerts = None
         self.api.state.sampler = None  # the metrics sampler (docs/metrics.md)
@@ -145,6 +146,11 @@ class AgentApp:
             from ._snapshot_schedule import start_schedule
 
             self._schedule = start_schedule(self.settings, self._engine)
+        if self.settings.runbook_schedules and self._runbooks is None:
+            # Imported only here: an agent without --runbooks loads no papermill.
+            from ..runbooks._agent import start_runbook_schedules
+
+            self._runbooks = start_runbook_schedules(self.settings.home)
         if self.settings.metrics_interval > 0 and self.api.state.sampler is None:
             self.api.state.sampler = self._start_sampler(self._engine)
         if self._alert_rules is not None and self.api.state.alerts is None:
@@ -165,6 +171,11 @@ class AgentApp:
             schedule.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await schedule
+        runbooks, self._runbooks = self._runbooks, None
+        if runbooks is not None:
+            runbooks.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await runbooks
         alerts, self.api.state.alerts = self.api.state.alerts, None
         if alerts is not None:
             await alerts.aclose()

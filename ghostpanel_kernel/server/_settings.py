@@ -110,6 +110,8 @@ class AgentSettings:
     metrics_dir
         Where the metrics history is kept; None: :attr:`metrics_path`'s default,
         ``<home>/metrics``.
+    runbook_schedules
+        Run the runbook schedules stored under ``home`` (``docs/runbooks.md``).
 
     Examples
     --------
@@ -135,6 +137,7 @@ class AgentSettings:
     alert_interval: float | None = None
     metrics_interval: float = 10.0
     metrics_dir: Path | None = None
+    runbook_schedules: bool = False
 
     def __post_init__(self) -> None:
         parse_listen(self.listen)

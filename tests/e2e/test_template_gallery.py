@@ -1,0 +1,155 @@
+"""``TemplateGallery`` in Voila, driven by Chromium: the curated cards show, the search
+narrows them, a card's Deploy… opens the form with the Boltfile it will apply, and
+Deploy applies it on the session's Podman engine (the Valheim template, its image
+swapped for the test image by its variable).
+
+One Voila server (``python -m voila`` with ``ghostpanel up``'s settings) on a notebook of
+the test's own; the project is destroyed after the test whatever happened.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import uuid
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from playwright.sync_api import Browser, expect
+
+from ghostpanel_kernel import connect
+from ghostpanel_kernel.engine import NotFound
+from ghostpanel_kernel.surge import destroy_surge
+from tests.agent_process import free_port
+from tests.e2e.conftest import SCREENSHOTS, Server, wait_until
+from tests.e2e.jupyterlab import LOAD_TIMEOUT_MS, write_notebook
+from tests.podman_service import BUSYBOX_REFERENCE, PodmanService
+
+ACTION_TIMEOUT_MS = 60_000
+
+
+def _run(coroutine: Any) -> Any:
+    """Run ``coroutine`` in a thread of its own (Playwright's sync API holds this one's
+    event loop)."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
+
+
+async def _attrs(url: str, name: str) -> dict[str, Any] | None:
+    async with connect(url, name="check") as env:
+        try:
+            return (await env.containers.get(name)).attrs
+        except NotFound:
+            return None
+
+
+async def _destroy(url: str, project: str) -> None:
+    async with connect(url, name="e2e-templates") as env:
+        await destroy_surge(project, [env], volumes=True, stop_timeout=0)
+
+
+@contextlib.contextmanager
+def _voila(folder: Path, notebook: str) -> Iterator[Server]:
+    """``python -m voila folder/NOTEBOOK`` with ``ghostpanel up``'s settings."""
+    from ghostpanel_kernel.cli._up import _VOILA_CONFIG
+
+    port = free_port()
+    (folder / "voila.json").write_text(json.dumps(_VOILA_CONFIG), encoding="utf-8")
+    log = folder / "voila.log"
+    with log.open("w") as output:  # a file: a pipe nobody reads could fill and block
+        process = subprocess.Popen(
+            [sys.executable, "-m", "voila", str(folder / notebook), "--no-browser",
+             "--Voila.ip=127.0.0.1", f"--Voila.port={port}", "--Voila.port_retries=0",
+             f"--Voila.config_file_paths={folder}"],
+            stdout=output, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True,
+            env=dict(os.environ), cwd=folder)
+    server = Server(process)
+    server.url = f"http://127.0.0.1:{port}/"
+    try:
+        def answers() -> bool:
+            with socket.socket() as probe:
+                return probe.connect_ex(("127.0.0.1", port)) == 0
+
+        wait_until(answers, timeout=90, message="Voila listening")
+        yield server
+    finally:
+        server.ensure_stopped()  # Voila, and the kernel below it
+        server.lines = log.read_text(encoding="utf-8", errors="replace").splitlines()
+
+
+def test_the_gallery_in_voila_searches_previews_and_deploys(
+        browser: Browser, podman_engine: PodmanService) -> None:
+    folder = Path(tempfile.mkdtemp(prefix="gp-templates-"))
+    project = f"v{uuid.uuid4().hex[:8]}"
+    write_notebook(folder / "gallery.ipynb", [
+        "from ghostpanel_kernel import connect\n"
+        "from ghostpanel_kernel.templates import TemplateLibrary\n"
+        "from ghostpanel_widgets import TemplateGallery\n"
+        f"env = connect({podman_engine.url!r}, name='e2e-templates')\n"
+        f"TemplateGallery(env, library=TemplateLibrary({str(folder)!r}), stop_timeout=0)",
+    ])
+    suffix = "-FAILED"
+    try:
+        with _voila(folder, "gallery.ipynb") as server:
+            context = browser.new_context(viewport={"width": 1400, "height": 1600})
+            page = context.new_page()
+            console: list[str] = []
+            page.on("console", lambda m: console.append(f"{m.type}: {m.text}"))
+            try:
+                page.goto(server.url, timeout=LOAD_TIMEOUT_MS)
+                gallery = page.locator(".gp-template-gallery")
+                expect(gallery).to_be_visible(timeout=LOAD_TIMEOUT_MS)
+                cards = gallery.locator(".gp-template-card")
+                expect(cards).to_have_count(6, timeout=ACTION_TIMEOUT_MS)
+                page.screenshot(path=str(SCREENSHOTS / "voila-template-gallery.png"),
+                                full_page=True)
+                gallery.locator(".gp-template-search input").fill("valheim")
+                expect(cards).to_have_count(1, timeout=ACTION_TIMEOUT_MS)
+                expect(cards.first).to_contain_text("Valheim dedicated server")
+                cards.first.locator(".gp-template-open").click()
+                panel = gallery.locator(".gp-template-deploy-panel")
+                expect(panel).to_be_visible(timeout=ACTION_TIMEOUT_MS)
+                boltfile = panel.locator(".gp-template-boltfile")
+                expect(boltfile).to_contain_text('project = "valheim"')
+                expect(boltfile).to_contain_text('SERVER_NAME = "GhostPanel Valheim"')
+                game, query = free_port(), free_port()
+                for name, value in (("image", BUSYBOX_REFERENCE), ("command", "sleep 300"),
+                                    ("port", str(game)), ("query_port", str(query))):
+                    panel.locator(f".gp-template-var-{name} input").fill(value)
+                panel.locator(".gp-template-project input").fill(project)
+                expect(boltfile).to_contain_text(f'project = "{project}"',
+                                                 timeout=ACTION_TIMEOUT_MS)
+                expect(boltfile).to_contain_text(f'"{game}:2456/udp"')
+                page.screenshot(path=str(SCREENSHOTS / "voila-template-deploy-form.png"),
+                                full_page=True)
+                panel.locator(".gp-template-deploy").click()
+                expect(gallery.locator(".gp-status")).to_contain_text(
+                    f"Deployed Valheim dedicated server as {project}",
+                    timeout=ACTION_TIMEOUT_MS)
+                attrs = _run(_attrs(podman_engine.url, f"{project}_server"))
+                assert attrs is not None and attrs["State"]["Running"] is True
+                assert attrs["HostConfig"]["PortBindings"]["2456/udp"][0]["HostPort"] == \
+                    str(game)
+                suffix = ""
+            finally:
+                SCREENSHOTS.mkdir(exist_ok=True)
+                page.screenshot(path=str(SCREENSHOTS / f"voila-template-gallery-end{suffix}"
+                                         ".png"), full_page=True)
+                if suffix:
+                    (SCREENSHOTS / "voila-template-gallery.log").write_text(
+                        "\n".join(console) + "\n--- server ---\n" + server.output())
+                page.goto("about:blank")
+                page.close(run_before_unload=True)
+                context.close()
+    finally:
+        _run(_destroy(podman_engine.url, project))
+        shutil.rmtree(folder, ignore_errors=True)

@@ -1,5 +1,6 @@
-"""``ImageBrowser``: an environment's images, listed, pulled (with a progress bar),
-removed and pruned from a notebook.
+"""``ImageBrowser``: an environment's images as a grid (one row per tag: size, id,
+created, how many containers use it; a dangling filter), removed together after one
+confirmation, pulled (with a progress bar) and pruned from a notebook.
 
 The bar is the kernel's :class:`~ghostpanel_kernel.engine.PullProgress`, the same one the
 CLI draws, re-exported here for code that imported it from this module.
@@ -8,42 +9,63 @@ CLI draws, re-exported here for code that imported it from this module.
 from __future__ import annotations
 
 import time
-from collections.abc import Hashable, Mapping, Sequence
-from typing import Any
+from collections import Counter
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import ipywidgets
 from traitlets import Float, TraitError, validate
 
 from ghostpanel_kernel.engine import Environment, Image, PullProgress
 
-from ._base import EngineWidget
-from ._controls import Confirmation, RowList
 from ._format import format_size, format_time, plural
+from ._resource_grid import ResourceGrid
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["ImageBrowser", "PullProgress"]
 
+#: The dangling filter's choices: (label, value).
+SHOW = (("all images", "all"), ("dangling only", "dangling"), ("unused only", "unused"))
 
-class ImageBrowser(EngineWidget):
-    """The images of an environment: one row per tag; pull with a progress bar,
-    remove the selected tag (after a confirmation), prune dangling images.
+
+def _bare_id(image_id: str) -> str:
+    return image_id.removeprefix("sha256:")
+
+
+class ImageBrowser(ResourceGrid):
+    """The images of an environment, one row per tag (an untagged image is one
+    ``<none>`` row): size, id, created, and how many containers (running or not) use
+    it. Sort by any column, filter by text or to the dangling (untagged) or unused
+    images, tick rows and remove them together (after a confirmation that names them;
+    what the engine refuses, e.g. an image in use, is said and the rest still go).
+    Pull with a progress bar; prune dangling images.
 
     Examples
     --------
     >>> from ghostpanel_kernel import connect
     >>> browser = ImageBrowser(connect("unix:///run/podman/podman.sock"))  # doctest: +SKIP
     >>> browser                                                           # doctest: +SKIP
+    >>> browser.show = "dangling"; browser.select(browser.row_keys)       # doctest: +SKIP
+    >>> await browser.remove()                                            # doctest: +SKIP
     >>> await browser.pull("registry.local:5000/app:1.4")                 # doctest: +SKIP
     """
+
+    NOUN = ("image", "images")
+    COLUMNS: ClassVar[Mapping[str, str]] = {
+        "tag": "Tag", "id": "Id", "size": "Size", "created": "Created",
+        "containers": "In use"}
+    HIDDEN = ("dangling",)
+    SEARCHED = ("tag", "id")
 
     progress_interval = Float(0.1, help="Seconds between two updates of the pull's bar "
                               "(each is a message to the browser; pulls report often).")
 
     def __init__(self, env: Environment, **kwargs: Any) -> None:
         self.images: list[Image] = []
-        self.listing = RowList(["Tag", "Id", "Size", "Created"], empty="No images.")
-        self.refresh_button = ipywidgets.Button(description="Refresh", icon="refresh")
-        self.remove_button = ipywidgets.Button(description="Remove", icon="trash",
-                                               tooltip="Remove the selected tag (image)")
+        self.show_field = ipywidgets.Dropdown(options=SHOW, value="all",
+                                              layout=ipywidgets.Layout(width="150px"))
         self.prune_button = ipywidgets.Button(description="Prune", icon="eraser",
                                               tooltip="Remove dangling (untagged) images")
         self.reference = ipywidgets.Text(placeholder="registry.local:5000/app:1.4",
@@ -54,24 +76,41 @@ class ImageBrowser(EngineWidget):
         self.progress = ipywidgets.IntProgress(value=0, min=0, max=1,
                                                layout=ipywidgets.Layout(width="240px"))
         self.progress_text = ipywidgets.Label()
-        self.confirmation = Confirmation()
         super().__init__(env, **kwargs)
         self.add_class("gp-image-browser")
-        self.refresh_button.on_click(lambda _: self._start("Refresh", self.refresh))
+        self.show_field.observe(lambda _: self._show(), "value")
         self.pull_button.on_click(
             lambda _: self._start("Pull", lambda: self.pull(self.reference.value)))
         self.reference.on_msg(self._reference_message)
-        self.remove_button.on_click(lambda _: self._ask_remove())
         self.prune_button.on_click(lambda _: self.confirmation.ask(
             "Prune: remove every dangling (untagged) image?",
             lambda: self._start("Prune", self.prune)))
-        self.children = [
-            ipywidgets.HBox([self.refresh_button, self.remove_button, self.prune_button]),
-            self.confirmation, self.status, self.listing,
-            ipywidgets.HBox([self.reference, self.pull_button]),
-            ipywidgets.HBox([self.progress, self.progress_text]),
-        ]
-        self._start("Refresh", self.refresh)
+
+    @property
+    def show(self) -> str:
+        """Which images are shown: ``"all"``, ``"dangling"`` (untagged) or ``"unused"``
+        (no container uses them)."""
+        return str(self.show_field.value)
+
+    @show.setter
+    def show(self, value: str) -> None:
+        self.show_field.value = value
+
+    def _formatters(self) -> dict[str, Any]:
+        from bokeh.models.widgets.tables import NumberFormatter
+
+        return {"size": NumberFormatter(format="0.0 b", nan_format=""),
+                "containers": NumberFormatter(format="0")}
+
+    def _tools(self) -> list[ipywidgets.Widget]:
+        return [self.prune_button, self.show_field]
+
+    def _extras(self) -> list[ipywidgets.Widget]:
+        return [ipywidgets.HBox([self.reference, self.pull_button]),
+                ipywidgets.HBox([self.progress, self.progress_text])]
+
+    def _controls(self) -> tuple[ipywidgets.Widget, ...]:
+        return (*super()._controls(), self.prune_button, self.pull_button)
 
     @validate("progress_interval")
     def _valid_interval(self, proposal: dict[str, Any]) -> float:
@@ -80,29 +119,40 @@ class ImageBrowser(EngineWidget):
             raise TraitError(f"progress_interval must be 0 seconds or more, not {seconds}")
         return seconds
 
-    def _controls(self) -> Sequence[ipywidgets.Widget]:
-        return (self.refresh_button, self.remove_button, self.prune_button, self.pull_button)
-
     def _reference_message(self, widget: Any, content: Mapping[str, Any],
                            buffers: Any) -> None:
         if content.get("event") == "submit":  # Enter in the field
             self._start("Pull", lambda: self.pull(self.reference.value))
 
-    async def refresh(self) -> list[Image] | None:
-        """List the images again; ``None`` (and the error shown) if the engine failed."""
-        with self.status.reporting("Listing images"):
-            self.images = await self.env.images.list()
-            rows: list[tuple[Hashable, list[str]]] = []
-            for image in self.images:
-                created = format_time(image.attrs.get("Created"))
-                for tag in image.tags or ["<none>"]:
-                    key = tag if tag != "<none>" else image.id
-                    rows.append((key, [tag, image.short_id, format_size(image.size), created]))
-            rows.sort(key=lambda row: (row[1][0] == "<none>", row[1][0], row[1][1]))
-            self.listing.show(rows)
-            self.status.clear()  # what it said is no longer current
-            return self.images
-        return None
+    def _filter(self, frame: pd.DataFrame) -> pd.DataFrame:
+        if self.show == "dangling":
+            return frame[frame["dangling"].astype(bool)]
+        if self.show == "unused":
+            return frame[frame["containers"] == 0]
+        return frame
+
+    async def _read(self) -> pd.DataFrame:
+        import pandas as pd
+
+        self.images = await self.env.images.list()
+        containers = await self.env.containers.list(all=True)
+        # In use: the containers made from each image, by image id (the listing's
+        # ImageID; a container of a removed tag still holds its image).
+        users = Counter(_bare_id(str(c.attrs.get("ImageID") or "")) for c in containers)
+        rows = []
+        for image in self.images:
+            created = format_time(image.attrs.get("Created"))
+            used = users.get(_bare_id(image.id), 0)
+            for tag in image.tags or ["<none>"]:
+                rows.append({"key": tag if tag != "<none>" else image.id, "tag": tag,
+                             "id": image.short_id, "size": image.size, "created": created,
+                             "containers": used, "dangling": not image.tags})
+        rows.sort(key=lambda row: (row["dangling"], row["tag"], row["id"]))
+        return pd.DataFrame(rows, columns=self._fields()).astype(
+            {"size": "int64", "containers": "int64", "dangling": bool})
+
+    async def _remove_one(self, key: str, *, force: bool) -> None:
+        await self.env.images.remove(key, force=force)
 
     async def pull(self, reference: str) -> Image | None:
         """Pull ``reference``, the bar following the layers; then list the images again.
@@ -154,26 +204,6 @@ class ImageBrowser(EngineWidget):
             self.progress.max = 1
             self.progress.bar_style = ""
         self.progress_text.value = ""
-
-    def _ask_remove(self) -> None:
-        reference = self.listing.value
-        if reference is None:
-            self.status.warning("Select an image to remove first.")
-            return
-        self.confirmation.ask(f"Remove image {reference}?",
-                              lambda: self._start("Remove", lambda: self.remove(str(reference))))
-
-    async def remove(self, reference: str | None = None, *, force: bool = False) -> bool:
-        """Remove the tag (or untagged image id) ``reference``, default the selected one."""
-        reference = reference or (str(self.listing.value) if self.listing.value else "")
-        with self.status.reporting(f"Remove {reference or 'image'}"):
-            if not reference:
-                raise ValueError("select an image to remove first")
-            await self.env.images.remove(reference, force=force)
-            if await self.refresh() is not None:
-                self.status.success(f"Removed {reference}.")
-            return True
-        return False
 
     async def prune(self) -> dict[str, Any] | None:
         """Remove dangling images; the engine's report (``ImagesDeleted``...)."""

@@ -20,7 +20,10 @@ the first cell that makes a GhostPanel widget, whichever that is, with every
 extension any widget uses; nothing comes from a CDN or needs a set-up cell. A page
 reloaded while the kernel runs gets it again from that cell's saved output (the
 kernel does not send it twice); a page opened on a notebook saved without that
-output needs the kernel restarted.
+output needs the kernel restarted. The loader also carries a fix of Panel's Tabulator
+view, which drops the rows that reach it while its table is being built
+(:data:`~._panel_loader.TABULATOR_DATA_FIX`; the cause of "1 containers" beside an
+empty grid).
 
 :func:`load_panel` hands the widgets Panel with its ``ipywidget`` replaced by
 :func:`panel_ipywidget`, which also holds a view's changes until a browser shows it

@@ -22,13 +22,14 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-__all__ = ["BOKEHJS_LOAD", "BrowserLoader", "Part", "bundle_parts", "in_cell",
-           "loader_bundle", "loader_script"]
+__all__ = ["BOKEHJS_LOAD", "TABULATOR_DATA_FIX", "BrowserLoader", "Part", "bundle_parts",
+           "in_cell", "loader_bundle", "loader_script"]
 
 _log = logging.getLogger(__name__)
 
@@ -79,7 +80,79 @@ def bundle_parts() -> list[Part]:
     for script in bundle.js_raw:
         core = _CORE_HEADER.match(script.lstrip())
         parts.append(Part("core" if core else "library", script))
+    parts.append(Part("library", TABULATOR_DATA_FIX))  # after Panel: it patches Panel's view
     return parts
+
+
+#: Panel's Tabulator view (``DataTabulatorView``, Panel 1.9) drops the rows that reach it
+#: while its table is being built: ``setData`` returns at once while ``_building`` or
+#: ``_initializing`` (Tabulator builds a table asynchronously, from a ``setTimeout``,
+#: and Panel marks it built only on Tabulator's ``tableBuilt``), ``updateOrAddData``
+#: (a ``patch`` of cells) fails the same way, and ``tableBuilt`` shows the data the view
+#: was *made* with. A kernel's listing that lands in that window (tens to hundreds of
+#: milliseconds after the view is rendered; longer on a busy machine, and a
+#: ``pn.ipywidget`` view is rendered twice: when it is made and again when
+#: :func:`~._panel.hold_changes_until_shown` sends its whole state) is never drawn: the
+#: table stays empty while the kernel, and the widget's count beside it, have the rows.
+#: This script makes the view remember that data came while it was building and set it
+#: once the table is built. It waits for Panel (a page may load Panel's own bundle after
+#: this loader) and patches each Panel once.
+TABULATOR_DATA_FIX = """(function (root) {
+  "use strict";
+  // GhostPanel: rows sent to a Tabulator while its table is being built are drawn once
+  // it is built (Panel's view drops them; see ghostpanel_widgets/_panel_loader.py).
+  var tries = 0;
+  function building(view) {
+    return view._initializing || view._building || view.tabulator == null ||
+        !view.tabulator.initialized;
+  }
+  function patch() {
+    var panel = root.Bokeh && root.Bokeh.Panel;
+    var model = panel && panel.DataTabulator;
+    var View = model && model.prototype.default_view;
+    if (View == null) {
+      if (tries++ < 600) { setTimeout(patch, 100); }  // Panel not loaded yet (60 s)
+      return;
+    }
+    var proto = View.prototype;
+    if (proto.__ghostpanelDataFix) { return; }
+    proto.__ghostpanelDataFix = true;
+    var setData = proto.setData, updateOrAddData = proto.updateOrAddData,
+        tableBuilt = proto.tableBuilt;
+    proto.setData = function () {
+      if (building(this)) {
+        this.__ghostpanelPendingData = true;
+        return Promise.resolve(undefined);
+      }
+      return setData.apply(this, arguments);
+    };
+    proto.updateOrAddData = function () {
+      if (building(this)) {
+        this.__ghostpanelPendingData = true;
+        return undefined;
+      }
+      return updateOrAddData.apply(this, arguments);
+    };
+    proto.tableBuilt = function () {
+      var result = tableBuilt.apply(this, arguments);
+      if (this.__ghostpanelPendingData) {
+        this.__ghostpanelPendingData = false;
+        var view = this;
+        // Hidden by default (a browser shows debug lines on request): says the race
+        // happened, for whoever investigates an empty table.
+        console.debug("GhostPanel: rows that came while the Tabulator was being built " +
+                      "are drawn now");
+        view.setData().then(function () {
+          view.setSelection();  // the ticks of the rows just set
+          view.postUpdate();
+        });
+      }
+      return result;
+    };
+  }
+  patch();
+}(window));
+"""
 
 
 def _bokehjs_version() -> str:
@@ -120,8 +193,13 @@ def loader_script(parts: Iterable[Part], bokehjs_version: str) -> str:
 
 
 def loader_bundle(parts: Iterable[Part] | None = None) -> dict[str, str]:
-    """The display data of the loader: its script under both MIME types."""
+    """The display data of the loader: its script under both MIME types; in a kernel
+    Voila runs, ``application/javascript`` only."""
     script = loader_script(bundle_parts() if parts is None else parts, _bokehjs_version())
+    if os.environ.get("VOILA_KERNEL_ID"):
+        # Voila writes every MIME type of an output into the page, and the loader is
+        # about 5 MB: once is enough (docs/dashboard-performance.md).
+        return {_JAVASCRIPT: script}
     return {BOKEHJS_LOAD: script, _JAVASCRIPT: script}
 
 

@@ -1,20 +1,24 @@
-"""``VolumeBrowser``: an environment's named volumes, created (name, labels), removed
-and pruned from a notebook.
+"""``VolumeBrowser``: an environment's named volumes as a grid (driver, mountpoint,
+size where the engine reports it, the containers using each), removed together after
+one confirmation, created (name, labels) and pruned from a notebook.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections import defaultdict
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import ipywidgets
 
 from ghostpanel_kernel._labels import parse_labels_text
-from ghostpanel_kernel.engine import Environment, Volume
+from ghostpanel_kernel.engine import EngineAPIError, Environment, Volume
 
-from ._base import EngineWidget
-from ._controls import Confirmation, RowList
 from ._format import format_size, format_time, plural
+from ._resource_grid import ResourceGrid
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["VolumeBrowser"]
 
@@ -23,56 +27,90 @@ def _labels_text(labels: Mapping[str, str]) -> str:
     return ", ".join(f"{key}={value}" for key, value in sorted(labels.items()))
 
 
-class VolumeBrowser(EngineWidget):
-    """The named volumes of an environment: create (name, labels), remove (after a
-    confirmation), prune the unused ones.
+class VolumeBrowser(ResourceGrid):
+    """The named volumes of an environment: driver, mountpoint, size (from the
+    engine's disk usage report, where it gives one), the containers using each (running
+    or not), labels. Sort, filter, tick rows and remove them together (after a
+    confirmation; a volume in use is refused by the engine and said so, the others
+    still go); create (name, labels); prune the unused ones.
 
     Examples
     --------
     >>> browser = VolumeBrowser(env)                                     # doctest: +SKIP
     >>> await browser.create("pgdata", labels={"app": "db"})              # doctest: +SKIP
+    >>> browser.row("pgdata")["containers"]                              # doctest: +SKIP
+    ''
     """
+
+    NOUN = ("volume", "volumes")
+    COLUMNS: ClassVar[Mapping[str, str]] = {
+        "name": "Name", "driver": "Driver", "mountpoint": "Mountpoint", "size": "Size",
+        "containers": "Used by", "labels": "Labels", "created": "Created"}
+    SEARCHED = ("name", "driver", "mountpoint", "containers", "labels")
 
     def __init__(self, env: Environment, **kwargs: Any) -> None:
         self.volumes: list[Volume] = []
-        self.listing = RowList(["Name", "Driver", "Labels", "Created"], empty="No volumes.")
-        self.refresh_button = ipywidgets.Button(description="Refresh", icon="refresh")
-        self.remove_button = ipywidgets.Button(description="Remove", icon="trash")
         self.prune_button = ipywidgets.Button(description="Prune", icon="eraser",
                                               tooltip="Remove every volume no container uses")
         self.name_field = ipywidgets.Text(description="Name", placeholder="engine picks one")
         self.labels_field = ipywidgets.Text(description="Labels", placeholder="app=web, tier=db")
         self.create_button = ipywidgets.Button(description="Create", icon="plus",
                                                button_style="primary")
-        self.confirmation = Confirmation()
         super().__init__(env, **kwargs)
         self.add_class("gp-volume-browser")
-        self.refresh_button.on_click(lambda _: self._start("Refresh", self.refresh))
         self.create_button.on_click(lambda _: self._start("Create", self._create_clicked))
-        self.remove_button.on_click(lambda _: self._ask_remove())
         self.prune_button.on_click(lambda _: self.confirmation.ask(
             "Prune: remove every volume no container uses, with its data?",
             lambda: self._start("Prune", self.prune)))
-        self.children = [
-            ipywidgets.HBox([self.refresh_button, self.remove_button, self.prune_button]),
-            self.confirmation, self.status, self.listing,
-            ipywidgets.HBox([self.name_field, self.labels_field, self.create_button]),
-        ]
-        self._start("Refresh", self.refresh)
 
-    def _controls(self) -> Sequence[ipywidgets.Widget]:
-        return (self.refresh_button, self.remove_button, self.prune_button, self.create_button)
+    def _formatters(self) -> dict[str, Any]:
+        from bokeh.models.widgets.tables import NumberFormatter
 
-    async def refresh(self) -> list[Volume] | None:
-        """List the volumes again; ``None`` (and the error shown) if the engine failed."""
-        with self.status.reporting("Listing volumes"):
-            self.volumes = sorted(await self.env.volumes.list(), key=lambda v: v.name)
-            self.listing.show([(v.name, [v.name, v.driver, _labels_text(v.labels),
-                                         format_time(v.attrs.get("CreatedAt"))])
-                               for v in self.volumes])
-            self.status.clear()  # what it said is no longer current
-            return self.volumes
-        return None
+        return {"size": NumberFormatter(format="0.0 b", nan_format="")}
+
+    def _tools(self) -> list[ipywidgets.Widget]:
+        return [self.prune_button]
+
+    def _extras(self) -> list[ipywidgets.Widget]:
+        return [ipywidgets.HBox([self.name_field, self.labels_field, self.create_button])]
+
+    def _controls(self) -> tuple[ipywidgets.Widget, ...]:
+        return (*super()._controls(), self.prune_button, self.create_button)
+
+    async def _sizes(self) -> dict[str, float]:
+        """Each volume's size in bytes, from the engine's disk usage report (``system
+        df``); a volume it does not measure (-1, or no report) is left out."""
+        try:
+            usage = await self.env.system.df()
+        except EngineAPIError:  # sizes are a plus: the listing goes on without them
+            return {}
+        sizes: dict[str, float] = {}
+        for entry in usage.get("Volumes") or []:
+            size = (entry.get("UsageData") or {}).get("Size")
+            if isinstance(size, (int, float)) and size >= 0 and entry.get("Name"):
+                sizes[str(entry["Name"])] = float(size)
+        return sizes
+
+    async def _read(self) -> pd.DataFrame:
+        import pandas as pd
+
+        self.volumes = sorted(await self.env.volumes.list(), key=lambda v: v.name)
+        containers = await self.env.containers.list(all=True)
+        sizes = await self._sizes()
+        users: dict[str, list[str]] = defaultdict(list)
+        for container in containers:
+            for mount in container.attrs.get("Mounts") or []:
+                if mount.get("Type") == "volume" and mount.get("Name"):
+                    users[str(mount["Name"])].append(container.name)
+        rows = [{"key": v.name, "name": v.name, "driver": v.driver,
+                 "mountpoint": v.mountpoint, "size": sizes.get(v.name, float("nan")),
+                 "containers": ", ".join(sorted(users.get(v.name, []))),
+                 "labels": _labels_text(v.labels),
+                 "created": format_time(v.attrs.get("CreatedAt"))} for v in self.volumes]
+        return pd.DataFrame(rows, columns=self._fields()).astype({"size": "float64"})
+
+    async def _remove_one(self, key: str, *, force: bool) -> None:
+        await self.env.volumes.remove(key, force=force)
 
     async def _create_clicked(self) -> None:
         with self.status.reporting("Create volume"):
@@ -87,30 +125,10 @@ class VolumeBrowser(EngineWidget):
         with self.status.reporting(f"Create volume {name or ''}".rstrip()):
             volume = await self.env.volumes.create(name, labels=labels)
             if await self.refresh() is not None:
-                self.listing.value = volume.name
+                self.select([volume.name])
                 self.status.success(f"Created volume {volume.name}.")
             return volume
         return None
-
-    def _ask_remove(self) -> None:
-        name = self.listing.value
-        if name is None:
-            self.status.warning("Select a volume to remove first.")
-            return
-        self.confirmation.ask(f"Remove volume {name} and its data?",
-                              lambda: self._start("Remove", lambda: self.remove(str(name))))
-
-    async def remove(self, name: str | None = None, *, force: bool = False) -> bool:
-        """Remove the volume ``name`` (default: the selected one)."""
-        name = name or (str(self.listing.value) if self.listing.value else "")
-        with self.status.reporting(f"Remove volume {name}".rstrip()):
-            if not name:
-                raise ValueError("select a volume to remove first")
-            await (await self.env.volumes.get(name)).remove(force=force)
-            if await self.refresh() is not None:
-                self.status.success(f"Removed volume {name}.")
-            return True
-        return False
 
     async def prune(self) -> dict[str, Any] | None:
         """Remove every volume no container uses; the engine's report."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import re
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -79,15 +80,22 @@ def _choose_the_notebook_s_kernel(dialog: Locator) -> None:
     with contextlib.suppress(PlaywrightTimeout):
         dialog.get_by_role("button", name="Select", exact=True).click(
             timeout=_SELECT_TIMEOUT_MS)
+        return
+    if dialog.is_visible():  # the click missed: Enter accepts too
+        with contextlib.suppress(PlaywrightTimeout):
+            dialog.press("Enter", timeout=_SELECT_TIMEOUT_MS)
 
 
 def run_all_cells(page: Page, count: int) -> None:
     """Wait for the kernel, then Run > Run All Cells, and for the last of the notebook's
     ``count`` cells to finish."""
     # JupyterLab may ask which kernel to start, at any moment while it opens the
-    # notebook: take the notebook's own (Python 3) whenever it does.
+    # notebook: take the notebook's own (Python 3) whenever it does. no_wait_after: the
+    # dialog can come back (a second one), and Playwright would otherwise wait for it
+    # to hide without calling the handler again (seen on a loaded machine: the cells
+    # never ran, the dialog up for the whole 180 s).
     page.add_locator_handler(page.locator(".jp-Dialog").filter(has_text="Select Kernel"),
-                             _choose_the_notebook_s_kernel)
+                             _choose_the_notebook_s_kernel, no_wait_after=True)
     page.locator(".jp-Notebook .jp-CodeCell").first.wait_for(timeout=LOAD_TIMEOUT_MS)
     # The kernel is up when the status bar says Idle.
     expect(page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']")).to_have_count(
@@ -98,14 +106,34 @@ def run_all_cells(page: Page, count: int) -> None:
         # dropped (the cells stay "[ ]"), or JupyterLab may ask which kernel to start
         # (the handler above answers it): ask again.
         try:
-            page.get_by_role("menuitem", name="Run", exact=True).click(timeout=10_000)
-            page.get_by_role("menuitem", name=re.compile(r"^Run All Cells")).click(
-                timeout=10_000)
+            _run_all(page)
             expect(first).not_to_have_text(re.compile(r"\[ \]"), timeout=60_000)
             break
         except (AssertionError, PlaywrightTimeout):  # a dialog came first: see above
             continue
-    last = page.locator(".jp-Notebook .jp-CodeCell").nth(count - 1)
-    # A number, not "[*]" (running) or "[ ]": which one depends on how many tries it took.
-    expect(last.locator(".jp-InputPrompt")).to_have_text(re.compile(r"\[\d+\]"),
-                                                         timeout=LOAD_TIMEOUT_MS)
+    last = page.locator(".jp-Notebook .jp-CodeCell").nth(count - 1).locator(
+        ".jp-InputPrompt")
+    idle = page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']")
+    deadline = time.monotonic() + LOAD_TIMEOUT_MS / 1000
+    while True:
+        # A number, not "[*]" (queued or running) or "[ ]": which one depends on how
+        # many tries it took.
+        try:
+            expect(last).to_have_text(re.compile(r"\[\d+\]"), timeout=20_000)
+            return
+        except AssertionError:
+            if time.monotonic() > deadline:
+                raise
+        # The last cell neither ran nor waits its turn while the kernel is idle: what
+        # was queued was dropped (a kernel picked late in the dialog cancels the
+        # queue, after the first cell ran). Run them all again.
+        with contextlib.suppress(PlaywrightTimeout):
+            if re.fullmatch(r"\[ \]:?", last.inner_text(timeout=5_000).strip()) and \
+                    idle.count() == 1:
+                _run_all(page)
+
+
+def _run_all(page: Page) -> None:
+    """Run > Run All Cells."""
+    page.get_by_role("menuitem", name="Run", exact=True).click(timeout=10_000)
+    page.get_by_role("menuitem", name=re.compile(r"^Run All Cells")).click(timeout=10_000)

@@ -374,3 +374,51 @@ def test_the_loader_runs_each_part_at_once_and_once_per_page(browser: Browser) -
         assert page.evaluate("[window.coreRuns, window.libRuns]") == [1, 2]
     finally:
         context.close()
+
+
+# Rows that reach a Tabulator while its table is being built (the flake of
+# test_tables_show_the_engines_rows: "1 containers" beside an empty grid). The hook makes
+# that happen every time: it changes the table's data right after each render, while
+# Tabulator builds the table (asynchronously), as a kernel's first listing can.
+_WHILE_BUILDING = {
+    "new rows (setData)": ([], "this.model.source.data = {name: ['web-1', 'web-2'], "
+                                 "_index: [0, 1]};", ["web-1", "web-2"]),
+    "changed cells (patch)": (["web-1"], "this.model.source.patch(new Map([['name', "
+                                           "[[0, 'patched']]]]));", ["patched"]),
+}
+
+
+@pytest.mark.parametrize("case", list(_WHILE_BUILDING))
+def test_a_tabulator_draws_the_rows_that_came_while_it_was_built(browser: Browser,
+                                                                  case: str) -> None:
+    import pandas as pd
+    from bokeh.embed import components
+    from ghostpanel_widgets._panel import load_panel
+    from ghostpanel_widgets._panel_loader import _bokehjs_version, bundle_parts, loader_script
+
+    rows, change, expected = _WHILE_BUILDING[case]
+    pn = load_panel("tabulator")
+    table = pn.widgets.Tabulator(pd.DataFrame({"name": pd.Series(rows, dtype=str)}),
+                                 pagination="remote", disabled=True, show_index=False)
+    script, div = components(table.get_root())
+    hook = ("(function () { var proto = Bokeh.Panel.DataTabulator.prototype.default_view"
+            ".prototype; var render = proto.render; proto.render = function () {"
+            " render.apply(this, arguments); window.whileBuilding = this._building; "
+            f"{change} }}; }})();")
+    loader = loader_script(bundle_parts(), _bokehjs_version())
+    context = browser.new_context()
+    try:
+        page = context.new_page()
+        console: list[str] = []
+        page.on("console", lambda message: console.append(message.text))
+        page.set_content(f"<html><head><script>{loader}</script><script>{hook}</script>"
+                         f"</head><body>{div}{script}</body></html>")
+        grid = page.locator(".tabulator-row")
+        expect(grid).to_have_count(len(expected), timeout=30_000)
+        assert page.evaluate("window.whileBuilding") is True  # the change came in time
+        assert [text.strip() for text in grid.all_inner_texts()] == expected
+        # Drawn by the fix, once the table was built (not by some later redraw).
+        assert any(line.startswith("GhostPanel: rows that came while the Tabulator")
+                   for line in console), console
+    finally:
+        context.close()

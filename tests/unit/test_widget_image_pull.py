@@ -59,10 +59,12 @@ PULL_ROUTE = ("POST", "/images/create")
 GET_ROUTE = ("GET", "/images/localhost:5000%2Fapp:1/json")
 
 
-def _engine(pull: list[dict[str, Any]], *, listed: list[dict[str, Any]] | None = None
-            ) -> FakeEngine:
+def _engine(pull: list[dict[str, Any]], *, listed: list[dict[str, Any]] | None = None,
+            containers: list[dict[str, Any]] | None = None) -> FakeEngine:
     return FakeEngine({
         ("GET", "/images/json"): json_answer(listed if listed is not None else [LISTED]),
+        # The grid's in-use count: the containers made from each image, by image id.
+        ("GET", "/containers/json"): json_answer(containers or []),
         PULL_ROUTE: lines_answer(pull),
         GET_ROUTE: json_answer(IMAGE),
     })
@@ -138,7 +140,8 @@ async def test_pull_button_drives_the_bar_to_full(open_browser, stream, total) -
     create = [c for c in engine.calls if c[:2] == PULL_ROUTE]
     assert create == [("POST", "/images/create", {"fromImage": "localhost:5000/app",
                                                   "tag": "1"})]
-    assert engine.calls[-1][:2] == ("GET", "/images/json")
+    assert [c[:2] for c in engine.calls[-2:]] == [("GET", "/images/json"),
+                                                  ("GET", "/containers/json")]
 
 
 async def test_the_bar_is_updated_at_most_every_progress_interval(open_browser) -> None:
@@ -205,29 +208,75 @@ async def test_listing_has_one_row_per_tag_and_untagged_images(open_browser) -> 
     untagged = {"Id": "sha256:" + "ef" * 32, "RepoTags": None, "Size": 10,
                 "Created": 1700000000}
     twice = {**LISTED, "RepoTags": [REFERENCE, "localhost/app:latest"]}
-    browser = await open_browser(_engine([], listed=[untagged, twice]))
-    assert browser.listing.row_keys == ["localhost/app:latest", REFERENCE, untagged["Id"]]
-    assert browser.listing.rows[2] == ["<none>", "efefefefefef", "10 B",
-                                       "2023-11-14 22:13 UTC"]
+    users = [{"Id": f"c{n}", "Names": [f"/web-{n}"], "ImageID": IMAGE_ID} for n in (1, 2)]
+    browser = await open_browser(_engine([], listed=[untagged, twice], containers=users))
+    assert browser.row_keys == ["localhost/app:latest", REFERENCE, untagged["Id"]]
+    assert browser.row(untagged["Id"]) == {
+        "key": untagged["Id"], "tag": "<none>", "id": "efefefefefef", "size": 10,
+        "created": "2023-11-14 22:13 UTC", "containers": 0, "dangling": True}
+    # Both tags are the same image: both rows count its two containers.
+    assert [browser.row(key)["containers"] for key in browser.row_keys[:2]] == [2, 2]
+    assert browser.count_label.value == "3 images"
+    browser.show = "dangling"
+    assert browser.row_keys == [untagged["Id"]]
+    assert browser.count_label.value == "1 of 3 images shown"
 
 
-async def test_remove_asks_first_then_removes_the_selected_tag(open_browser) -> None:
-    engine = _engine([])
+async def test_remove_asks_first_then_removes_the_ticked_tags(open_browser) -> None:
+    engine = _engine([], listed=[{**LISTED, "RepoTags": [REFERENCE, "localhost/app:2"]}])
     engine.routes[("DELETE", "/images/localhost:5000%2Fapp:1")] = json_answer(
         [{"Untagged": REFERENCE}])
+    engine.routes[("DELETE", "/images/localhost%2Fapp:2")] = json_answer(
+        [{"Untagged": "localhost/app:2"}])
     browser = await open_browser(engine)
 
     browser.remove_button.click()
-    assert browser.status.message == "Select an image to remove first."
-    browser.listing.value = REFERENCE
+    assert browser.status.message == "Tick the images to remove first."
+    browser.select([REFERENCE, "localhost/app:2"])
     browser.remove_button.click()
-    assert browser.confirmation.question == f"Remove image {REFERENCE}?"
+    assert browser.confirmation.question == (
+        f"Remove 2 images: localhost/app:2, {REFERENCE}?")
     assert not any(c[0] == "DELETE" for c in engine.calls)  # not before Confirm
     browser.confirmation.confirm_button.click()
     await browser.task
-    assert [c[:2] for c in engine.calls if c[0] == "DELETE"] == [
-        ("DELETE", "/images/localhost:5000%2Fapp:1")]
-    assert browser.status.message == f"Removed {REFERENCE}."
+    assert sorted(c[:2] for c in engine.calls if c[0] == "DELETE") == [
+        ("DELETE", "/images/localhost%2Fapp:2"), ("DELETE", "/images/localhost:5000%2Fapp:1")]
+    assert browser.status.level == "success"
+    assert browser.status.message == f"Removed 2 images: localhost/app:2, {REFERENCE}."
+
+
+async def test_a_refusal_is_reported_and_the_confirmation_names_at_most_eight(
+        open_browser) -> None:
+    tags = [f"localhost/app:{n}" for n in range(10)]
+    engine = _engine([], listed=[{**LISTED, "RepoTags": tags}])
+    for tag in tags:
+        engine.routes[("DELETE", "/images/" + tag.replace("/", "%2F"))] = json_answer(
+            [{"Untagged": tag}])
+    engine.routes[("DELETE", "/images/localhost%2Fapp:3")] = json_answer(
+        {"message": "image is in use by a container"}, status=409)
+    browser = await open_browser(engine)
+
+    browser.select(tags)
+    browser.remove_button.click()
+    assert browser.confirmation.question == (
+        f"Remove 10 images: {', '.join(tags[:8])} and 2 more?")
+    browser.confirmation.confirm_button.click()
+    await browser.task
+    deletes = [c[1] for c in engine.calls if c[0] == "DELETE"]
+    assert len(deletes) == 10  # the refusal stopped none of the others
+    assert browser.status.level == "warning"
+    assert browser.status.message.startswith(
+        "Removed 9 images: localhost/app:0, localhost/app:1, localhost/app:2, "
+        "localhost/app:4, ")
+    assert browser.status.message.endswith(
+        " and 1 more. The engine refused localhost/app:3: [409] image is in use by a "
+        "container (DELETE /v1.41/images/localhost%2Fapp:3)")
+
+    report = await browser.remove(["localhost/app:3"])
+    assert report is not None and report.removed == [] and list(report.refused) == [
+        "localhost/app:3"]
+    assert browser.status.level == "error"
+    assert browser.status.message.startswith("Removed no images. The engine refused ")
 
 
 async def test_prune_reports_what_the_engine_removed(open_browser) -> None:

@@ -230,6 +230,27 @@ class _Kernel:
         self.calls.append(names)
 
 
+def test_the_loader_patches_panels_tabulator_view_after_panel() -> None:
+    # The Tabulator fix (rows that came while the table was built) runs after Panel's
+    # bundle, and patches methods and flags that Panel's view still has: were a Panel
+    # upgrade to rename them, the fix would silently do nothing (the browser side is
+    # tests/e2e/test_jupyterlab_widgets.py::test_a_tabulator_draws_the_rows_...).
+    from ghostpanel_widgets._panel_loader import TABULATOR_DATA_FIX, bundle_parts
+
+    load_panel()
+    parts = bundle_parts()
+    assert parts[-1].text == TABULATOR_DATA_FIX and parts[-1].kind == "library"
+    (panel,) = [part.text for part in parts
+                if part.kind == "core" and "BEGIN panel" in part.text[:40]]
+    for name in ("DataTabulatorView", "tableBuilt(){", "setData(){", "updateOrAddData(){",
+                 "postUpdate(){", "setSelection(){", "this._building",
+                 "this._initializing"):
+        assert name in panel, name
+    for name in ("Bokeh.Panel", "DataTabulator", "default_view", ".setData",
+                 ".tableBuilt", ".updateOrAddData", "_building", "_initializing"):
+        assert name in TABULATOR_DATA_FIX, name
+
+
 def test_panels_deferred_loader_is_replaced_by_one_that_runs_at_once() -> None:
     kernel = _Kernel()
     loader = kernel.loader()

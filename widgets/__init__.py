@@ -24,18 +24,24 @@ _EXPORTS: dict[str, str] = {
     "BoltfileEditor": "._boltfile_editor",
     "ContainerInspector": "._container_inspector",
     "ContainerList": "._container_list",
+    "ContainerPage": "._container_page",
+    "CreateContainerForm": "._create_form",
     "EnvironmentPicker": "._environment_picker",
     "EventFeed": "._event_feed",
     "ExecConsole": "._exec_console",
     "FileBrowser": "._file_browser",
     "GpuAllocator": "._gpu_allocator",
+    "HomeView": "._home",
     "ImageBrowser": "._image_browser",
     "LogStream": "._log_stream",
     "MetricsChart": "._metrics_chart",
     "NetworkBrowser": "._network_browser",
     "OpsDashboard": "._dashboard",
+    "RunbookLauncher": "._runbook_launcher",
     "SnapshotPicker": "._snapshot_picker",
+    "StacksView": "._stacks",
     "StatsMonitor": "._stats_monitor",
+    "TemplateGallery": "._template_gallery",
     "VolumeBrowser": "._volume_browser",
 }
 
@@ -61,16 +67,22 @@ if TYPE_CHECKING:  # names in __all__ via _EXPORTS
     from ._boltfile_editor import BoltfileEditor  # noqa: F401
     from ._container_inspector import ContainerInspector  # noqa: F401
     from ._container_list import ContainerList  # noqa: F401
+    from ._container_page import ContainerPage  # noqa: F401
+    from ._create_form import CreateContainerForm  # noqa: F401
     from ._dashboard import OpsDashboard  # noqa: F401
     from ._environment_picker import EnvironmentPicker  # noqa: F401
     from ._event_feed import EventFeed  # noqa: F401
     from ._exec_console import ExecConsole  # noqa: F401
     from ._file_browser import FileBrowser  # noqa: F401
     from ._gpu_allocator import GpuAllocator  # noqa: F401
+    from ._home import HomeView  # noqa: F401
     from ._image_browser import ImageBrowser  # noqa: F401
     from ._log_stream import LogStream  # noqa: F401
     from ._metrics_chart import MetricsChart  # noqa: F401
     from ._network_browser import NetworkBrowser  # noqa: F401
+    from ._runbook_launcher import RunbookLauncher  # noqa: F401
     from ._snapshot_picker import SnapshotPicker  # noqa: F401
+    from ._stacks import StacksView  # noqa: F401
     from ._stats_monitor import StatsMonitor  # noqa: F401
+    from ._template_gallery import TemplateGallery  # noqa: F401
     from ._volume_browser import VolumeBrowser  # noqa: F401

@@ -1,7 +1,10 @@
 """``ContainerList``: the containers of one or more environments in one live table.
 
 Layout, top to bottom: a toolbar (text filter, state filter, Start, Stop, Restart,
-Remove, Refresh), the confirmation row Remove asks through, the status line, the table.
+Remove, Refresh, and Open once :meth:`ContainerList.on_open` has a listener), the
+confirmation row Remove asks through, the status line, the table. With a listener, a
+click on a container's name (or Open, one row ticked) asks the listener to open it (the
+dashboard shows its page).
 
 The table is Panel's ``Tabulator`` inside ``pn.ipywidget`` (remote pagination: only the
 page shown travels to the browser; header sort and the filters run in the kernel), so a
@@ -222,6 +225,12 @@ class ContainerList(LiveTable):
                                                        "(asks first)")
         self.refresh_button = ipywidgets.Button(description="Refresh", icon="sync",
                                                 tooltip="List every environment again")
+        # Shown once something listens (on_open): alone in a notebook it would do nothing.
+        self.open_button = ipywidgets.Button(
+            description="Open", icon="external-link",
+            tooltip="Open the ticked container's page (tick one row)",
+            layout=ipywidgets.Layout(display="none"))
+        self._open_callbacks: list[Callable[[str, str], None]] = []
         self.count_label = ipywidgets.Label()
 
         self.confirm_text = ipywidgets.HTML()
@@ -242,6 +251,7 @@ class ContainerList(LiveTable):
             hidden_columns=["id"], titles=_TITLES,
             formatters={"cpu": NumberFormatter(format="0.0", nan_format=""),
                         "memory": NumberFormatter(format="0.0", nan_format="")})
+        self.table.on_click(self._cell_clicked, column="name")
         import panel as pn
 
         self.table.add_filter(pn.bind(_filter_rows, text=self._criteria.param.text,
@@ -258,12 +268,14 @@ class ContainerList(LiveTable):
         self.confirm_button.on_click(lambda _: self._confirm_remove())
         self.cancel_button.on_click(lambda _: self.cancel_remove())
         self.refresh_button.on_click(lambda _: self._run("Refresh", self.refresh))
+        self.open_button.on_click(lambda _: self.open_selected())
         self.table.param.watch(lambda _: self._selection_changed(), "selection")
 
         toolbar = ipywidgets.HBox(
             [self.text_field, self.state_field, self.start_button, self.stop_button,
              self.restart_button, self.remove_button, self.refresh_button,
-             self.count_label], layout=ipywidgets.Layout(flex_flow="row wrap"))
+             self.open_button, self.count_label],
+            layout=ipywidgets.Layout(flex_flow="row wrap"))
         self.children = [toolbar, self.confirm_row, self.status, self.table_view]
         self._selection_changed()
         self.start()
@@ -605,7 +617,48 @@ class ContainerList(LiveTable):
         for button in (self.start_button, self.stop_button, self.restart_button,
                        self.remove_button):
             button.disabled = nothing or (self._task is not None and not self._task.done())
+        self.open_button.disabled = len(self.table.selection) != 1
         self._show_count()
+
+    # -- opening a container
+    def on_open(self, callback: Callable[[str, str], None]) -> None:
+        """Call ``callback(environment, container name)`` when a row's name is clicked,
+        or Open is pressed with one row ticked (shown from now on).
+
+        Examples
+        --------
+        >>> table.on_open(lambda env, name: print(f"open {env}/{name}"))  # doctest: +SKIP
+        """
+        self._open_callbacks.append(callback)
+        self.open_button.layout.display = "flex"
+
+    def open_row(self, environment: str, name: str) -> None:
+        """Tell the ``on_open`` callbacks to open container ``name`` of ``environment``
+        (what a click on its name does); a callback's error goes to the status line."""
+        for callback in list(self._open_callbacks):
+            try:
+                callback(environment, name)
+            except Exception as error:  # the table stays usable
+                self.status.error(f"Opening {environment}/{name} failed: "
+                                  f"{describe_error(error)}")
+
+    def open_selected(self) -> None:
+        """Open the one ticked row (the Open button)."""
+        chosen = self.selected
+        if len(chosen) != 1:
+            self.status.warning("Open: tick one row.")
+            return
+        self.open_row(*chosen[0])
+
+    def _cell_clicked(self, event: Any) -> None:
+        # Panel has made event.row the row's position in table.value (paged, sorted and
+        # filtered views taken into account).
+        index = self.table.value.index
+        if not 0 <= event.row < len(index):
+            return
+        row = self._rows.get(int(index[event.row]))
+        if row is not None:
+            self.open_row(row["environment"], row["name"])
 
     # -- stats
     async def _sample_stats(self) -> None:

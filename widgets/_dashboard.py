@@ -2,12 +2,13 @@
 tabs, with a picker to move to another.
 
 Layout, top to bottom: the title and the environment picker, the dashboard's status line
-(the engine's health, the demo containers), then the tabs: Containers, Logs, Stats,
-Images, Volumes, Networks, Snapshots, GPUs, Events, and Audit where there is an audit log
-to show (hub admins; see ``docs/gateway-client.md``). ``voila_apps/ops_dashboard.ipynb``
-shows it, and ``ghostpanel up`` serves that notebook with Voila; the dashboard is an
-ordinary widget, so it works the same in JupyterLab, and headless (tests drive it
-without a browser).
+(the engine's health, the demo containers), then the tabs: Home (a card per
+environment), Containers (the list, or a container's page in its place), Stacks, Create,
+Logs, Stats, Images, Volumes, Networks, Snapshots, GPUs, Events, and Audit where there is
+an audit log to show (hub admins; see ``docs/gateway-client.md``).
+``voila_apps/ops_dashboard.ipynb`` shows it, and ``ghostpanel up`` serves that notebook
+with Voila; the dashboard is an ordinary widget, so it works the same in JupyterLab, and
+headless (tests drive it without a browser).
 
 How it is put together:
 
@@ -15,7 +16,17 @@ How it is put together:
   engines' events keep them current); the picker moves both to another environment
   with ``set_environments``;
 - the other tabs are built when first shown, and again when shown after the
-  environment changed: an image browser the operator never opens costs nothing;
+  environment changed: an image browser the operator never opens costs nothing. Home
+  and Stacks are about every environment: built once, kept;
+- a click on a container's name (or Open) shows its page (``ContainerPage``) in place of
+  the list; its "\u2190 Containers" button, or :meth:`OpsDashboard.close_container`,
+  brings the list back. A home card's click moves the dashboard to its environment; a
+  container made in the Create tab opens its page;
+- the traits ``environment``, ``tab``, ``container`` and ``container_tab`` are the
+  view, and ``query`` says it as a URL query (``env=prod&tab=logs&container=web``,
+  :mod:`._url_state`). With ``link_url`` (what :meth:`OpsDashboard.from_query` does for
+  Voila) the page's address follows the view and the browser's Back and Forward move
+  it;
 - the Logs and Stats tabs follow the containers ticked in the Containers tab, or else
   the running ones (the first six by name). Their toolbar says which, and Reload
   follows the ticked ones after the ticks changed;
@@ -29,21 +40,23 @@ How it is put together:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import html
 import logging
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import ipywidgets
 from traitlets import Int, TraitError, Unicode, observe, validate
 
-from ghostpanel_kernel.engine import Environment
+from ghostpanel_kernel.engine import Environment, NotFound
 
 from ._base import close_widget_tree
 from ._container_list import ContainerList
 from ._event_feed import EventFeed
 from ._live_table import running_loop
 from ._status import StatusLine, describe_error
+from ._url_state import ViewState, parse_query, view_query
 
 if TYPE_CHECKING:
     from ghostpanel_kernel.engine import Container
@@ -51,19 +64,24 @@ if TYPE_CHECKING:
     from ghostpanel_kernel.gateway._audit_source import AuditSource
 
     from ._environment_picker import EnvironmentPicker
+    from ._url_state import UrlLink
 
-__all__ = ["AUDIT_TAB", "TABS", "OpsDashboard", "demo_links_html"]
+__all__ = ["AUDIT_TAB", "PAGE_TABS", "TABS", "OpsDashboard", "demo_links_html"]
 
 _log = logging.getLogger("ghostpanel_widgets")
 
 #: The tabs, in order.
-TABS = ("Containers", "Logs", "Stats", "Images", "Volumes", "Networks", "Snapshots", "GPUs",
-        "Events")
+TABS = ("Home", "Containers", "Stacks", "Create", "Logs", "Stats", "Images", "Volumes",
+        "Networks", "Snapshots", "GPUs", "Events")
 #: The last tab, only where an audit log is shown (:func:`audit_source_for_session`): it
 #: is about every environment, so it is built once and kept when the environment changes.
 AUDIT_TAB = "Audit"
+#: The tabs of a container's page (``ContainerPage.tab``), as ``container_tab`` takes them.
+PAGE_TABS = ("Overview", "Logs", "Stats", "Exec", "Files", "Inspect")
 #: The tabs built when first shown (and again after the environment changed).
-_LAZY = ("Logs", "Stats", "Images", "Volumes", "Networks", "Snapshots", "GPUs")
+_LAZY = ("Create", "Logs", "Stats", "Images", "Volumes", "Networks", "Snapshots", "GPUs")
+#: The tabs about every environment: built when first shown, then kept.
+_ONCE = ("Home", "Stacks")
 #: The most containers the Logs and Stats tabs follow when none is ticked.
 _DEFAULT_FOLLOWED = 6
 
@@ -94,8 +112,9 @@ def demo_links_html(containers: Sequence[Container]) -> str:
 
 
 class OpsDashboard(ipywidgets.VBox):
-    """Containers, logs, stats, images, volumes, networks and events of one environment,
-    in tabs, with a picker for the environment.
+    """Every environment at a glance, and the containers, stacks, logs, stats, images,
+    volumes, networks and events of one of them, in tabs, with a picker for the
+    environment.
 
     Parameters
     ----------
@@ -105,18 +124,26 @@ class OpsDashboard(ipywidgets.VBox):
         environments, through an :class:`EnvironmentPicker` (the Voila dashboard).
     environment
         The name of the environment shown first. Default: the first one given, or the
-        registry's default environment.
+        registry's default environment. An unknown name is said in the status line and
+        the first environment shown.
     registry
         The registry the picker reads when ``environments`` is None; the default one
         when None.
+    tab
+        The tab shown first. Default: Home when there are several environments and none
+        was named, else Containers.
     audit
         The source of the Audit tab's entries (an ``AuditSource``), ``False`` for no
         Audit tab, or None to decide: a tab for hub admins in a hub session, and
         outside a hub when the local store holds audit entries
         (``ghostpanel_kernel.gateway._audit_source.audit_source_for_session``).
     stats_interval
-        Seconds between two CPU/memory samples (the container list's columns and the
-        Stats tab).
+        Seconds between two CPU/memory samples (the container list's columns, the Stats
+        tab and a container page's).
+    link_url
+        Keep the page's address in step with the view (``?env=...&tab=...``), and follow
+        the browser's Back and Forward: for a dashboard that is the page (Voila), not a
+        notebook cell. :meth:`from_query` turns it on.
 
     Examples
     --------
@@ -124,10 +151,17 @@ class OpsDashboard(ipywidgets.VBox):
     >>> OpsDashboard([connect("unix:///run/podman/podman.sock", name="laptop")])
     ...                                                                # doctest: +SKIP
     >>> OpsDashboard(environment="us-east-1")       # from the registry  # doctest: +SKIP
+    >>> OpsDashboard.from_query("env=prod&tab=logs&container=web")      # doctest: +SKIP
     """
 
     environment = Unicode("", help="The name of the environment shown.").tag(sync=True)
-    tab = Unicode(TABS[0], help=f"The tab shown: one of {', '.join(TABS)}.").tag(sync=True)
+    tab = Unicode(TABS[1], help=f"The tab shown: one of {', '.join(TABS)}.").tag(sync=True)
+    container = Unicode("", help="The container whose page the Containers tab shows "
+                                 "('' for the list).").tag(sync=True)
+    container_tab = Unicode(PAGE_TABS[0], help="The tab of the container's page: one of "
+                                               f"{', '.join(PAGE_TABS)}.").tag(sync=True)
+    query = Unicode("", read_only=True, help="The view as a URL query: "
+                                             "env=NAME&tab=TAB&container=NAME.").tag(sync=True)
     container_count = Int(-1, read_only=True,
                           help="Containers on the environment as last listed; -1 until "
                                "it has been listed.").tag(sync=True)
@@ -135,9 +169,9 @@ class OpsDashboard(ipywidgets.VBox):
     def __init__(self, environments: Environment | EnvironmentSpec
                  | Iterable[Environment | EnvironmentSpec] | None = None, *,
                  environment: str | None = None,
-                 registry: EnvironmentRegistry | None = None,
+                 registry: EnvironmentRegistry | None = None, tab: str | None = None,
                  stats_interval: float = 2.0, audit: AuditSource | bool | None = None,
-                 **kwargs: Any) -> None:
+                 link_url: bool = False, **kwargs: Any) -> None:
         self._stats_interval = stats_interval
         if audit is None:
             from ghostpanel_kernel.gateway._audit_source import audit_source_for_session
@@ -151,11 +185,15 @@ class OpsDashboard(ipywidgets.VBox):
         self._opened: Environment | None = None  # opened here from a spec: closed here
         self._env: Environment | None = None
         self._built: dict[str, tuple[str, tuple[str, ...]]] = {}  # tab -> (env, targets)
+        self._built_once: set[str] = set()  # Home, Stacks, Audit: kept across environments
         self._audit_built = False  # not forgotten when the environment changes
         self._tab_widgets: dict[str, ipywidgets.Widget] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._demo_task: asyncio.Task[Any] | None = None
         self._listed_name = ""  # the environment the container list has listed once
+        self._page: ipywidgets.Widget | None = None  # the open container's page
+        self._view_hold = 0  # > 0 while one change of view is being made
+        self._link: UrlLink | None = None
         self._closed = False
 
         self.status = StatusLine()
@@ -183,12 +221,16 @@ class OpsDashboard(ipywidgets.VBox):
             layout=ipywidgets.Layout(display="none", padding="12px", margin="8px 0",
                                      border="1px dashed #999999"))
         self.empty_state.add_class("gp-empty-state")
+        #: Where a container's page is shown, in place of the list.
+        self.page_box = ipywidgets.VBox(layout=ipywidgets.Layout(display="none"))
+        self.page_box.add_class("gp-container-page-box")
 
         first = self._first_environment(environment)
         self._env = first
         self.container_list = ContainerList(first, stats_interval=stats_interval)
         self.event_feed = EventFeed(first)
-        self._tab_widgets["Containers"] = ipywidgets.VBox([self.empty_state, self.container_list])
+        self._tab_widgets["Containers"] = ipywidgets.VBox(
+            [self.empty_state, self.container_list, self.page_box])
         self._tab_widgets["Events"] = self.event_feed
         for name in self.tab_names:
             self._tab_widgets.setdefault(name, ipywidgets.VBox())
@@ -202,6 +244,7 @@ class OpsDashboard(ipywidgets.VBox):
         self.tabs.observe(self._tab_selected, "selected_index")
         self.container_list.observe(lambda _: self._update_empty_state(), "revision")
         self.container_list.status.observe(self._container_status_changed, "message")
+        self.container_list.on_open(self._row_opened)
         if isinstance(self.picker, ipywidgets.Dropdown):
             self.picker.value = first.name
             self.picker.observe(lambda change: self._picked(change["new"]), "value")
@@ -211,7 +254,64 @@ class OpsDashboard(ipywidgets.VBox):
                                  layout=ipywidgets.Layout(align_items="center",
                                                           flex_flow="row wrap"))
         self.children = [header, self.status, self.links, self.tabs]
+        self._show_first_tab(tab, named=environment is not None)
         self._watch_listing()
+        self._view_changed()
+        if link_url:
+            self.link_url()
+
+    def link_url(self) -> UrlLink:
+        """Keep the page's address in step with the view from now on (``link_url``).
+
+        Made once the first view is settled, so that the browser's view of the link
+        starts from it."""
+        if self._link is None:
+            from ._url_state import UrlLink
+
+            self._link = UrlLink(self.query, self.show_query)
+            self.children = [*self.children, self._link.view]
+        return self._link
+
+    @classmethod
+    def from_query(cls, query: str | Mapping[str, Any] | None,
+                   **kwargs: Any) -> OpsDashboard:
+        """A dashboard showing the view a URL query names, its address kept in step.
+
+        Parameters
+        ----------
+        query
+            ``"env=prod&tab=logs&container=web"`` (a leading ``?`` allowed) or a mapping
+            of the query's values (Voila's ``QUERY_STRING``, Tornado's arguments). With
+            ``container``, ``tab`` names the container page's tab (``overview``,
+            ``logs``, ``stats``, ``exec``, ``files``, ``inspect``); otherwise a
+            dashboard tab, lowercase. What names nothing known is said in the status
+            line, and the rest shown.
+        **kwargs
+            As :class:`OpsDashboard` takes them; ``environment`` is the one shown when
+            the query names none, and ``link_url`` is True unless given.
+
+        Examples
+        --------
+        >>> import os
+        >>> OpsDashboard.from_query(os.environ.get("QUERY_STRING", ""),
+        ...                         environment=os.environ.get("GHOSTPANEL_ENV"))
+        ...                                                            # doctest: +SKIP
+        """
+        state = parse_query(query)
+        link = kwargs.pop("link_url", True)
+        if state.environment:
+            kwargs["environment"] = state.environment
+        lower = {name.lower(): name for name in (*TABS, AUDIT_TAB)}
+        if state.container:
+            kwargs.setdefault("tab", "Containers")
+        elif state.tab in lower:
+            kwargs.setdefault("tab", lower[state.tab])
+        dashboard = cls(**kwargs)
+        # The environment is the constructor's business (and its status line's).
+        dashboard.show_query(ViewState("", state.tab, state.container))
+        if link:
+            dashboard.link_url()
+        return dashboard
 
     # -- environments
     @staticmethod
@@ -237,9 +337,9 @@ class OpsDashboard(ipywidgets.VBox):
     def _first_environment(self, wanted: str | None) -> Environment:
         if self._choices:
             name = wanted if wanted is not None else next(iter(self._choices))
-            if name not in self._choices:
-                raise ValueError(f"no environment {name!r} among "
-                                 f"{', '.join(map(repr, self._choices))}")
+            if name not in self._choices:  # a stale link: said, and the first one shown
+                name = next(iter(self._choices))
+                self.status.warning(f"No environment {wanted!r}: showing {name!r}.")
             return self._open(self._choices[name])
         assert not isinstance(self.picker, ipywidgets.Dropdown)
         specs = self.picker.specs
@@ -307,21 +407,27 @@ class OpsDashboard(ipywidgets.VBox):
             choice = next(spec for spec in self.picker.specs if spec.name == name)
         previous = self._opened
         self._opened = None
-        self._env = self._open(choice)
-        self.set_trait("environment", name)
+        with self._one_view_change():
+            self.container = ""  # a page is of the environment left
+            self._env = self._open(choice)
+            self.set_trait("environment", name)
+            self._switch_environment()
+        if previous is not None and running_loop("Closing the environment") is not None:
+            self._spawn(previous.aclose())
+
+    def _switch_environment(self) -> None:
+        """Move the live views to the environment now shown, forget the lazy ones."""
         self.set_trait("container_count", -1)
         self.status.clear()
         self.links.value = ""
-        self.container_list.set_environments(self._env)
-        self.event_feed.set_environments(self._env)
+        self.container_list.set_environments(self.env)
+        self.event_feed.set_environments(self.env)
         self._built.clear()  # the lazy tabs are rebuilt for the new one when shown
         for tab in _LAZY:
             self._replace_tab(tab, ipywidgets.VBox())
         self._update_empty_state()
         self._watch_listing()
         self._build(self.tab)
-        if previous is not None and running_loop("Closing the environment") is not None:
-            self._spawn(previous.aclose())
 
     # -- tabs
     def show_tab(self, name: str) -> ipywidgets.Widget:
@@ -344,6 +450,23 @@ class OpsDashboard(ipywidgets.VBox):
         if self.tabs.selected_index != index:
             self.tabs.selected_index = index
         self._build(change["new"])
+        self._view_changed()
+
+    def _show_first_tab(self, tab: str | None, *, named: bool) -> None:
+        """Open the first tab: ``tab``, else Home for a choice among several
+        environments, else Containers."""
+        if tab is not None and tab not in self.tab_names:
+            self.status.warning(f"No tab {tab!r}: the tabs are {', '.join(self.tab_names)}.")
+            tab = None
+        if tab is None:
+            offered = (len(self._choices) if self._choices
+                       else len(getattr(self.picker, "options", ())))
+            tab = "Home" if offered > 1 and not named else "Containers"
+        if self.tab == tab:  # the trait's default: no change to observe
+            self.tabs.selected_index = self.tab_names.index(tab)
+            self._build(tab)
+        else:
+            self.tab = tab
 
     def _tab_selected(self, change: dict[str, Any]) -> None:
         if change["new"] is not None:
@@ -365,6 +488,9 @@ class OpsDashboard(ipywidgets.VBox):
         if name == AUDIT_TAB:
             self._build_audit()
             return
+        if name in _ONCE:
+            self._build_once(name)
+            return
         if name not in _LAZY:
             return
         if not force and name in self._built:  # forgotten when the environment changes
@@ -373,6 +499,32 @@ class OpsDashboard(ipywidgets.VBox):
         self._built[name] = (self.env.name, tuple(targets))
         try:
             widget = self._make(name, targets)
+        except Exception as error:  # shown in the tab: the dashboard stays usable
+            _log.exception("building the %s tab failed", name)
+            widget = StatusLine(f"Cannot show {name.lower()}: {describe_error(error)}",
+                                "error")
+        self._replace_tab(name, widget)
+
+    def _build_once(self, name: str) -> None:
+        """Build Home or Stacks, once: they show every environment."""
+        if name in self._built_once:
+            return
+        self._built_once.add(name)
+        environments: list[Environment | EnvironmentSpec] | None = (
+            list(self._choices.values()) if self._choices else None)
+        registry = None if self._choices else getattr(self.picker, "registry", None)
+        try:
+            widget: ipywidgets.Widget
+            if name == "Home":
+                from ._home import HomeView
+
+                home = HomeView(environments, registry=registry)
+                home.on_open(self._home_opened)
+                widget = home
+            else:
+                from ._stacks import StacksView
+
+                widget = StacksView(environments, registry=registry)
         except Exception as error:  # shown in the tab: the dashboard stays usable
             _log.exception("building the %s tab failed", name)
             widget = StatusLine(f"Cannot show {name.lower()}: {describe_error(error)}",
@@ -400,6 +552,12 @@ class OpsDashboard(ipywidgets.VBox):
         from ._volume_browser import VolumeBrowser
 
         env = self.env
+        if name == "Create":
+            from ._create_form import CreateContainerForm
+
+            form = CreateContainerForm(env)
+            form.on_created(lambda container: self.open_container(container.name))
+            return form
         if name == "Images":
             return ImageBrowser(env)
         if name == "Volumes":
@@ -454,6 +612,181 @@ class OpsDashboard(ipywidgets.VBox):
         running = data[(data["state"] == "running") & (data["environment"] == self.env.name)]
         return sorted(running["name"])[:_DEFAULT_FOLLOWED]
 
+    # -- a home card, a row or a new container opens a view
+    def _home_opened(self, name: str) -> None:
+        """A home card was clicked: that environment's containers."""
+        with self._one_view_change():
+            try:
+                self.environment = name
+            except TraitError as error:
+                self.status.error(f"Cannot open {name!r}: {error}")
+                return
+            self.container = ""
+            self.tab = "Containers"
+
+    def _row_opened(self, environment: str, name: str) -> None:
+        if environment == self.env.name:
+            self.open_container(name)
+
+    # -- the container page
+    def open_container(self, name: str, *, tab: str = PAGE_TABS[0]) -> None:
+        """Show container ``name``'s page (its tab ``tab``) in the Containers tab."""
+        with self._one_view_change():
+            self.container_tab = tab
+            self.container = name
+            self.tab = "Containers"
+
+    def close_container(self) -> None:
+        """Close the container's page: the list again (its "\u2190 Containers")."""
+        self.container = ""
+
+    @property
+    def page(self) -> ipywidgets.Widget | None:
+        """The open container's page (a ``ContainerPage``), or None."""
+        return self._page
+
+    @validate("container_tab")
+    def _valid_container_tab(self, proposal: dict[str, Any]) -> str:
+        tab = str(proposal["value"])
+        if tab not in PAGE_TABS:
+            raise TraitError(f"container_tab must be one of {', '.join(PAGE_TABS)}, "
+                             f"not {tab!r}")
+        return tab
+
+    @observe("container")
+    def _container_changed(self, change: dict[str, Any]) -> None:
+        self._close_page()
+        if change["new"] and not self._closed:
+            self._open_page(change["new"])
+        shown = self._page is not None
+        self.page_box.layout.display = "flex" if shown else "none"
+        self.container_list.layout.display = "none" if shown else "flex"
+        self._update_empty_state()
+        self._view_changed()
+
+    @observe("container_tab")
+    def _container_tab_changed(self, change: dict[str, Any]) -> None:
+        page = self._page
+        if page is not None and getattr(page, "tab", change["new"]) != change["new"]:
+            try:
+                page.tab = change["new"]
+            except TraitError as error:
+                self.status.warning(str(error))
+        self._view_changed()
+
+    def _open_page(self, name: str) -> None:
+        env = self.env
+        try:
+            from ._container_page import ContainerPage
+
+            page: ipywidgets.Widget = ContainerPage(env, name, tab=self.container_tab,
+                                                    stats_interval=self._stats_interval)
+            page.on_back(self.close_container)
+            page.observe(self._page_tab_changed, "tab")
+            page.observe(self._page_removed, "removed")
+        except Exception as error:  # shown in place of the page: the list is a click away
+            _log.exception("opening the page of container %s failed", name)
+            back = ipywidgets.Button(description="\u2190 Containers")
+            back.on_click(lambda _: self.close_container())
+            page = ipywidgets.VBox([back, StatusLine(
+                f"Cannot show container {name!r}: {describe_error(error)}", "error")])
+        self._page = page
+        self.page_box.children = [page]
+        if running_loop("Opening a container") is not None:
+            self._spawn(self._check_container(env, name))
+
+    def _page_removed(self, change: dict[str, Any]) -> None:
+        """The container was removed (its page's Remove, or elsewhere): the list."""
+        name = self.container
+        if change["new"] and name:
+            self.close_container()
+            self.status.info(f"Container {name!r} was removed.")
+
+    def _page_tab_changed(self, change: dict[str, Any]) -> None:
+        if change["new"] in PAGE_TABS:
+            self.container_tab = change["new"]
+
+    async def _check_container(self, env: Environment, name: str) -> None:
+        """Back to the list, saying why, when ``name`` is not on ``env`` (a stale link)."""
+        try:
+            await env.containers.get(name)
+        except NotFound:
+            if self.container == name and self._env is env:
+                with self._one_view_change():
+                    self.container = ""
+                self.status.warning(f"No container {name!r} on {env.name}: showing its "
+                                    "containers.")
+        except Exception:  # unreachable and such: the page and the list say so
+            _log.debug("checking container %s failed", name, exc_info=True)
+
+    def _close_page(self) -> None:
+        page, self._page = self._page, None
+        if page is not None:
+            self.page_box.children = []
+            close_widget_tree(page)
+
+    # -- the view, as a URL query
+    @contextlib.contextmanager
+    def _one_view_change(self) -> Iterator[None]:
+        """Make several trait changes one change of view (one history entry)."""
+        self._view_hold += 1
+        try:
+            yield
+        finally:
+            self._view_hold -= 1
+            self._view_changed()
+
+    def _view_changed(self) -> None:
+        if self._view_hold or self._closed or self._env is None:
+            return
+        query = view_query(self.view_state)
+        self.set_trait("query", query)
+        if self._link is not None:
+            self._link.query = query
+
+    @property
+    def view_state(self) -> ViewState:
+        """The view shown, as :func:`~._url_state.parse_query` reads a URL."""
+        if self.container and self.tab == "Containers":  # what shows: the page
+            return ViewState(self.environment, self.container_tab.lower(), self.container)
+        return ViewState(self.environment, self.tab.lower())
+
+    @property
+    def url_link(self) -> UrlLink | None:
+        """What keeps the page's address in step (``link_url``), or None."""
+        return self._link
+
+    def show_query(self, query: str | Mapping[str, Any] | ViewState) -> None:
+        """Show the view a URL query names (the browser's Back and Forward come here).
+
+        What names nothing known (an environment, a tab) is said in the status line and
+        the rest shown; a container that is not there is said once it was looked up.
+        """
+        state = query if isinstance(query, ViewState) else parse_query(query)
+        problems: list[str] = []
+        with self._one_view_change():
+            if state.environment and state.environment != self.environment:
+                try:
+                    self.environment = state.environment
+                except TraitError:
+                    problems.append(f"no environment {state.environment!r}")
+            if state.container:
+                page_tabs = {name.lower(): name for name in PAGE_TABS}
+                page_tab = page_tabs.get(state.tab or "overview")
+                if page_tab is None and state.tab != "containers":
+                    problems.append(f"no tab {state.tab!r} on a container's page")
+                self.open_container(state.container, tab=page_tab or PAGE_TABS[0])
+            else:
+                self.container = ""
+                tabs = {name.lower(): name for name in self.tab_names}
+                if state.tab in tabs:
+                    self.tab = tabs[state.tab]
+                elif state.tab:
+                    problems.append(f"no tab {state.tab!r}")
+        if problems:
+            self.status.warning(f"The address names {' and '.join(problems)}: showing "
+                                f"{self.environment}'s {self.tab.lower()}.")
+
     # -- the empty state and the demo containers
     def _watch_listing(self) -> None:
         """Note when the container list has listed the environment shown (or found it
@@ -482,7 +815,7 @@ class OpsDashboard(ipywidgets.VBox):
             return
         count = int((self.container_list.data["environment"] == name).sum())
         self.set_trait("container_count", count)
-        empty = count == 0
+        empty = count == 0 and self._page is None  # a page open is in the list's place
         self.empty_state.layout.display = "flex" if empty else "none"
         if empty:
             self.empty_state.children[0].value = (
@@ -550,11 +883,14 @@ class OpsDashboard(ipywidgets.VBox):
         self._closed = True
         for task in list(self._tasks):
             task.cancel()
+        self._close_page()
         for widget in self._tab_widgets.values():
             close_widget_tree(widget)
         for widget in (self.picker, self.status, self.links, self.title, self.demo_button,
-                       self.empty_state, self.tabs):
+                       self.empty_state, self.page_box, self.tabs):
             widget.close()
+        if self._link is not None:
+            self._link.close()
         opened, self._opened = self._opened, None
         if opened is not None:
             loop = running_loop("Closing the environment")

@@ -28,12 +28,22 @@ CELL_TIMEOUT = 180
 PROBES = {
     "01_quickstart.ipynb": """{
         "stdout": logs.stdout, "stderr": logs.stderr, "exit_code": result.exit_code,
-        "answer": result.stdout.split()[0], "state": hello.state}""",
+        "answer": result.stdout.split()[0], "state": hello.state, "name": name,
+        "shown": shown.to_dict("records"),
+        "streamed": sorted({(e.stream, e.text) for e in stream.lines}),
+        "sampled": sorted(set(monitor.frame()["container"])),
+        "inspected": inspector.attrs.get("Name", ""), "page": page.name,
+        "closed": [w.comm is None for w in (table, stream, monitor, inspector, page)]}""",
     "02_containers_and_logs.ipynb": """{
         "followed": [line.text for line in followed],
         "streams": sorted(set(worker_logs["stream"])),
         "after_restart": [line.text for line in after],
-        "merged": sorted(set(merged["container"])), "removed": removed}""",
+        "merged": sorted(set(merged["container"])), "removed": removed,
+        "app": app, "listed": listed.to_dict("records"),
+        "streamed": sorted({e.container for e in stream.lines}),
+        "page": page.name, "sampled": sorted(set(monitor.frame()["container"])),
+        "ports": inspector.attrs["NetworkSettings"]["Ports"],
+        "closed": [w.comm is None for w in (table, stream, page, monitor, inspector)]}""",
     "03_images_volumes_networks.ipynb": """{
         "tags": busybox.tags, "replies": {k: list(v) for k, v in replies.items()},
         "made": {kind: len(items) for kind, items in made.items()}}""",
@@ -143,6 +153,19 @@ def test_quickstart(engine: PodmanService, monkeypatch: pytest.MonkeyPatch) -> N
     assert facts["stderr"] == "a warning"
     assert (facts["exit_code"], facts["answer"]) == (3, "42")
     assert facts["state"] == "exited"
+    # The widgets beside the code showed the same container.
+    name = facts["name"]
+    assert [(row["name"], row["state"]) for row in facts["shown"]] == [(name, "running")]
+    assert ["stderr", "a warning"] in facts["streamed"], facts["streamed"]
+    assert any(stream == "stdout" and text.startswith("hello from ")
+               for stream, text in facts["streamed"]), facts["streamed"]
+    assert facts["sampled"] == [name]
+    assert facts["inspected"].lstrip("/") == name
+    assert facts["page"] == name
+    assert facts["closed"] == [True] * 5
+    widgets = [output for cell in notebook.cells for output in cell.get("outputs", [])
+               if "application/vnd.jupyter.widget-view+json" in output.get("data", {})]
+    assert len(widgets) >= 5, "the widgets' cells show no widget"
 
 
 def test_containers_and_logs(engine: PodmanService, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -154,6 +177,16 @@ def test_containers_and_logs(engine: PodmanService, monkeypatch: pytest.MonkeyPa
     assert "worker: job 1 done" in facts["after_restart"]
     assert len(facts["merged"]) == 2
     assert len(facts["removed"]) == 2
+    # The widgets beside the code: the app's two containers in each.
+    app = facts["app"]
+    both = [f"{app}-web", f"{app}-worker"]
+    assert sorted((row["name"], row["state"]) for row in facts["listed"]) == [
+        (both[0], "running"), (both[1], "running")]
+    assert facts["streamed"] == both
+    assert facts["page"] == both[1]
+    assert facts["sampled"] == both
+    assert "8080/tcp" in facts["ports"]
+    assert facts["closed"] == [True] * 5
 
 
 def test_images_volumes_networks(engine: PodmanService,

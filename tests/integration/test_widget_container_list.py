@@ -413,3 +413,42 @@ async def test_bad_arguments_are_refused(env: Environment) -> None:
         ContainerList("unix:///run/podman/podman.sock")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="stats_interval"):
         ContainerList(env, stats_interval=0)
+
+
+async def test_a_click_on_a_name_or_open_with_one_row_ticked_asks_to_open_it(
+        env: Environment, make_container, widgets) -> None:
+    from panel.models.tabulator import CellClickEvent
+
+    first = await make_container(command=SLEEPER)
+    second = await make_container(command=SLEEPER)
+    table = widgets(env)
+    await table.ready()
+    assert table.open_button.layout.display == "none"  # nothing listens yet
+    opened: list[tuple[str, str]] = []
+    table.on_open(lambda environment, name: opened.append((environment, name)))
+    assert table.open_button.layout.display == "flex"
+
+    # What the browser sends for a click on a name cell: the row's position on the page.
+    # Sorted by name the other way round, the second container is the first row shown.
+    table.table.sorters = [{"field": "name", "dir": "desc"}]
+    position = list(table.frame["name"]).index(second.name)
+    table.table._process_event(CellClickEvent(model=None, column="name", row=position))
+    assert opened == [("a", second.name)]
+    # A click on another column opens nothing (it is for reading, or ticking).
+    table.table._process_event(CellClickEvent(model=None, column="image", row=position))
+    assert opened == [("a", second.name)]
+
+    assert table.open_button.disabled  # nothing ticked
+    table.select([first.name, second.name])
+    assert table.open_button.disabled  # two: which one?
+    table.select([first.name])
+    assert not table.open_button.disabled
+    table.open_button.click()
+    assert opened[-1] == ("a", first.name)
+
+    def broken(environment: str, name: str) -> None:
+        raise RuntimeError("no page today")
+
+    table.on_open(broken)
+    table.open_button.click()
+    assert table.status.level == "error" and "no page today" in table.status.message

@@ -8,6 +8,13 @@ kernels down on it), a wait, SIGKILL if it hangs, and finally SIGKILL to any pro
 the server had started that is still there (a kernel it failed to shut down). The
 command then exits 0.
 
+The operator's dashboard is served from *preheated* kernels (``--pool``, default 1):
+Voila keeps that many kernels that have already run the dashboard's notebook up to its
+``voila.utils.wait_for_request()``, and a page view takes one of them and gets its page
+as soon as the cells after the wait have run; the pool refills behind it. The command
+prints its URL once the first pooled kernel is ready (it says so through the file named
+by ``GHOSTPANEL_VOILA_READY``). docs/dashboard-performance.md has the figures.
+
 Nothing here imports Jupyter: the servers are other processes, so ``ghostpanel`` stays
 light and its own ``--help`` fast.
 """
@@ -37,7 +44,7 @@ from .._procfs import descendants as _procfs_descendants
 from .._procfs import read_process
 from ._output import CommandError, warn
 
-__all__ = ["dashboard_notebook", "lab", "notebooks_folder", "up"]
+__all__ = ["dashboard_notebook", "lab", "notebooks_folder", "up", "voila_config"]
 
 #: Seconds the server gets to stop (and stop its kernels) after SIGTERM.
 _STOP_GRACE = 20.0
@@ -79,6 +86,59 @@ _VOILA_CONFIG: dict[str, Any] = {
     },
 }
 _NOTEBOOKS = ("notebooks",)
+#: The apps whose notebook waits for its page request (``voila.utils.wait_for_request``)
+#: and can therefore run in a preheated kernel; the others get a kernel per view.
+_PREHEATED_APPS = frozenset({"ops"})
+#: Kernels kept ready ahead of page views, by default.
+DEFAULT_POOL = 1
+#: Seconds Voila waits after a view took a pooled kernel before starting its
+#: replacement: the new kernel's imports (a few CPU seconds) then do not compete with
+#: the page that is being shown.
+_FILL_DELAY = 2.0
+#: JupyterLab extensions the dashboard's page does without (:func:`voila_config`).
+_UNUSED_EXTENSIONS = ("@pyviz/jupyterlab_pyviz", "jupyterlab_pygments")
+#: The environment variable naming the file a pooled kernel writes its PID to once it
+#: is ready (``ghostpanel_widgets._preheat.READY_VARIABLE``).
+_READY_VARIABLE = "GHOSTPANEL_VOILA_READY"
+#: The most seconds the command waits, after the server listens, for the first pooled
+#: kernel before printing its URL anyway (a notebook that failed never says "ready").
+_POOL_READY_TIMEOUT = 45.0
+
+
+def voila_config(pool: int) -> dict[str, Any]:
+    """Voila's settings for ``ghostpanel up``: :data:`_VOILA_CONFIG`, with a pool of
+    ``pool`` preheated kernels when ``pool`` is above 0.
+
+    Parameters
+    ----------
+    pool
+        Kernels Voila keeps started, with the notebook run up to its wait for the page
+        request. 0: a kernel is started for each page view instead.
+
+    Returns
+    -------
+    dict
+        The content of the ``voila.json`` the server reads.
+
+    Examples
+    --------
+    >>> voila_config(2)["VoilaConfiguration"]["default_pool_size"]
+    2
+    >>> "preheat_kernel" in voila_config(0)["VoilaConfiguration"]
+    False
+    """
+    config: dict[str, Any] = json.loads(json.dumps(_VOILA_CONFIG))
+    # Front-end extensions every page would fetch and run for nothing: code cells are
+    # hidden (no highlighting needed), and PyViz's JupyterLab extension fails to load in
+    # Voila's page anyway (it needs JupyterLab's document manager); the widgets bring
+    # BokehJS and Panel themselves (widgets/_panel_loader.py).
+    config["VoilaConfiguration"] = {"extension_denylist": list(_UNUSED_EXTENSIONS)}
+    if pool > 0:
+        # Preheating rules out progressive rendering and a prelaunch hook (Voila refuses
+        # the mix); neither is set here.
+        config["VoilaConfiguration"].update(preheat_kernel=True, default_pool_size=pool)
+        config["VoilaKernelManager"] = {"fill_delay": _FILL_DELAY}
+    return config
 
 
 # -- where the dashboard and notebooks are ----------------------------------------------
@@ -257,6 +317,32 @@ def _serve(command: Sequence[str], *, port: int, url: str, banner: str,
     click.echo("Stopped.")
 
 
+class _PoolReady:
+    """``ready`` for :func:`_serve`: the server listens and its first pooled kernel has
+    said it is ready in ``marker`` (or :data:`_POOL_READY_TIMEOUT` passed since the
+    server listened)."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+        self.listened_at: float | None = None
+
+    def __call__(self, port: int) -> bool:
+        if self.listened_at is None:
+            if not _listening(port):
+                return False
+            self.listened_at = time.monotonic()
+        try:
+            if self.marker.stat().st_size > 0:
+                return True
+        except FileNotFoundError:
+            pass
+        if time.monotonic() - self.listened_at > _POOL_READY_TIMEOUT:
+            warn(f"no preheated kernel is ready {_POOL_READY_TIMEOUT:.0f} s after the "
+                 "server started; pages may be slow (the server's messages are above)")
+            return True
+        return False
+
+
 def _has_display() -> bool:
     """Whether a graphical browser could open (not on a headless server or over SSH)."""
     if sys.platform in ("darwin", "win32"):
@@ -325,13 +411,22 @@ _NO_BROWSER = click.option("--no-browser", is_flag=True,
 @click.option("--app", type=click.Choice(sorted(APPS)), default="ops", show_default=True,
               help="Which dashboard: ops (containers, logs, stats...) or fleet-health "
                    "(metrics history, right-sizing, leaks, restart loops, alerts).")
-def up(port: int | None, env_name: str | None, no_browser: bool, app: str) -> None:
+@click.option("--pool", type=click.IntRange(0, 32), default=DEFAULT_POOL, show_default=True,
+              metavar="N",
+              help="Kernels kept ready ahead of page views, each with the dashboard "
+                   "already built (about 180 MiB each): a view takes one and the pool "
+                   "refills. 0: start a kernel per view (slower pages). The ops "
+                   "dashboard only.")
+def up(port: int | None, env_name: str | None, no_browser: bool, app: str,
+       pool: int) -> None:
     """Serve the GhostPanel dashboard on 127.0.0.1 until Ctrl-C.
 
     Containers, logs, stats, images, volumes, networks and events of one environment,
     with a picker for the others; served by Voila from voila_apps/ops_dashboard.ipynb.
     ``--app fleet-health`` serves voila_apps/fleet_health.ipynb instead.
     """
+    if app not in _PREHEATED_APPS:
+        pool = 0
     notebook = dashboard_notebook(app)
     chosen = _resolve_environment(env_name)
     _warn_if_unreachable(chosen)
@@ -341,8 +436,14 @@ def up(port: int | None, env_name: str | None, no_browser: bool, app: str) -> No
         _check_port(port)
     url = f"http://127.0.0.1:{port}/"
     with tempfile.TemporaryDirectory(prefix="ghostpanel-voila-") as config_dir:
-        Path(config_dir, "voila.json").write_text(json.dumps(_VOILA_CONFIG, indent=2),
+        Path(config_dir, "voila.json").write_text(json.dumps(voila_config(pool), indent=2),
                                                   encoding="utf-8")
+        environment = _child_environment(chosen)
+        ready: Callable[[int], bool] = _listening
+        if pool > 0:
+            marker = Path(config_dir, "ready")
+            environment[_READY_VARIABLE] = str(marker)
+            ready = _PoolReady(marker)
         command = [
             sys.executable, "-m", "voila", str(notebook),
             "--no-browser",
@@ -353,8 +454,8 @@ def up(port: int | None, env_name: str | None, no_browser: bool, app: str) -> No
             "--Voila.log_level=WARN",
         ]
         _serve(command, port=port, url=url, banner=f"GhostPanel dashboard: {url}",
-               environment=_child_environment(chosen), cwd=notebook.parent,
-               open_browser=not no_browser)
+               environment=environment, cwd=notebook.parent,
+               open_browser=not no_browser, ready=ready)
 
 
 @click.command()

@@ -149,7 +149,8 @@ def page(browser: Browser, server: Server, screenshots: Path,
         (screenshots / f"{request.node.name}-load.log").write_text(
             "\n".join(console) + "\n--- server ---\n" + server.output())
         raise
-    assert len(server.kernels()) == len(before) + 1, "the page runs no kernel of its own"
+    # The page's kernel is the pool's (ghostpanel up --pool), which refills behind it.
+    server.wait_for_kernels(len(before) + 1, timeout=30)
     try:
         yield page
     finally:
@@ -192,8 +193,11 @@ def test_dashboard_shows_the_seeded_containers(page: Page, seeded: list[str]) ->
     for name in seeded:
         expect(row(page, name)).to_contain_text("running")
     expect(page.get_by_role("tab")).to_have_text(
-        ["Containers", "Logs", "Stats", "Images", "Volumes", "Networks", "Snapshots", "GPUs",
-         "Events"])
+        ["Home", "Containers", "Stacks", "Create", "Logs", "Stats", "Images", "Volumes",
+         "Networks", "Snapshots", "GPUs", "Events"])
+    # `--env e2e` named the environment: its containers first, not the home cards.
+    expect(page.get_by_role("tab", name="Containers", exact=True)).to_have_attribute(
+        "aria-selected", "true")
     # Tabulator's own stylesheet arrived (bundled, not from a CDN): bold, ruled header.
     header = page.locator(".gp-container-list .tabulator-header").first
     style = header.evaluate(
@@ -309,7 +313,7 @@ def test_images_tab_pull_from_the_registry_fills_the_bar(
             f"Pulled {reference}", timeout=60_000)
         expect(browser_view).to_contain_text(f"Pulled {reference}")
         expect(bar).to_have_class(re.compile(r"progress-bar-success"))
-        expect(browser_view.locator(".gp-rows select")).to_contain_text(reference)
+        expect(browser_view.locator(".tabulator-row", has_text=reference)).to_be_visible()
         widths = [float(width.rstrip("%")) for width in page.evaluate("window.gpBarWidths")
                   if width]
         # From empty, through at least one partial filling, to full; never backwards.

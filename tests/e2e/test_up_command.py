@@ -65,8 +65,8 @@ def test_up_serves_the_dashboard_and_stops_on_ctrl_c(registered: str) -> None:
         assert status == 200
         assert "ops_dashboard" in page or "GhostPanel" in page
         # The page ran the notebook in a kernel; with no browser to close it, the kernel
-        # is still there and Ctrl-C must end it too.
-        assert len(server.kernels()) == 1
+        # is still there and Ctrl-C must end it too (with the pool's kernel: --pool).
+        assert len(server.kernels()) >= 1
         stop_and_check(server)
     finally:
         server.ensure_stopped()

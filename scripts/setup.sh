@@ -254,9 +254,9 @@ if [ "$created" -eq 0 ] && [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$digest" ] 
         && [ -x "$VENV/bin/ghostpanel" ]; then
     say ok
 else
-    run "$VENV/bin/python" -m pip install -q -e "$ROOT[widgets,hub,test,bench]"
+    run "$VENV/bin/python" -m pip install -q -e "$ROOT[widgets,hub,runbooks,test,bench]"
     echo "$digest" >"$STAMP"
-    say "installed .[widgets,hub,test,bench]"
+    say "installed .[widgets,hub,runbooks,test,bench]"
 fi
 
 # --- the demo image in the system's Podman storage -------------------------------------

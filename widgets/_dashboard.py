@@ -4,7 +4,8 @@ tabs, with a picker to move to another.
 Layout, top to bottom: the title and the environment picker, the dashboard's status line
 (the engine's health, the demo containers), then the tabs: Home (a card per
 environment), Containers (the list, or a container's page in its place), Stacks, Create,
-Logs, Stats, Images, Volumes, Networks, Snapshots, GPUs, Events, and Audit where there is
+App templates, Logs, Stats, Images, Volumes, Networks, Snapshots, GPUs, Events, Runbooks
+(kept across environments), and Audit where there is
 an audit log to show (hub admins; see ``docs/gateway-client.md``).
 ``voila_apps/ops_dashboard.ipynb`` shows it, and ``ghostpanel up`` serves that notebook
 with Voila; the dashboard is an ordinary widget, so it works the same in JupyterLab, and
@@ -71,17 +72,25 @@ __all__ = ["AUDIT_TAB", "PAGE_TABS", "TABS", "OpsDashboard", "demo_links_html"]
 _log = logging.getLogger("ghostpanel_widgets")
 
 #: The tabs, in order.
-TABS = ("Home", "Containers", "Stacks", "Create", "Logs", "Stats", "Images", "Volumes",
-        "Networks", "Snapshots", "GPUs", "Events")
+TABS = ("Home", "Containers", "Stacks", "Create", "App templates", "Logs", "Stats", "Images",
+        "Volumes", "Networks", "Snapshots", "GPUs", "Events", "Runbooks")
 #: The last tab, only where an audit log is shown (:func:`audit_source_for_session`): it
 #: is about every environment, so it is built once and kept when the environment changes.
 AUDIT_TAB = "Audit"
 #: The tabs of a container's page (``ContainerPage.tab``), as ``container_tab`` takes them.
 PAGE_TABS = ("Overview", "Logs", "Stats", "Exec", "Files", "Inspect")
 #: The tabs built when first shown (and again after the environment changed).
-_LAZY = ("Create", "Logs", "Stats", "Images", "Volumes", "Networks", "Snapshots", "GPUs")
+_LAZY = ("Create", "App templates", "Logs", "Stats", "Images", "Volumes", "Networks",
+         "Snapshots", "GPUs")
 #: The tabs about every environment: built when first shown, then kept.
-_ONCE = ("Home", "Stacks")
+_ONCE = ("Home", "Stacks", "Runbooks")
+#: The short names of tabs in the page's address where the lowercase title will not do.
+_URL_NAMES = {"App templates": "templates"}
+
+
+def _url_name(tab: str) -> str:
+    """The name of ``tab`` in the page's address (lowercase, no spaces)."""
+    return _URL_NAMES.get(tab, tab.lower())
 #: The most containers the Logs and Stats tabs follow when none is ticked.
 _DEFAULT_FOLLOWED = 6
 
@@ -301,7 +310,7 @@ class OpsDashboard(ipywidgets.VBox):
         link = kwargs.pop("link_url", True)
         if state.environment:
             kwargs["environment"] = state.environment
-        lower = {name.lower(): name for name in (*TABS, AUDIT_TAB)}
+        lower = {_url_name(name): name for name in (*TABS, AUDIT_TAB)}
         if state.container:
             kwargs.setdefault("tab", "Containers")
         elif state.tab in lower:
@@ -515,7 +524,12 @@ class OpsDashboard(ipywidgets.VBox):
         registry = None if self._choices else getattr(self.picker, "registry", None)
         try:
             widget: ipywidgets.Widget
-            if name == "Home":
+            if name == "Runbooks":
+                from ._runbook_launcher import RunbookLauncher
+
+                # Runbooks run on the machine, not in one environment: kept as they are.
+                widget = RunbookLauncher()
+            elif name == "Home":
                 from ._home import HomeView
 
                 home = HomeView(environments, registry=registry)
@@ -558,6 +572,10 @@ class OpsDashboard(ipywidgets.VBox):
             form = CreateContainerForm(env)
             form.on_created(lambda container: self.open_container(container.name))
             return form
+        if name == "App templates":
+            from ._template_gallery import TemplateGallery
+
+            return TemplateGallery([env])
         if name == "Images":
             return ImageBrowser(env)
         if name == "Volumes":
@@ -749,7 +767,7 @@ class OpsDashboard(ipywidgets.VBox):
         """The view shown, as :func:`~._url_state.parse_query` reads a URL."""
         if self.container and self.tab == "Containers":  # what shows: the page
             return ViewState(self.environment, self.container_tab.lower(), self.container)
-        return ViewState(self.environment, self.tab.lower())
+        return ViewState(self.environment, _url_name(self.tab))
 
     @property
     def url_link(self) -> UrlLink | None:
@@ -778,7 +796,7 @@ class OpsDashboard(ipywidgets.VBox):
                 self.open_container(state.container, tab=page_tab or PAGE_TABS[0])
             else:
                 self.container = ""
-                tabs = {name.lower(): name for name in self.tab_names}
+                tabs = {_url_name(name): name for name in self.tab_names}
                 if state.tab in tabs:
                     self.tab = tabs[state.tab]
                 elif state.tab:
@@ -878,9 +896,19 @@ class OpsDashboard(ipywidgets.VBox):
 
     def close(self) -> None:
         """Stop every view and task, close the environment opened here."""
-        if self._closed:
+        if getattr(self, "_closed", False):
             return
         self._closed = True
+        if not hasattr(self, "tabs"):
+            # __init__ failed part way (no environment at all, say): ipywidgets' __del__
+            # still calls close(); close what was made and nothing else.
+            for name in ("picker", "status", "links", "title", "demo_button", "empty_state",
+                         "page_box"):
+                part = getattr(self, name, None)
+                if part is not None:
+                    part.close()
+            super().close()
+            return
         for task in list(self._tasks):
             task.cancel()
         self._close_page()

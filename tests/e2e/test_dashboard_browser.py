@@ -193,8 +193,8 @@ def test_dashboard_shows_the_seeded_containers(page: Page, seeded: list[str]) ->
     for name in seeded:
         expect(row(page, name)).to_contain_text("running")
     expect(page.get_by_role("tab")).to_have_text(
-        ["Home", "Containers", "Stacks", "Create", "Logs", "Stats", "Images", "Volumes",
-         "Networks", "Snapshots", "GPUs", "Events"])
+        ["Home", "Containers", "Stacks", "Create", "App templates", "Logs", "Stats", "Images",
+         "Volumes", "Networks", "Snapshots", "GPUs", "Events", "Runbooks"])
     # `--env e2e` named the environment: its containers first, not the home cards.
     expect(page.get_by_role("tab", name="Containers", exact=True)).to_have_attribute(
         "aria-selected", "true")

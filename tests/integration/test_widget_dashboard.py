@@ -208,3 +208,28 @@ async def test_a_container_removed_from_its_page_leaves_the_list(
     await until(lambda: dashboard.container == "", what="the list again")
     assert showing_the_list(dashboard)
     assert f"'{web.name}' was removed" in dashboard.status.message
+
+
+async def test_app_templates_follow_the_environment_and_runbooks_stay(
+        env: Environment, env_b: Environment, dashboards) -> None:
+    from ghostpanel_widgets._runbook_launcher import RunbookLauncher
+    from ghostpanel_widgets._template_gallery import TemplateGallery
+
+    dashboard = dashboards(query=f"?env={env.name}&tab=templates",
+                           environments=[env, env_b])
+    tabs = dashboard.tab_names
+    assert tabs.index("App templates") == tabs.index("Create") + 1
+    assert tabs.index("Runbooks") == tabs.index("Events") + 1
+    gallery = dashboard.tab_widget("App templates")  # the address opened it
+    assert isinstance(gallery, TemplateGallery) and dashboard.tab == "App templates"
+    assert gallery._environments == [env]
+    assert dashboard.query == f"env={env.name}&tab=templates"
+
+    launcher = dashboard.show_tab("Runbooks")
+    assert isinstance(launcher, RunbookLauncher)
+    assert dashboard.query == f"env={env.name}&tab=runbooks"
+    dashboard.environment = env_b.name
+    assert dashboard.tab_widget("Runbooks") is launcher  # runbooks are the machine's: kept
+    moved = dashboard.show_tab("App templates")  # built again for the new environment
+    assert isinstance(moved, TemplateGallery) and moved is not gallery
+    assert moved._environments == [env_b]

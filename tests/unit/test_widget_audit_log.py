@@ -236,7 +236,7 @@ async def test_the_dashboard_shows_an_audit_tab_only_with_a_source(
     env = _empty_engine()
     plain = OpsDashboard(env, audit=False)
     try:
-        assert plain.tab_names[-1] == "Events" and "Audit" not in plain.tabs.titles
+        assert plain.tab_names[-1] == "Runbooks" and "Audit" not in plain.tabs.titles
         with pytest.raises(Exception, match="tab must be one of"):
             plain.tab = "Audit"
     finally:

@@ -14,6 +14,10 @@ run:
 
 # Install what is missing, then run the whole test suite. A failing pytest (exit code 1,
 # or 5 when no test was collected) fails make: nothing here masks its status.
+# Two workers (pytest-xdist): most tests wait on an engine, a browser or a kernel, so two
+# of them share two cores well. --dist loadfile keeps each module on one worker, since
+# servers and engines are module- and session-scoped; --durations lists the slowest
+# tests in CI's log.
 test:
 	bash scripts/setup.sh
-	$(VENV)/bin/python -m pytest -q tests
+	$(VENV)/bin/python -m pytest -q -n 2 --dist loadfile --durations=30 tests

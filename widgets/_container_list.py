@@ -53,14 +53,18 @@ if TYPE_CHECKING:
 __all__ = ["COLUMNS", "STATES", "ContainerList", "container_row"]
 
 #: The table's columns; ``id`` is hidden (it tells rows apart), cpu is a percentage of
-#: one CPU and memory is in MiB, both empty until sampled.
-COLUMNS = ("name", "environment", "image", "state", "status", "ports", "cpu", "memory",
-           "id")
+#: one CPU and memory is in MiB, both empty until sampled; update is empty until
+#: :meth:`ContainerList.check_updates` asked the registries.
+COLUMNS = ("name", "environment", "image", "state", "status", "ports", "update", "cpu",
+           "memory", "id")
 _TITLES = {"name": "Name", "environment": "Environment", "image": "Image",
-           "state": "State", "status": "Status", "ports": "Ports", "cpu": "CPU %",
-           "memory": "Memory (MiB)"}
+           "state": "State", "status": "Status", "ports": "Ports", "update": "Update",
+           "cpu": "CPU %", "memory": "Memory (MiB)"}
 _DTYPES = {"cpu": "float64", "memory": "float64"}  # the others are text
-_TEXT_COLUMNS = ("name", "environment", "image", "status", "ports")  # and id, by prefix
+# and id, by prefix
+_TEXT_COLUMNS = ("name", "environment", "image", "status", "ports", "update")
+# Columns a listing or an inspect does not fill: a row keeps them across its updates.
+_KEPT_COLUMNS = ("update", "cpu", "memory")
 
 #: The states the state filter offers (Docker's and Podman's).
 STATES = ("running", "created", "exited", "paused", "restarting", "removing", "dead",
@@ -100,7 +104,7 @@ def container_row(container: Container) -> dict[str, Any]:
     return {"name": container.name, "environment": container.environment,
             "image": container.image, "state": container.state,
             "status": container.status, "ports": ", ".join(container.ports),
-            "cpu": math.nan, "memory": math.nan, "id": container.id}
+            "update": "", "cpu": math.nan, "memory": math.nan, "id": container.id}
 
 
 def _same(old: Any, new: Any) -> bool:
@@ -225,6 +229,10 @@ class ContainerList(LiveTable):
                                                        "(asks first)")
         self.refresh_button = ipywidgets.Button(description="Refresh", icon="sync",
                                                 tooltip="List every environment again")
+        self.updates_button = ipywidgets.Button(
+            description="Check updates", icon="cloud-download",
+            tooltip="Ask each image's registry whether its tag now names a newer image "
+                    "(fills the Update column)")
         # Shown once something listens (on_open): alone in a notebook it would do nothing.
         self.open_button = ipywidgets.Button(
             description="Open", icon="external-link",
@@ -268,13 +276,14 @@ class ContainerList(LiveTable):
         self.confirm_button.on_click(lambda _: self._confirm_remove())
         self.cancel_button.on_click(lambda _: self.cancel_remove())
         self.refresh_button.on_click(lambda _: self._run("Refresh", self.refresh))
+        self.updates_button.on_click(lambda _: self._run("Check updates", self.check_updates))
         self.open_button.on_click(lambda _: self.open_selected())
         self.table.param.watch(lambda _: self._selection_changed(), "selection")
 
         toolbar = ipywidgets.HBox(
             [self.text_field, self.state_field, self.start_button, self.stop_button,
              self.restart_button, self.remove_button, self.refresh_button,
-             self.open_button, self.count_label],
+             self.updates_button, self.open_button, self.count_label],
             layout=ipywidgets.Layout(flex_flow="row wrap"))
         self.children = [toolbar, self.confirm_row, self.status, self.table_view]
         self._selection_changed()
@@ -472,8 +481,8 @@ class ContainerList(LiveTable):
         self._row_of[key] = ident
         self._rows[ident] = {"name": event.name, "environment": environment.name,
                              "image": str(event.attributes.get("image", "")),
-                             "state": state, "status": "", "ports": "", "cpu": math.nan,
-                             "memory": math.nan, "id": event.actor_id}
+                             "state": state, "status": "", "ports": "", "update": "",
+                             "cpu": math.nan, "memory": math.nan, "id": event.actor_id}
         self._reshaped = True
         self._schedule_flush()
 
@@ -528,7 +537,7 @@ class ContainerList(LiveTable):
             self._reshaped = True
         else:
             old = self._rows[ident]
-            row["cpu"], row["memory"] = old["cpu"], old["memory"]
+            row.update({column: old[column] for column in _KEPT_COLUMNS})
             changed = {column: value for column, value in row.items()
                        if not _same(old[column], value)}
             if changed:
@@ -703,6 +712,43 @@ class ContainerList(LiveTable):
 
         self._task = loop.create_task(run())
         self._selection_changed()  # buttons greyed at once: no second click meanwhile
+
+    async def check_updates(self) -> dict[tuple[str, str], str]:
+        """Fill the Update column: for each listed container, whether its registry now
+        has a newer image under the same tag (:func:`ghostpanel_kernel.engine.
+        check_updates`: one request per distinct image, asked again each time).
+
+        An environment whose check fails gets ``unknown`` cells and the error in the
+        status line; the others are filled all the same.
+
+        Returns
+        -------
+        dict
+            The cell shown, by ``(environment, container name)``.
+        """
+        from ghostpanel_kernel.engine._image_updates import update_cells
+
+        async def one(environment: Environment) -> dict[str, str]:
+            listed = [self._containers[ident] for (name, _), ident in self._row_of.items()
+                      if name == environment.name and ident in self._containers]
+            try:
+                # Asked for now: a registry answer kept from before a push must not hide it.
+                return await update_cells(environment, listed, max_age=0)
+            except Exception as error:  # any failure: that environment's cells say so
+                self.status.warning(f"Check updates on {environment.name}: "
+                                    f"{describe_error(error)}")
+                return {container.id: "unknown" for container in listed}
+
+        environments = list(self._environments)
+        answers = await asyncio.gather(*(one(environment) for environment in environments))
+        shown: dict[tuple[str, str], str] = {}
+        for environment, cells in zip(environments, answers, strict=True):
+            for container_id, cell in cells.items():
+                ident = self._row_of.get((environment.name, container_id))
+                if ident is not None:
+                    self._set_cells(ident, {"update": cell})
+                    shown[(environment.name, self._rows[ident]["name"])] = cell
+        return shown
 
     @property
     def task(self) -> asyncio.Task[None] | None:

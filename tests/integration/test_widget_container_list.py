@@ -8,6 +8,7 @@ library, and what the widget shows through ``.frame`` and its status line.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 import os
 import time
@@ -452,3 +453,54 @@ async def test_a_click_on_a_name_or_open_with_one_row_ticked_asks_to_open_it(
     table.on_open(broken)
     table.open_button.click()
     assert table.status.level == "error" and "no page today" in table.status.message
+
+
+async def test_check_updates_fills_the_update_column_from_the_registry(
+        env: Environment, make_container, widgets, podman_engine: PodmanService,
+        image_registry: Any, busybox_archive: Any) -> None:
+    import uuid
+
+    name = f"gp-list-updates-{uuid.uuid4().hex[:6]}"
+    repository = f"gp-list-updates/{name}:latest"
+    made: list[str] = []  # image ids, removed at the end
+
+    def push(version: int) -> str:
+        staged = f"localhost/{name}-v{version}:latest"
+        made.append(podman_engine.import_image(
+            busybox_archive, staged, changes=('CMD ["sh"]', f"ENV V={version}")))
+        reference = image_registry.push(podman_engine, staged, repository)
+        podman_engine.podman("image", "untag", staged)
+        return reference
+
+    reference = push(1)
+    containers: list[Container] = []
+    try:
+        await env.images.pull(reference)
+        from_registry = await make_container(image=reference, command=SLEEPER)
+        local = await make_container(command=SLEEPER)
+        containers.append(from_registry)
+        table = widgets(env)
+        await table.ready()
+        assert row(table, from_registry.name)["update"] == ""  # not asked yet
+
+        shown = await table.check_updates()
+        assert shown[("a", from_registry.name)] == "current"
+        assert shown[("a", local.name)] == "unknown"  # a local image: no registry to ask
+        await until(lambda: (row(table, from_registry.name) or {}).get("update") == "current",
+                    what="the Update cell to show current")
+
+        push(2)  # the same tag now names another image
+        shown = await table.check_updates()
+        assert shown[("a", from_registry.name)] == "update available"
+        await until(lambda: (row(table, from_registry.name) or {}).get("update")
+                    == "update available", what="the Update cell to show the update")
+        assert (row(table, local.name) or {}).get("update") == "unknown"
+    finally:
+        for container in containers:  # before its image goes
+            with contextlib.suppress(NotFound):
+                await container.remove(force=True)
+        with contextlib.suppress(NotFound):
+            await env.images.remove(reference)
+        for image_id in made:
+            with contextlib.suppress(NotFound):
+                await env.images.remove(image_id, force=True)

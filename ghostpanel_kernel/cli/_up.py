@@ -417,8 +417,11 @@ _NO_BROWSER = click.option("--no-browser", is_flag=True,
                    "already built (about 180 MiB each): a view takes one and the pool "
                    "refills. 0: start a kernel per view (slower pages). The ops "
                    "dashboard only.")
+@click.option("--shared", is_flag=True,
+              help="Watch-only viewers in ONE Panel server process (the live container "
+                   "table, a few MiB per viewer instead of a kernel each).")
 def up(port: int | None, env_name: str | None, no_browser: bool, app: str,
-       pool: int) -> None:
+       pool: int, shared: bool = False) -> None:
     """Serve the GhostPanel dashboard on 127.0.0.1 until Ctrl-C.
 
     Containers, logs, stats, images, volumes, networks and events of one environment,
@@ -434,6 +437,11 @@ def up(port: int | None, env_name: str | None, no_browser: bool, app: str,
         port = _free_port()
     else:
         _check_port(port)
+    if shared:
+        from ._up_shared import up_shared
+
+        up_shared(chosen, port, open_browser=not no_browser)
+        return
     url = f"http://127.0.0.1:{port}/"
     with tempfile.TemporaryDirectory(prefix="ghostpanel-voila-") as config_dir:
         Path(config_dir, "voila.json").write_text(json.dumps(voila_config(pool), indent=2),

@@ -1,6 +1,6 @@
 """The dashboard's views, each alone in a JupyterLab cell, offline: ``HomeView``,
-``ContainerPage``, ``CreateContainerForm`` and ``StacksView`` in one notebook, run top to
-bottom by Chromium in one ``ghostpanel lab`` session for the module.
+``ContainerPage``, ``CreateContainerForm``, ``StacksView`` and ``TemplateGallery`` in one
+notebook, run top to bottom by Chromium in one ``ghostpanel lab`` session for the module.
 
 Each must render what the engine has (the environment's card and counts, the
 container's page, the engine's images in the form, a stack found by its labels), with
@@ -48,6 +48,7 @@ HomeView([env])""",
     "CreateContainerForm": ("from ghostpanel_widgets import CreateContainerForm\n"
                             "CreateContainerForm(env)"),
     "StacksView": "from ghostpanel_widgets import StacksView\nStacksView([env])",
+    "TemplateGallery": "from ghostpanel_widgets import TemplateGallery\nTemplateGallery(env)",
 }
 
 
@@ -153,6 +154,11 @@ def test_each_view_renders_what_the_engine_has(lab: Lab) -> None:
            ).to_have_count(1, timeout=60_000)
 
     expect(lab.cell("StacksView")).to_contain_text(STACK, timeout=60_000)
+
+    gallery = lab.cell("TemplateGallery")  # the curated templates, one card each
+    for title in ("Minecraft (Java edition)", "Ollama (GPU)", "Valheim dedicated server"):
+        expect(gallery.locator(".gp-template-card", has_text=title)).to_have_count(
+            1, timeout=60_000)
 
     for name in CELLS:
         output = lab.cell(name)

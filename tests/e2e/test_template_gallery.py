@@ -1,7 +1,9 @@
 """``TemplateGallery`` in Voila, driven by Chromium: the curated cards show, the search
 narrows them, a card's Deploy… opens the form with the Boltfile it will apply, and
 Deploy applies it on the session's Podman engine (the Valheim template, its image
-swapped for the test image by its variable).
+swapped for the test image by its variable). The ``RunbookLauncher`` in Voila too: a bad
+parameter is refused beside its field, a run succeeds and its page shows
+(tests/e2e/test_runbook_launcher.py does the same in JupyterLab).
 
 One Voila server (``python -m voila`` with ``ghostpanel up``'s settings) on a notebook of
 the test's own; the project is destroyed after the test whatever happened.
@@ -152,4 +154,60 @@ def test_the_gallery_in_voila_searches_previews_and_deploys(
                 context.close()
     finally:
         _run(_destroy(podman_engine.url, project))
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def test_the_runbook_launcher_in_voila_refuses_a_bad_value_then_runs(
+        browser: Browser) -> None:
+    import nbformat
+    from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+    folder = Path(tempfile.mkdtemp(prefix="gp-runbooks-voila-"))
+    books = folder / "books"
+    books.mkdir()
+    nbformat.write(new_notebook(cells=[
+        new_markdown_cell("# Greeting\n\nSays hello a number of times."),
+        new_code_cell('times: int = 2  # how many\nwho = "operator"',
+                      metadata={"tags": ["parameters"]}),
+        new_code_cell("for _ in range(times):\n    print(f'hello {who}')")]),
+        books / "greeting.ipynb")
+    write_notebook(folder / "runbooks.ipynb", [
+        "import os, pathlib\n"
+        f"os.environ['GHOSTPANEL_RUNBOOKS'] = {str(books)!r}\n"
+        "from ghostpanel_widgets import RunbookLauncher\n"
+        f"RunbookLauncher(runbook='greeting', home=pathlib.Path({str(folder / 'home')!r}))",
+    ])
+    suffix = "-FAILED"
+    try:
+        with _voila(folder, "runbooks.ipynb") as server:
+            context = browser.new_context(viewport={"width": 1400, "height": 1400})
+            page = context.new_page()
+            try:
+                page.goto(server.url, timeout=LOAD_TIMEOUT_MS)
+                widget = page.locator(".gp-runbook-launcher")
+                expect(widget).to_contain_text("Says hello a number of times.",
+                                               timeout=LOAD_TIMEOUT_MS)
+                expect(widget).to_contain_text("No runs yet.")
+                times = widget.locator(".gp-runbook-param-times input")
+                times.fill("lots")
+                times.press("Enter")
+                widget.locator(".gp-runbook-run").click()
+                expect(widget.locator(".gp-field-error").first).to_contain_text(
+                    "times takes a number", timeout=ACTION_TIMEOUT_MS)
+                times.fill("3")
+                times.press("Enter")
+                widget.locator(".gp-runbook-run").click()
+                expect(widget.locator(".gp-runbook-history")).to_contain_text(
+                    "succeeded", timeout=90_000)
+                expect(widget.frame_locator("iframe.gp-runbook-page").locator("body")
+                       ).to_contain_text("hello operator", timeout=ACTION_TIMEOUT_MS)
+                suffix = ""
+            finally:
+                SCREENSHOTS.mkdir(exist_ok=True)
+                page.screenshot(path=str(SCREENSHOTS / f"voila-runbook-launcher{suffix}.png"),
+                                full_page=True)
+                page.goto("about:blank")
+                page.close(run_before_unload=True)
+                context.close()
+    finally:
         shutil.rmtree(folder, ignore_errors=True)

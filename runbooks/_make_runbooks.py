@@ -98,7 +98,7 @@ for name in names:
             for old in sorted(ours, key=lambda snap: snap.created)[:-keep]:
                 await manager.delete(f"volume:{name}", old.name)
                 print(f"{name}: removed old snapshot {old.name}")
-    except Exception as error:  # noqa: BLE001 - one volume's failure is reported below
+    except Exception as error:  # one volume's failure is reported below; the others go on
         failures[name] = error
         print(f"{name}: FAILED: {error}")''',
          '''await env.aclose()

@@ -13,12 +13,11 @@ import shutil
 import tempfile
 from pathlib import Path
 
-import nbformat
-from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 from playwright.sync_api import Browser, expect
 
 from tests.agent_process import free_port
 from tests.e2e.conftest import registered_environment, serving
+from tests.e2e.greeting_runbook import launcher_cell
 from tests.e2e.jupyterlab import LOAD_TIMEOUT_MS, run_all_cells, screenshot_page, write_notebook
 from tests.podman_service import PodmanService
 
@@ -29,20 +28,7 @@ RUN_TIMEOUT_MS = 90_000  # a kernel of the run's own starts on a busy 2-core mac
 def test_runbook_launcher_in_jupyterlab(browser: Browser, podman_engine: PodmanService
                                         ) -> None:
     folder = Path(tempfile.mkdtemp(prefix="gp-runbooks-"))
-    books = folder / "books"
-    books.mkdir()
-    nbformat.write(new_notebook(cells=[
-        new_markdown_cell("# Greeting\n\nSays hello a number of times."),
-        new_code_cell('times: int = 2  # how many\nwho = "operator"',
-                      metadata={"tags": ["parameters"]}),
-        new_code_cell("for _ in range(times):\n    print(f'hello {who}')")]),
-        books / "greeting.ipynb")
-    write_notebook(folder / "runbooks.ipynb", [
-        "import os, pathlib\n"
-        f"os.environ['GHOSTPANEL_RUNBOOKS'] = {str(books)!r}\n"
-        "from ghostpanel_widgets import RunbookLauncher\n"
-        f"RunbookLauncher(runbook='greeting', home=pathlib.Path({str(folder / 'home')!r}))",
-    ])
+    write_notebook(folder / "runbooks.ipynb", [launcher_cell(folder)])
     try:
         port = free_port()
         with registered_environment(ENV, podman_engine.url), \

@@ -33,6 +33,7 @@ from ghostpanel_kernel.engine import NotFound
 from ghostpanel_kernel.surge import destroy_surge
 from tests.agent_process import free_port
 from tests.e2e.conftest import SCREENSHOTS, Server, wait_until
+from tests.e2e.greeting_runbook import launcher_cell
 from tests.e2e.jupyterlab import LOAD_TIMEOUT_MS, write_notebook
 from tests.podman_service import BUSYBOX_REFERENCE, PodmanService
 
@@ -159,24 +160,8 @@ def test_the_gallery_in_voila_searches_previews_and_deploys(
 
 def test_the_runbook_launcher_in_voila_refuses_a_bad_value_then_runs(
         browser: Browser) -> None:
-    import nbformat
-    from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
-
     folder = Path(tempfile.mkdtemp(prefix="gp-runbooks-voila-"))
-    books = folder / "books"
-    books.mkdir()
-    nbformat.write(new_notebook(cells=[
-        new_markdown_cell("# Greeting\n\nSays hello a number of times."),
-        new_code_cell('times: int = 2  # how many\nwho = "operator"',
-                      metadata={"tags": ["parameters"]}),
-        new_code_cell("for _ in range(times):\n    print(f'hello {who}')")]),
-        books / "greeting.ipynb")
-    write_notebook(folder / "runbooks.ipynb", [
-        "import os, pathlib\n"
-        f"os.environ['GHOSTPANEL_RUNBOOKS'] = {str(books)!r}\n"
-        "from ghostpanel_widgets import RunbookLauncher\n"
-        f"RunbookLauncher(runbook='greeting', home=pathlib.Path({str(folder / 'home')!r}))",
-    ])
+    write_notebook(folder / "runbooks.ipynb", [launcher_cell(folder)])
     suffix = "-FAILED"
     try:
         with _voila(folder, "runbooks.ipynb") as server:

@@ -123,7 +123,10 @@ async def test_lifecycle_buttons_change_the_real_state_and_the_header_follows(
     await click("stop", "exited")
     assert enabled(page) == {"start", "restart", "remove"}
     exit_code = container.attrs["State"]["ExitCode"]
-    assert f"exited (exit code {exit_code})" in text(page.overview.value)
+    # Podman may answer an inspect made during the stop with the exit code not yet
+    # recorded; its cleanup event makes the page inspect again.
+    await until(lambda: f"exited (exit code {exit_code})" in text(page.overview.value),
+                what="the Overview's exit code")
 
     # A change made elsewhere reaches the page through the engine's events.
     await container.start()

@@ -74,6 +74,7 @@ from ._live_table import EnvironmentsArg, close_later, open_environments, runnin
 from ._stacks_rows import CHECKING, COLUMNS, StackInfo, services_html, stack_row
 from ._stacks_updates import stack_updates
 from ._status import StatusLine, describe_error
+from ._surge_log import SurgeRunLog
 
 if TYPE_CHECKING:
     from ghostpanel_kernel.environments import EnvironmentRegistry
@@ -199,15 +200,14 @@ class StacksView(TaskBox):
             self.adoption_view])
         # What every action shows.
         self.plan_view = ipywidgets.HTML()
-        self.progress = ipywidgets.IntProgress(value=0, min=0, max=1, description="Progress",
-                                               layout=ipywidgets.Layout(display="none"))
-        self.log_view = ipywidgets.HTML()
+        self._run_log = SurgeRunLog("gp-stack-log", limit=_LOG_LINES)
+        self.progress = self._run_log.progress
+        self.log_view = self._run_log.log_view
         self.editor_box = ipywidgets.VBox()
         self.detail = ipywidgets.VBox(
             [self.title, self.services_view, self.managed_box, self.bolt_box, self.plan_view,
              self.progress, self.log_view, self.editor_box],
             layout=ipywidgets.Layout(display="none"))
-        self._log: list[str] = []
         self._updating = False
 
         super().__init__(**kwargs)
@@ -633,8 +633,7 @@ class StacksView(TaskBox):
         except SurgeError as error:
             why = describe_error(error)
             self.progress.layout.display = "none"
-            self._log = [*self._log, f"Refused: {why}"]
-            self.log_view.value = self._log_html()
+            self._run_log.add(f"Refused: {why}")
             self.status.error(f"Redeploy {name} refused, nothing changed: {why}")
             return None
         self._end_progress(result, "Redeployed")
@@ -742,31 +741,14 @@ class StacksView(TaskBox):
 
     # -- progress
     def _begin_progress(self, what: str) -> None:
-        self._log = [what + "..."]
-        self.log_view.value = self._log_html()
-        self.progress.bar_style = ""
-        self.progress.value = 0
-        self.progress.max = 1
-        self.progress.layout.display = "flex"
+        self._run_log.begin(what)
         self.status.info(what + "...")
 
     def _on_progress(self, progress: SurgeProgress) -> None:
-        self.progress.max = max(progress.total, 1)
-        self.progress.value = min(progress.step, self.progress.max)
-        self._log = [*self._log, f"{progress.environment}: {progress.message}"][-_LOG_LINES:]
-        self.log_view.value = self._log_html()
+        self._run_log.step(progress)
 
     def _end_progress(self, result: SurgeResult, done: str) -> None:
-        self.progress.bar_style = "success" if result.ok else "danger"
-        if result.ok:
-            self.progress.value = self.progress.max
-        self._log = [*self._log, *(f"{done}: {line}" for line in result.summary()),
-                     *result.conclusion(), *result.warnings][-_LOG_LINES:]
-        self.log_view.value = self._log_html()
-
-    def _log_html(self) -> str:
-        return ('<pre class="gp-stack-log" style="max-height: 14em; overflow: auto; '
-                f'margin: 4px 0">{html.escape(chr(10).join(self._log))}</pre>')
+        self._run_log.end(result, done)
 
     def _say(self, result: SurgeResult, verb: str, done: str, name: str) -> None:
         summary = "; ".join(result.summary())

@@ -40,6 +40,7 @@ from ghostpanel_kernel.templates import (
 from ._base import TaskBox, close_widget_tree
 from ._live_table import EnvironmentsArg, close_later, open_environments, running_loop
 from ._status import StatusLine, describe_error
+from ._surge_log import SurgeRunLog
 
 __all__ = ["TemplateGallery"]
 
@@ -201,11 +202,9 @@ class TemplateGallery(TaskBox):
                                                button_style="primary")
         self.deploy_button.add_class("gp-template-deploy")
         self.cancel_button = ipywidgets.Button(description="Close", icon="times")
-        self.progress = ipywidgets.IntProgress(value=0, min=0, max=1,
-                                               description="Progress",
-                                               layout=ipywidgets.Layout(display="none"))
-        self.log_view = ipywidgets.HTML()
-        self._log: list[str] = []
+        self._run_log = SurgeRunLog("gp-template-log", limit=_LOG_LINES)
+        self.progress = self._run_log.progress
+        self.log_view = self._run_log.log_view
         self.deploy_panel = ipywidgets.VBox(
             [self.panel_title, self.notes, self.form, self.project, self.project_error,
              self.target, ipywidgets.HTML("<b>The Boltfile it will apply</b>"), self.preview,
@@ -359,9 +358,7 @@ class TemplateGallery(TaskBox):
                 f'<div style="color: #b26a00">Not carried over: {html.escape(n)}</div>'
                 for n in template.notes)
             self.project.value = self._default_project(template)
-            self.progress.layout.display = "none"
-            self._log = []
-            self.log_view.value = ""
+            self._run_log.clear()
             self.deploy_panel.layout.display = "flex"
             self.status.clear()
             self.update_preview()
@@ -478,27 +475,14 @@ class TemplateGallery(TaskBox):
             self.deploy_button.disabled = False
 
     def _begin(self, what: str) -> None:
-        self._log = [what + "..."]
-        self.log_view.value = self._log_html()
-        self.progress.bar_style = ""
-        self.progress.value = 0
-        self.progress.max = 1
-        self.progress.layout.display = "flex"
+        self._run_log.begin(what)
         self.status.info(what + "...")
 
     def _on_progress(self, progress: SurgeProgress) -> None:
-        self.progress.max = max(progress.total, 1)
-        self.progress.value = min(progress.step, self.progress.max)
-        self._log = [*self._log, f"{progress.environment}: {progress.message}"][-_LOG_LINES:]
-        self.log_view.value = self._log_html()
+        self._run_log.step(progress)
 
     def _end(self, result: SurgeResult, rendered: RenderedTemplate) -> None:
-        self.progress.bar_style = "success" if result.ok else "danger"
-        if result.ok:
-            self.progress.value = self.progress.max
-        self._log = [*self._log, *result.summary(), *result.conclusion(),
-                     *result.warnings][-_LOG_LINES:]
-        self.log_view.value = self._log_html()
+        self._run_log.end(result)
         if result.ok:
             summary = "; ".join(result.summary())
             self.status.success(f"Deployed {rendered.template.title} as "
@@ -507,11 +491,6 @@ class TemplateGallery(TaskBox):
             problems = [*(f"{env}: {describe_error(error)}"
                           for env, error in result.errors.items()), *result.conclusion()]
             self.status.error(f"Deploying {rendered.project} failed: " + "; ".join(problems))
-
-    def _log_html(self) -> str:
-        return ('<pre class="gp-template-log" style="max-height: 14em; overflow: auto; '
-                'line-height: 1.3; '
-                f'margin: 4px 0">{html.escape(chr(10).join(self._log))}</pre>')
 
     async def wait_idle(self) -> None:
         """Wait for the deployments started so far."""

@@ -286,6 +286,48 @@ def wait_until(condition: Any, *, timeout: float = 20, interval: float = 0.2,
         time.sleep(interval)
 
 
+@contextlib.contextmanager
+def voila_notebook(notebook: Path) -> Iterator[Server]:
+    """``python -m voila NOTEBOOK`` with ``ghostpanel up``'s settings, on a free loopback
+    port, for the block: a one-widget page of a test's own. Its settings go to
+    ``voila-config/`` and its output to ``voila.log`` beside the notebook (a file: a pipe
+    nobody reads could fill and block); ``server.lines`` holds that output afterwards.
+    """
+    import json
+    import socket
+
+    from ghostpanel_kernel.cli._up import _VOILA_CONFIG
+    from tests.agent_process import free_port
+
+    port = free_port()
+    config = notebook.parent / "voila-config"
+    config.mkdir(exist_ok=True)
+    (config / "voila.json").write_text(json.dumps(_VOILA_CONFIG), encoding="utf-8")
+    log = notebook.parent / "voila.log"
+    with log.open("w") as output:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "voila", str(notebook), "--no-browser",
+             "--Voila.ip=127.0.0.1", f"--Voila.port={port}", "--Voila.port_retries=0",
+             f"--Voila.config_file_paths={config}"],
+            stdout=output, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True,
+            cwd=notebook.parent)
+    server = Server(process)
+    server.url = f"http://127.0.0.1:{port}/"
+    try:
+        def answers() -> bool:
+            with socket.socket() as probe:
+                return probe.connect_ex(("127.0.0.1", port)) == 0
+
+        wait_until(lambda: answers() or process.poll() is not None, timeout=90,
+                   message="Voila listening")
+        assert process.poll() is None, \
+            f"Voila ended with {process.returncode}:\n{log.read_text(errors='replace')}"
+        yield server
+    finally:
+        server.ensure_stopped()  # Voila, and the kernel below it
+        server.lines = log.read_text(encoding="utf-8", errors="replace").splitlines()
+
+
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     """Debian's Chromium through Playwright, headless, every non-loopback request sent to

@@ -10,13 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
-import os
-import subprocess
-import sys
+import shutil
 import tempfile
 import uuid
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -26,7 +22,7 @@ from playwright.sync_api import Browser, expect
 from ghostpanel_kernel import connect
 from ghostpanel_kernel.engine import NotFound
 from tests.agent_process import free_port
-from tests.e2e.conftest import SCREENSHOTS, Server, wait_until
+from tests.e2e.conftest import SCREENSHOTS, voila_notebook
 from tests.e2e.jupyterlab import LOAD_TIMEOUT_MS, write_notebook
 from tests.podman_service import BUSYBOX_REFERENCE, PodmanService
 
@@ -54,37 +50,6 @@ async def _remove(url: str, name: str) -> None:
             await (await env.containers.get(name)).remove(force=True)
 
 
-@contextlib.contextmanager
-def _voila(folder: Path) -> Iterator[Server]:
-    """``python -m voila folder/create.ipynb`` with ``ghostpanel up``'s settings."""
-    from ghostpanel_kernel.cli._up import _VOILA_CONFIG
-
-    port = free_port()
-    (folder / "voila.json").write_text(json.dumps(_VOILA_CONFIG), encoding="utf-8")
-    log = folder / "voila.log"
-    with log.open("w") as output:  # a file: a pipe nobody reads could fill and block
-        process = subprocess.Popen(
-            [sys.executable, "-m", "voila", str(folder / "create.ipynb"), "--no-browser",
-             "--Voila.ip=127.0.0.1", f"--Voila.port={port}", "--Voila.port_retries=0",
-             f"--Voila.config_file_paths={folder}"],
-            stdout=output, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True,
-            env=dict(os.environ), cwd=folder)
-    server = Server(process)
-    server.url = f"http://127.0.0.1:{port}/"
-    try:
-        import socket
-
-        def answers() -> bool:
-            with socket.socket() as probe:
-                return probe.connect_ex(("127.0.0.1", port)) == 0
-
-        wait_until(answers, timeout=90, message="Voila listening")
-        yield server
-    finally:
-        server.ensure_stopped()  # Voila, and the kernel below it
-        server.lines = log.read_text(encoding="utf-8", errors="replace").splitlines()
-
-
 def test_the_form_in_voila_checks_a_port_then_creates(browser: Browser,
                                                       podman_engine: PodmanService) -> None:
     folder = Path(tempfile.mkdtemp(prefix="gp-create-form-"))
@@ -98,7 +63,7 @@ def test_the_form_in_voila_checks_a_port_then_creates(browser: Browser,
     ])
     suffix = "-FAILED"
     try:
-        with _voila(folder) as server:
+        with voila_notebook(folder / "create.ipynb") as server:
             context = browser.new_context(viewport={"width": 1400, "height": 1400})
             page = context.new_page()
             console: list[str] = []
@@ -155,6 +120,4 @@ def test_the_form_in_voila_checks_a_port_then_creates(browser: Browser,
                 context.close()
     finally:
         _run(_remove(podman_engine.url, name))
-        for leftover in folder.iterdir():
-            leftover.unlink()
-        folder.rmdir()
+        shutil.rmtree(folder)

@@ -8,12 +8,7 @@ registered for the module; beside it an HTML line prints the name ``on_open`` he
 
 from __future__ import annotations
 
-import contextlib
-import json
 import re
-import socket
-import subprocess
-import sys
 import tempfile
 import uuid
 from collections.abc import Iterator
@@ -22,8 +17,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, expect
 
-from tests.agent_process import free_port
-from tests.e2e.conftest import Server, registered_environment, wait_until
+from tests.e2e.conftest import Server, registered_environment, voila_notebook
 from tests.e2e.jupyterlab import LOAD_TIMEOUT_MS, screenshot_page, write_notebook
 from tests.podman_service import PodmanService
 
@@ -42,37 +36,6 @@ ipywidgets.VBox([home, opened])
 """
 
 
-@contextlib.contextmanager
-def _voila(notebook: Path) -> Iterator[Server]:
-    """``python -m voila NOTEBOOK`` with ``ghostpanel up``'s settings, for the block."""
-    from ghostpanel_kernel.cli._up import _VOILA_CONFIG
-
-    port = free_port()
-    config = notebook.parent / "config"
-    config.mkdir()
-    (config / "voila.json").write_text(json.dumps(_VOILA_CONFIG), encoding="utf-8")
-    log = notebook.parent / "voila.log"
-    with log.open("w") as output:  # a file: a pipe nobody reads could fill and block
-        process = subprocess.Popen(
-            [sys.executable, "-m", "voila", str(notebook), "--no-browser",
-             "--Voila.ip=127.0.0.1", f"--Voila.port={port}", "--Voila.port_retries=0",
-             f"--Voila.config_file_paths={config}"],
-            stdout=output, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True,
-            cwd=notebook.parent)
-    server = Server(process)
-    server.url = f"http://127.0.0.1:{port}/"
-    try:
-        def answers() -> bool:
-            with socket.socket() as probe:
-                return probe.connect_ex(("127.0.0.1", port)) == 0
-
-        wait_until(answers, timeout=90, message="Voila listening")
-        yield server
-    finally:
-        server.ensure_stopped()  # Voila, and any kernel left below it
-        server.lines = log.read_text(encoding="utf-8", errors="replace").splitlines()
-
-
 @pytest.fixture(scope="module")
 def home_server(podman_engine: PodmanService) -> Iterator[Server]:
     """Voila on the Home notebook, LIVE and DEAD registered for the module."""
@@ -81,7 +44,7 @@ def home_server(podman_engine: PodmanService) -> Iterator[Server]:
         with registered_environment(LIVE, podman_engine.url), \
                 registered_environment(DEAD, dead_url):
             notebook = write_notebook(Path(folder) / "home.ipynb", [NOTEBOOK])
-            with _voila(notebook) as server:
+            with voila_notebook(notebook) as server:
                 yield server
 
 

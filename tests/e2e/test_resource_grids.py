@@ -10,10 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
-import socket
-import subprocess
-import sys
 import tempfile
 import uuid
 from collections.abc import Coroutine, Iterator
@@ -26,8 +22,7 @@ from playwright.sync_api import Browser, Locator, Page, expect
 
 from ghostpanel_kernel import connect
 from ghostpanel_kernel.engine import NotFound
-from tests.agent_process import free_port
-from tests.e2e.conftest import Server, wait_until
+from tests.e2e.conftest import voila_notebook, wait_until
 from tests.e2e.jupyterlab import LOAD_TIMEOUT_MS, screenshot_page, write_notebook
 from tests.podman_service import BUSYBOX_REFERENCE, PodmanService
 
@@ -61,37 +56,6 @@ async def _tags(url: str) -> set[str]:
         return {tag for image in await env.images.list() for tag in image.tags}
 
 
-@contextlib.contextmanager
-def _voila(notebook: Path) -> Iterator[Server]:
-    """``python -m voila NOTEBOOK`` with ``ghostpanel up``'s settings, for the block."""
-    from ghostpanel_kernel.cli._up import _VOILA_CONFIG
-
-    port = free_port()
-    config = notebook.parent / "config"
-    config.mkdir()
-    (config / "voila.json").write_text(json.dumps(_VOILA_CONFIG), encoding="utf-8")
-    log = notebook.parent / "voila.log"
-    with log.open("w") as output:  # a file: a pipe nobody reads could fill and block
-        process = subprocess.Popen(
-            [sys.executable, "-m", "voila", str(notebook), "--no-browser",
-             "--Voila.ip=127.0.0.1", f"--Voila.port={port}", "--Voila.port_retries=0",
-             f"--Voila.config_file_paths={config}"],
-            stdout=output, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True,
-            cwd=notebook.parent)
-    server = Server(process)
-    server.url = f"http://127.0.0.1:{port}/"
-    try:
-        def answers() -> bool:
-            with socket.socket() as probe:
-                return probe.connect_ex(("127.0.0.1", port)) == 0
-
-        wait_until(answers, timeout=90, message="Voila listening")
-        yield server
-    finally:
-        server.ensure_stopped()  # Voila, and any kernel left below it
-        server.lines = log.read_text(encoding="utf-8", errors="replace").splitlines()
-
-
 @pytest.fixture(scope="module")
 def grid_page(browser: Browser, podman_engine: PodmanService) -> Iterator[Page]:
     """The notebook's page in Voila, the three tags made for the module."""
@@ -102,7 +66,7 @@ def grid_page(browser: Browser, podman_engine: PodmanService) -> Iterator[Page]:
                 "from ghostpanel_kernel import connect\n"
                 "from ghostpanel_widgets import ImageBrowser\n"
                 f"ImageBrowser(connect({podman_engine.url!r}, name='grid'))"])
-            with _voila(notebook) as server, \
+            with voila_notebook(notebook) as server, \
                     screenshot_page(browser, server.url, "voila-image-grid", server) as page:
                 yield page
     finally:

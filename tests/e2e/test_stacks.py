@@ -10,15 +10,9 @@ destroyed after the test whatever happened.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import json
-import os
-import socket
-import subprocess
-import sys
+import shutil
 import tempfile
 import uuid
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -28,8 +22,7 @@ from playwright.sync_api import Browser, expect
 from ghostpanel_kernel import connect
 from ghostpanel_kernel.bolt import Boltfile
 from ghostpanel_kernel.surge import apply_surge, destroy_surge
-from tests.agent_process import free_port
-from tests.e2e.conftest import Server, wait_until
+from tests.e2e.conftest import voila_notebook
 from tests.e2e.jupyterlab import LOAD_TIMEOUT_MS, screenshot_page, write_notebook
 from tests.podman_service import BUSYBOX_REFERENCE, PodmanService
 
@@ -53,35 +46,6 @@ async def _destroy(url: str, project: str) -> None:
         await destroy_surge(project, [env], volumes=True, stop_timeout=0)
 
 
-@contextlib.contextmanager
-def _voila(folder: Path, notebook: str) -> Iterator[Server]:
-    """``python -m voila folder/notebook`` with ``ghostpanel up``'s settings."""
-    from ghostpanel_kernel.cli._up import _VOILA_CONFIG
-
-    port = free_port()
-    (folder / "voila.json").write_text(json.dumps(_VOILA_CONFIG), encoding="utf-8")
-    log = folder / "voila.log"
-    with log.open("w") as output:  # a file: a pipe nobody reads could fill and block
-        process = subprocess.Popen(
-            [sys.executable, "-m", "voila", str(folder / notebook), "--no-browser",
-             "--Voila.ip=127.0.0.1", f"--Voila.port={port}", "--Voila.port_retries=0",
-             f"--Voila.config_file_paths={folder}"],
-            stdout=output, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True,
-            env=dict(os.environ), cwd=folder)
-    server = Server(process)
-    server.url = f"http://127.0.0.1:{port}/"
-    try:
-        def answers() -> bool:
-            with socket.socket() as probe:
-                return probe.connect_ex(("127.0.0.1", port)) == 0
-
-        wait_until(lambda: answers() or process.poll() is not None, timeout=90,
-                   message="Voila listening")
-        yield server
-    finally:
-        server.ensure_stopped()  # Voila, and the kernel below it
-
-
 def test_the_stacks_page_in_voila_lists_a_project_and_plans_it(
         browser: Browser, podman_engine: PodmanService) -> None:
     folder = Path(tempfile.mkdtemp(prefix="gp-stacks-"))
@@ -98,7 +62,7 @@ def test_the_stacks_page_in_voila_lists_a_project_and_plans_it(
         assert _run(_apply(podman_engine.url, boltfile))
         # Drift: the file now wants a third replica.
         boltfile.write_text(boltfile.read_text().replace("replicas = 2", "replicas = 3"))
-        with _voila(folder, "stacks.ipynb") as server, \
+        with voila_notebook(folder / "stacks.ipynb") as server, \
                 screenshot_page(browser, server.url, "voila-stacks", server) as page:
             stacks = page.locator(".gp-stacks")
             expect(stacks).to_be_visible(timeout=LOAD_TIMEOUT_MS)
@@ -122,6 +86,4 @@ def test_the_stacks_page_in_voila_lists_a_project_and_plans_it(
             expect(stacks.locator(".gp-status")).to_contain_text(f"Planned {project}: 1 change")
     finally:
         _run(_destroy(podman_engine.url, project))
-        for leftover in folder.iterdir():
-            leftover.unlink()
-        folder.rmdir()
+        shutil.rmtree(folder)

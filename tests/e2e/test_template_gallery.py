@@ -12,16 +12,9 @@ the test's own; the project is destroyed after the test whatever happened.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import json
-import os
 import shutil
-import socket
-import subprocess
-import sys
 import tempfile
 import uuid
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -32,7 +25,7 @@ from ghostpanel_kernel import connect
 from ghostpanel_kernel.engine import NotFound
 from ghostpanel_kernel.surge import destroy_surge
 from tests.agent_process import free_port
-from tests.e2e.conftest import SCREENSHOTS, Server, wait_until
+from tests.e2e.conftest import SCREENSHOTS, voila_notebook
 from tests.e2e.greeting_runbook import launcher_cell
 from tests.e2e.jupyterlab import LOAD_TIMEOUT_MS, write_notebook
 from tests.podman_service import BUSYBOX_REFERENCE, PodmanService
@@ -60,35 +53,6 @@ async def _destroy(url: str, project: str) -> None:
         await destroy_surge(project, [env], volumes=True, stop_timeout=0)
 
 
-@contextlib.contextmanager
-def _voila(folder: Path, notebook: str) -> Iterator[Server]:
-    """``python -m voila folder/NOTEBOOK`` with ``ghostpanel up``'s settings."""
-    from ghostpanel_kernel.cli._up import _VOILA_CONFIG
-
-    port = free_port()
-    (folder / "voila.json").write_text(json.dumps(_VOILA_CONFIG), encoding="utf-8")
-    log = folder / "voila.log"
-    with log.open("w") as output:  # a file: a pipe nobody reads could fill and block
-        process = subprocess.Popen(
-            [sys.executable, "-m", "voila", str(folder / notebook), "--no-browser",
-             "--Voila.ip=127.0.0.1", f"--Voila.port={port}", "--Voila.port_retries=0",
-             f"--Voila.config_file_paths={folder}"],
-            stdout=output, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True,
-            env=dict(os.environ), cwd=folder)
-    server = Server(process)
-    server.url = f"http://127.0.0.1:{port}/"
-    try:
-        def answers() -> bool:
-            with socket.socket() as probe:
-                return probe.connect_ex(("127.0.0.1", port)) == 0
-
-        wait_until(answers, timeout=90, message="Voila listening")
-        yield server
-    finally:
-        server.ensure_stopped()  # Voila, and the kernel below it
-        server.lines = log.read_text(encoding="utf-8", errors="replace").splitlines()
-
-
 def test_the_gallery_in_voila_searches_previews_and_deploys(
         browser: Browser, podman_engine: PodmanService) -> None:
     folder = Path(tempfile.mkdtemp(prefix="gp-templates-"))
@@ -102,7 +66,7 @@ def test_the_gallery_in_voila_searches_previews_and_deploys(
     ])
     suffix = "-FAILED"
     try:
-        with _voila(folder, "gallery.ipynb") as server:
+        with voila_notebook(folder / "gallery.ipynb") as server:
             context = browser.new_context(viewport={"width": 1400, "height": 1600})
             page = context.new_page()
             console: list[str] = []
@@ -164,7 +128,7 @@ def test_the_runbook_launcher_in_voila_refuses_a_bad_value_then_runs(
     write_notebook(folder / "runbooks.ipynb", [launcher_cell(folder)])
     suffix = "-FAILED"
     try:
-        with _voila(folder, "runbooks.ipynb") as server:
+        with voila_notebook(folder / "runbooks.ipynb") as server:
             context = browser.new_context(viewport={"width": 1400, "height": 1400})
             page = context.new_page()
             try:
